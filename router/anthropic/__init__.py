@@ -1,0 +1,62 @@
+"""Anthropic Messages API <-> OpenAI chat.completions translation. Pure data: no I/O.
+
+Request (``to_openai_request``)
+    model                          -> model (unchanged; the proxy resolves it)
+    system: str | [text blocks]    -> leading system message (blocks joined with blank lines)
+    max_tokens (required, int>=1)  -> max_tokens
+    stop_sequences                 -> stop (passed whole; OpenAI proper caps it at 4)
+    temperature, top_p             -> same;  top_k, thinking, service_tier, other keys -> dropped
+    stream                         -> stream, plus stream_options.include_usage = true
+    metadata.user_id               -> user
+    tools[{name, description, input_schema}] -> tools[{type: function, function: {.., parameters}}]
+    tool_choice auto|any|tool|none -> "auto" | "required" | {type: function, function: {name}} | "none"
+    tool_choice.disable_parallel_tool_use -> parallel_tool_calls: false
+    (tool_choice / parallel_tool_calls are only sent when tools are; server tools are rejected)
+
+  Content blocks, per message:
+    text                           -> text part; a lone text block becomes plain string content
+    image {base64 | url}           -> image_url part (base64 becomes a data: URL)
+    tool_use (assistant)           -> tool_calls[{id, function: {name, arguments: JSON}}];
+                                      the turn's text blocks are concatenated into ``content``
+    tool_result (user)             -> {"role": "tool", tool_call_id, content}; text blocks joined
+                                      with newlines, ``is_error`` prefixes "Error: ", images move
+                                      to the user message that follows. All of a turn's tool
+                                      messages come first, then one user message with the rest.
+    thinking, redacted_thinking    -> dropped
+
+Response (``from_openai_response``; the stream uses the same tables)
+    id "chatcmpl-X"                -> "msg_X"
+    message.content / refusal      -> one text block
+    tool_calls                     -> tool_use blocks (id kept, so tool_result ids round-trip);
+                                      arguments that are not a JSON object -> {RAW_ARGUMENTS_KEY: raw}
+    finish_reason stop             -> end_turn; stop_sequence (+ stop_sequence) when the backend
+                                      names the matched string (SGLang ``matched_stop``, vLLM
+                                      ``stop_reason``); tool_use when tool calls were returned
+    length -> max_tokens, tool_calls/function_call -> tool_use, content_filter -> refusal,
+    anything else -> end_turn
+    usage: input_tokens = prompt_tokens - cached_tokens, output_tokens = completion_tokens,
+           cache_read_input_tokens = prompt_tokens_details.cached_tokens (when present);
+           Anthropic counts cache reads outside input_tokens.
+
+Stream (``StreamTranslator``): message_start (usage.input_tokens is the constructor's
+``input_tokens``, default 0, or the first chunk's usage if it has one), ping, then per block
+content_block_start / content_block_delta (text_delta | input_json_delta) / content_block_stop,
+one block open at a time; finish() sends message_delta {stop_reason, stop_sequence, usage:
+input/output/cache_read tokens from the include_usage chunk} and message_stop. Tool arguments
+are streamed verbatim (the SDK parses partial JSON); a fragment arriving for an already closed
+tool block is still sent, with that block's index.
+
+Errors (``error_body``): 400 invalid_request_error, 401 authentication_error, 403
+permission_error, 404 not_found_error, 413 request_too_large, 429 rate_limit_error,
+503/529 overloaded_error, other 4xx invalid_request_error, anything else api_error.
+"""
+
+from ._common import RAW_ARGUMENTS_KEY, AnthropicRequestError, error_body, error_event, error_type
+from .request import to_openai_request
+from .response import from_openai_response
+from .stream import StreamTranslator
+
+__all__ = [
+    "RAW_ARGUMENTS_KEY", "AnthropicRequestError", "StreamTranslator", "error_body", "error_event",
+    "error_type", "from_openai_response", "to_openai_request",
+]

@@ -1,0 +1,122 @@
+"""Operations endpoints: /health, /ready, /metrics, /admin/stats, /admin/policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from ..auth import bearer
+from ..errors import TierrouteError
+from ..policy.loader import PolicyStatus
+from ..runtime import Services
+from ..stats.recorder import merge_exports, render
+from .common import error_response, json_response, request_id
+
+
+@dataclass
+class AdminDeps:
+    svc: Services
+    policy_status: Callable[[], PolicyStatus]
+    classifier_info: Callable[[], dict[str, Any] | None]  # None until the classifier is loaded
+    stats_exports: Callable[[], list[dict[str, Any]]]
+
+
+def routes(deps: AdminDeps) -> list[Route]:
+    svc = deps.svc
+
+    def guarded(fn: Callable[[Request], Response]) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            rid = request_id(request)
+            try:
+                svc.runtime().keys.admin(bearer(request.headers))
+            except TierrouteError as e:
+                return error_response(e, rid)
+            return fn(request)
+        return endpoint
+
+    async def health(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def ready(request: Request) -> Response:
+        rt = svc.runtime()
+        healthy = sorted(rt.table.healthy_tiers())
+        checks = {"policy_loaded": True, "classifier_loaded": deps.classifier_info() is not None,
+                  "healthy_tiers": healthy}
+        ok = checks["classifier_loaded"] and bool(healthy)
+        return json_response({"ready": ok, **checks}, 200 if ok else 503)
+
+    def stats(request: Request) -> Response:
+        return json_response(_stats_document(deps))
+
+    def policy(request: Request) -> Response:
+        rt = svc.runtime()
+        st = deps.policy_status()
+        return json_response({
+            "path": st.path, "digest": st.digest, "loaded_at": st.loaded_at, "reloads": st.reloads,
+            "last_error": st.last_error, "last_error_at": st.last_error_at,
+            "warnings": list(rt.loaded.warnings), "price_sources": rt.loaded.price_sources,
+            "classifier": deps.classifier_info(),
+            "policy": rt.policy.model_dump(mode="json"),
+        })
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(_prometheus(_stats_document(deps)), media_type="text/plain; version=0.0.4")
+
+    return [
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),  # open, like SGLang's: counts only, for scrapers
+        Route("/admin/stats", guarded(stats), methods=["GET"]),
+        Route("/admin/policy", guarded(policy), methods=["GET"]),
+    ]
+
+
+def _stats_document(deps: AdminDeps) -> dict[str, Any]:
+    rt = deps.svc.runtime()
+    info: dict[str, dict[str, Any]] = {}
+    for r in rt.table.all_replicas():
+        st = r.state
+        info[r.id] = {"tier": r.tier, "kind": r.kind, "model": r.model, "url": r.url, "api_base": r.api_base,
+                      "speculative": r.speculative, "healthy": st.healthy, "in_flight": st.in_flight,
+                      "last_error": st.last_error, "max_total_tokens": st.max_total_tokens}
+    doc = render(merge_exports(deps.stats_exports()), now=deps.svc.clock.wall(),
+                 strongest_tier=rt.policy.strongest.name, replica_info=info)
+    doc["workers"] = len(deps.stats_exports())
+    return doc
+
+
+def _prometheus(doc: dict[str, Any]) -> str:
+    """The headline numbers of /admin/stats in Prometheus' text format."""
+    lines: list[str] = []
+
+    def family(name: str, kind: str, help_: str, samples: list[tuple[str, float | None]]) -> None:
+        lines.append(f"# HELP tierroute_{name} {help_}")
+        lines.append(f"# TYPE tierroute_{name} {kind}")
+        lines.extend(f"tierroute_{name}{labels} {value}" for labels, value in samples if value is not None)
+
+    tiers = doc["tiers"]
+    for key, kind, help_ in (("requests", "counter", "Requests answered per tier."),
+                             ("errors", "counter", "Failed requests per tier."),
+                             ("input_tokens", "counter", "Prompt tokens per tier."),
+                             ("output_tokens", "counter", "Completion tokens per tier."),
+                             ("cached_tokens", "counter", "Prompt tokens served from the prefix cache."),
+                             ("cost_usd", "counter", "Cost in USD per tier.")):
+        family(f"{key}_total", kind, help_, [(f'{{tier="{t}"}}', g[key]) for t, g in tiers.items()])
+    family("latency_ms", "gauge", "Latency percentiles over recent requests.",
+           [(f'{{tier="{t}",quantile="{q[1:]}"}}', v) for t, g in tiers.items() for q, v in g["latency_ms"].items()])
+    family("savings_usd_total", "counter", "Saved against always using the strongest tier.",
+           [("", doc["savings"]["saved_usd"])])
+    reps = doc["replicas"]
+    family("replica_healthy", "gauge", "1 when the replica passes health checks.",
+           [(f'{{replica="{r}",tier="{v.get("tier")}"}}', float(bool(v.get("healthy")))) for r, v in reps.items()
+            if "healthy" in v])
+    family("replica_in_flight", "gauge", "Requests in flight from this proxy.",
+           [(f'{{replica="{r}",tier="{v.get("tier")}"}}', v.get("in_flight")) for r, v in reps.items()])
+    family("classifier_decisions_total", "counter", "Tiers chosen for model auto.",
+           [(f'{{tier="{t}"}}', n) for t, n in doc["classifier"]["by_tier"].items()])
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,164 @@
+"""The app factory: build every dependency once, mount the APIs, run the background tasks.
+
+``create_app(settings)`` loads and validates the policy (raising ``PolicyError`` before any
+socket opens), then returns a Starlette app whose lifespan starts the upstream clients, loads
+the classifier (in a thread, once), runs a first round of health checks and starts the
+health, policy-watch and stats-sharing loops. Tests pass their own classifier, clock and env.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from classifiers.base import Classifier
+from classifiers.batching import MicroBatcher
+
+from .api import admin, anthropic, openai
+from .api.common import json_response, request_id
+from .auth import RateLimiter
+from .backends.litellm import LiteLLMBackend
+from .backends.sglang import SGLangBackend
+from .balance.health import HealthChecker
+from .balance.pick import LeastInFlight
+from .balance.pool import ReplicaRegistry
+from .clock import Clock, SystemClock
+from .errors import NotReady
+from .logs import configure_logging
+from .policy.loader import LoadedPolicy, PolicyWatcher, load_policy
+from .runtime import Runtime, Services, build_runtime
+from .settings import Settings
+from .stats.recorder import Stats
+from .stats.shared import SharedStats
+
+log = logging.getLogger("tierroute.app")
+
+
+class ScorerSlot:
+    """The classifier's async front, filled in once the model has loaded at start-up."""
+
+    def __init__(self) -> None:
+        self.batcher: MicroBatcher | None = None
+        self.info: dict[str, Any] | None = None
+
+    async def score(self, text: str) -> float:
+        if self.batcher is None:
+            raise NotReady("The classifier is still loading; retry shortly or pin a tier.")
+        return await self.batcher.score(text)
+
+
+class RuntimeHolder:
+    """The current :class:`Runtime`; replaced whole on reload."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.current = runtime
+
+    def __call__(self) -> Runtime:
+        return self.current
+
+
+def create_app(settings: Settings, *, classifier: Classifier | None = None, clock: Clock | None = None,
+               env: Mapping[str, str] | None = None) -> Starlette:
+    env = dict(os.environ) if env is None else env
+    clock = clock or SystemClock()
+    loaded = load_policy(settings.policy_path, env=env)
+    for w in loaded.warnings:
+        log.warning("policy warning", extra={"warning": w})
+    registry = ReplicaRegistry()
+    runtime = RuntimeHolder(build_runtime(loaded, registry, env))
+    up = loaded.policy.upstream
+    backends = {"sglang": SGLangBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s),
+                "litellm": LiteLLMBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s,
+                                          env=env)}
+    stats = Stats(clock)
+    scorer = ScorerSlot()
+    svc = Services(runtime, scorer, LeastInFlight(), backends, stats, RateLimiter(clock), clock)
+    shared = SharedStats(stats, settings.stats_dir)
+    http = httpx.AsyncClient()  # health checks and server info; the hot path uses the backends' clients
+    health = HealthChecker(runtime, http, clock)
+    tasks: set[asyncio.Task[None]] = set()
+
+    def on_reload(new: LoadedPolicy) -> None:
+        runtime.current = build_runtime(new, registry, env)
+        t = asyncio.create_task(health.check_all())  # learn the new replicas' health now
+        tasks.add(t)
+        t.add_done_callback(tasks.discard)
+
+    watcher = PolicyWatcher(settings.policy_path, loaded, on_reload, interval_s=settings.reload_interval_s)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await backends["sglang"].start()
+        if any(r.kind == "litellm" for r in runtime().table.all_replicas()):
+            await backends["litellm"].start()
+        model = classifier if classifier is not None else await asyncio.to_thread(_load_classifier, settings)
+        batcher = MicroBatcher(model)
+        await batcher.start()
+        scorer.batcher, scorer.info = batcher, _describe(model)
+        await health.check_all()
+        for loop_fn in (health.run, watcher.run, shared.run):
+            tasks.add(asyncio.create_task(loop_fn()))
+        log.info("tierroute ready", extra={"policy": settings.policy_path, "digest": loaded.digest,
+                                           "healthy_tiers": sorted(runtime().table.healthy_tiers())})
+        try:
+            yield
+        finally:
+            for t in list(tasks):
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            shared.write()
+            await batcher.aclose()
+            for b in backends.values():
+                await b.aclose()
+            await http.aclose()
+
+    deps = admin.AdminDeps(svc, lambda: watcher.status, lambda: scorer.info, shared.exports)
+    routes = openai.routes(svc) + anthropic.routes(svc) + admin.routes(deps)
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={HTTPException: _http_error, Exception: _server_error})
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` worker processes (``serve --workers N``)."""
+    settings = Settings.from_json(os.environ["TIERROUTE_SETTINGS_JSON"])
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def _load_classifier(settings: Settings) -> Classifier:
+    from classifiers.logreg import load_classifier
+
+    return load_classifier(settings.classifier_dir)
+
+
+def _describe(model: Classifier) -> dict[str, Any]:
+    describe = getattr(model, "describe", None)
+    info = describe() if callable(describe) else {}
+    return {"name": getattr(model, "name", type(model).__name__), **(info if isinstance(info, dict) else {})}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    typ = "invalid_request_error" if exc.status_code < 500 else "api_error"
+    message = {404: f"Unknown path {request.url.path}.", 405: f"Method {request.method} is not allowed on "
+               f"{request.url.path}."}.get(exc.status_code, str(exc.detail))
+    return json_response({"error": {"message": message, "type": typ, "param": None, "code": None}},
+                         exc.status_code, {"x-tierroute-request-id": request_id(request)})
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    rid = request_id(request)
+    log.error("unhandled error", exc_info=exc, extra={"request_id": rid, "path": request.url.path})
+    return json_response({"error": {"message": f"Internal error (request id {rid}); see the proxy log.",
+                                    "type": "api_error", "param": None, "code": "internal_error"}},
+                         500, {"x-tierroute-request-id": rid})

@@ -1,0 +1,117 @@
+"""Bearer keys → principals (which tiers a caller may use, how fast), and the admin key.
+
+Keys come from the policy (``auth.client_keys``: an env var name or a sha256 of the key) and
+from ``TIERROUTE_API_KEYS`` (comma-separated, every tier). Only SHA-256 digests are kept; a
+presented key is hashed and compared with every known digest by ``hmac.compare_digest`` (no
+early exit), so timing reveals nothing about which key nearly matched. Keys never reach logs
+or error messages. With no client keys configured the proxy is "local": every caller is the
+anonymous principal, and the server binds 127.0.0.1 only (see :mod:`router.cli`).
+
+Rate limits are per principal, per process: a token bucket refilled at
+``requests_per_minute / 60`` per second with a burst of one minute's allowance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .clock import Clock
+from .errors import RateLimited, Unauthorized
+from .policy.model import Policy
+
+ENV_CLIENT_KEYS = "TIERROUTE_API_KEYS"
+ENV_ADMIN_KEY = "TIERROUTE_ADMIN_KEY"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    tiers: frozenset[str] | None  # None = every tier
+    requests_per_minute: int | None = None
+
+
+ANONYMOUS = Principal("anonymous", None)
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def bearer(headers: Mapping[str, str]) -> str | None:
+    """The key from ``Authorization: Bearer …`` or Anthropic's ``x-api-key``."""
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    key = headers.get("x-api-key")
+    return key.strip() if key else None
+
+
+class KeyRing:
+    def __init__(self, policy: Policy, env: Mapping[str, str]) -> None:
+        entries: list[tuple[bytes, Principal]] = []
+        for k in policy.auth.client_keys:
+            tiers = frozenset(k.tiers) if k.tiers is not None else None
+            p = Principal(k.name, tiers, k.requests_per_minute)
+            if k.key_sha256:
+                entries.append((bytes.fromhex(k.key_sha256), p))
+            elif k.key_env and env.get(k.key_env):
+                entries.append((_digest(env[k.key_env]), p))
+        for i, key in enumerate(x.strip() for x in env.get(ENV_CLIENT_KEYS, "").split(",")):
+            if key:
+                entries.append((_digest(key), Principal(f"env-key-{i}", None)))
+        self._entries = entries
+        self.has_client_keys = bool(entries) or bool(policy.auth.client_keys)
+        admin = env.get(policy.auth.admin_key_env) or env.get(ENV_ADMIN_KEY)
+        self._admin = _digest(admin) if admin else None
+
+    @property
+    def admin_configured(self) -> bool:
+        return self._admin is not None
+
+    def client(self, presented: str | None) -> Principal:
+        if not self.has_client_keys:
+            return ANONYMOUS
+        if not presented:
+            raise Unauthorized("Missing API key: send `Authorization: Bearer <key>`.")
+        d = _digest(presented)
+        found: Principal | None = None
+        for digest, principal in self._entries:
+            if hmac.compare_digest(d, digest) and found is None:
+                found = principal
+        if found is None:
+            raise Unauthorized("Incorrect API key provided.")
+        return found
+
+    def admin(self, presented: str | None) -> None:
+        """Admin endpoints: the admin key; without one, only a local (keyless) proxy is open."""
+        if self._admin is None:
+            if self.has_client_keys:
+                raise Unauthorized(f"Admin endpoints are disabled: set {ENV_ADMIN_KEY} to enable them.")
+            return
+        if not presented or not hmac.compare_digest(_digest(presented), self._admin):
+            raise Unauthorized("Admin endpoints need the admin key (Authorization: Bearer <admin key>).")
+
+
+class RateLimiter:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens, at)
+
+    def check(self, p: Principal) -> None:
+        rpm = p.requests_per_minute
+        if rpm is None:
+            return
+        now = self._clock.now()
+        tokens, at = self._buckets.get(p.name, (float(rpm), now))
+        tokens = min(float(rpm), tokens + (now - at) * rpm / 60.0)
+        if tokens < 1.0:
+            wait = (1.0 - tokens) * 60.0 / rpm
+            self._buckets[p.name] = (tokens, now)
+            raise RateLimited(f"Rate limit of {rpm} requests per minute reached for key {p.name!r}; "
+                              f"retry in {wait:.1f} s.", headers={"retry-after": str(max(1, round(wait)))})
+        self._buckets[p.name] = (tokens - 1.0, now)

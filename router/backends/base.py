@@ -1,0 +1,85 @@
+"""The backend seam: send one OpenAI-shaped request to one replica.
+
+A backend turns a request body (already rewritten for the replica: concrete ``model``, usage
+requested when streaming) into either a parsed JSON reply or an open stream of SSE ``data:``
+payloads. Errors are raised as :mod:`router.errors` types before any byte reaches the client,
+so that they get a proper status; ``ConnectFailed`` means "nothing was sent, another replica
+may be tried".
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+from ..balance.pool import Replica
+from ..errors import UpstreamError
+
+
+class Endpoint(str, Enum):
+    CHAT = "chat"
+    COMPLETIONS = "completions"
+
+    @property
+    def path(self) -> str:
+        return "/v1/chat/completions" if self is Endpoint.CHAT else "/v1/completions"
+
+
+class ConnectFailed(UpstreamError):
+    """The replica could not be reached; the request was not delivered (safe to retry)."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "upstream_unreachable"
+
+
+@dataclass(slots=True)
+class Reply:
+    """A complete (non-streaming) upstream answer."""
+
+    data: dict[str, Any]
+    raw: bytes | None = None  # the upstream's bytes when they can be passed on unchanged
+
+
+class EventStream(Protocol):
+    """An open upstream stream; iterate ``events()`` once, always ``aclose()``."""
+
+    def events(self) -> AsyncIterator[bytes]:
+        """Each SSE ``data:`` payload (JSON bytes), without the final ``[DONE]``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class Backend(Protocol):
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def complete(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
+                       request_id: str) -> Reply: ...
+
+    async def stream(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
+                     request_id: str) -> EventStream: ...
+
+
+def error_message(data: object, fallback: str) -> tuple[str, str | None, str | None]:
+    """(message, type, code) from an upstream error body in OpenAI's or SGLang's shape."""
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            code = err.get("code")
+            return err["message"], _str(err.get("type")), str(code) if code is not None else None
+        if isinstance(err, str):
+            return err, None, None
+        if isinstance(data.get("message"), str):  # SGLang: {"object": "error", "message", "type", "code"}
+            return data["message"], _str(data.get("type")), None
+        if isinstance(data.get("detail"), str):
+            return data["detail"], None, None
+    return fallback, None, None
+
+
+def _str(v: object) -> str | None:
+    return v if isinstance(v, str) else None

@@ -1,0 +1,150 @@
+"""External providers through ``litellm.acompletion`` / ``litellm.atext_completion``.
+
+litellm is imported in :meth:`LiteLLMBackend.start` (in a worker thread, once, only when the
+policy has a litellm backend) with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` so that the import
+does not fetch the cost map over the network. Replies are normalised to OpenAI's wire shape:
+litellm's synthetic usage chunk carries a non-empty ``choices`` (BerriAI/litellm#28735), so the
+usage is lifted off whatever chunk carries it and sent last in a chunk with ``choices: []``.
+
+Errors: the provider's 429 → 429, 400/404/422 → the same status with its message (context
+window errors keep ``context_length_exceeded``), timeouts → 504, connection errors →
+ConnectFailed, the provider rejecting *our* key (401/403) → 502 (an operator problem, not the
+client's), everything else → 502.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from ..balance.pool import Replica
+from ..errors import NoHealthyReplica, TierrouteError, UpstreamError, UpstreamStatus, UpstreamTimeout
+from .base import ConnectFailed, Endpoint, Reply
+
+_OWN_FIELDS = frozenset({"model", "messages", "prompt", "stream", "stream_options"})
+
+
+class LiteLLMBackend:
+    def __init__(self, *, connect_timeout_s: float, read_timeout_s: float,
+                 env: dict[str, str] | None = None) -> None:
+        self._timeout = read_timeout_s
+        self._env = env if env is not None else os.environ
+        self._litellm: Any = None
+
+    async def start(self) -> None:
+        if self._litellm is None:
+            self._litellm = await asyncio.to_thread(_import_litellm)
+
+    async def aclose(self) -> None:
+        return None
+
+    async def _kwargs(self, replica: Replica, body: dict[str, Any]) -> dict[str, Any]:
+        await self.start()  # normally done at app start; a reload may add the first litellm backend
+        kw = {k: v for k, v in body.items() if k not in _OWN_FIELDS}
+        kw.update(model=replica.model, timeout=self._timeout, max_retries=0)
+        if replica.api_base:
+            kw["api_base"] = replica.api_base
+        if replica.api_key_env:
+            key = self._env.get(replica.api_key_env)
+            if not key:
+                raise NoHealthyReplica(f"backend {replica.id} ({replica.model}) has no API key: "
+                                       f"environment variable {replica.api_key_env} is not set")
+            kw["api_key"] = key
+        return kw
+
+    async def complete(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
+                       request_id: str) -> Reply:
+        kw = await self._kwargs(replica, body)
+        try:
+            if endpoint is Endpoint.CHAT:
+                resp = await self._litellm.acompletion(messages=body["messages"], **kw)
+            else:
+                resp = await self._litellm.atext_completion(prompt=body["prompt"], **kw)
+        except Exception as e:  # noqa: BLE001 - litellm raises many types; each is mapped, none swallowed
+            raise _map_error(e, replica) from None
+        return Reply(resp.model_dump())
+
+    async def stream(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
+                     request_id: str) -> _LiteLLMStream:
+        kw = await self._kwargs(replica, body)
+        kw["stream_options"] = {"include_usage": True}
+        try:
+            if endpoint is Endpoint.CHAT:
+                resp = await self._litellm.acompletion(messages=body["messages"], stream=True, **kw)
+            else:
+                resp = await self._litellm.atext_completion(prompt=body["prompt"], stream=True, **kw)
+        except Exception as e:  # noqa: BLE001 - mapped, not swallowed
+            raise _map_error(e, replica) from None
+        return _LiteLLMStream(resp, replica, endpoint)
+
+
+class _LiteLLMStream:
+    def __init__(self, resp: Any, replica: Replica, endpoint: Endpoint) -> None:
+        self._resp = resp
+        self._replica = replica
+        self._object = "chat.completion.chunk" if endpoint is Endpoint.CHAT else "text_completion"
+
+    async def events(self) -> AsyncIterator[bytes]:
+        usage: dict[str, Any] | None = None
+        last: dict[str, Any] = {}
+        try:
+            async for chunk in self._resp:
+                data = chunk.model_dump(exclude_none=True)
+                if data.get("usage"):
+                    usage = data.pop("usage")
+                    if not any(_has_content(c) for c in data.get("choices") or []):
+                        continue
+                data.pop("usage", None)
+                last = data
+                yield orjson.dumps(data)
+        except Exception as e:  # noqa: BLE001 - mapped, not swallowed
+            raise _map_error(e, self._replica) from None
+        if usage is not None:
+            yield orjson.dumps({"id": last.get("id", ""), "object": self._object,
+                                "created": last.get("created", int(time.time())),
+                                "model": last.get("model", self._replica.model), "choices": [], "usage": usage})
+
+    async def aclose(self) -> None:
+        closer = getattr(self._resp, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+def _has_content(choice: dict[str, Any]) -> bool:
+    delta = choice.get("delta") or {}
+    return bool(choice.get("finish_reason") or choice.get("text") or delta.get("content")
+                or delta.get("tool_calls") or delta.get("role"))
+
+
+def _import_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    return litellm
+
+
+def _map_error(e: Exception, replica: Replica) -> TierrouteError:
+    if isinstance(e, TierrouteError):
+        return e
+    name = type(e).__name__
+    status = getattr(e, "status_code", None)
+    message = str(getattr(e, "message", None) or e)[:1000]
+    where = f"{replica.id} ({replica.model})"
+    if name in ("Timeout", "APITimeoutError") or isinstance(e, asyncio.TimeoutError):
+        return UpstreamTimeout(f"{where} timed out: {message}")
+    if name == "APIConnectionError":
+        return ConnectFailed(f"cannot reach {where}: {message}")
+    if name == "ContextWindowExceededError":
+        return UpstreamStatus(400, message, code="context_length_exceeded")
+    if status in (401, 403):
+        return UpstreamError(f"{where} rejected tierroute's provider key (HTTP {status}); check its api_key_env")
+    if status == 503:
+        return NoHealthyReplica(f"{where} is unavailable: {message}")
+    if isinstance(status, int) and 400 <= status < 500:
+        return UpstreamStatus(status, message)
+    return UpstreamError(f"{where} failed ({name}): {message}")

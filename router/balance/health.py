@@ -1,0 +1,89 @@
+"""Active health checks of SGLang replicas and passive marking on request failures.
+
+Every ``health.interval_s`` each SGLang replica gets ``GET /health`` (timeout
+``health.timeout_s``). ``unhealthy_after`` consecutive failures mark it unhealthy; one success
+marks it healthy again. When a replica (re)turns healthy its ``/get_server_info`` is read
+(``max_total_num_tokens`` = its KV-cache capacity, used by cache-aware choice and shown in
+stats). A connect failure seen by a request marks the replica unhealthy at once
+(:func:`mark_failed`). External (litellm) endpoints are not probed: a failed one rests for one
+interval, then is tried again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import httpx
+
+from ..clock import Clock
+from .pool import Replica, RouteTable
+
+log = logging.getLogger("tierroute.health")
+
+
+def mark_failed(replica: Replica, reason: str, threshold: int) -> None:
+    st = replica.state
+    st.consecutive_failures = max(st.consecutive_failures + 1, threshold)
+    st.last_error = reason
+    if st.healthy:
+        log.warning("replica marked unhealthy", extra={"replica": replica.id, "reason": reason})
+    st.healthy = False
+
+
+class HealthChecker:
+    def __init__(self, table: Callable[[], RouteTable], client: httpx.AsyncClient, clock: Clock) -> None:
+        self._table = table
+        self._client = client
+        self._clock = clock
+
+    async def run(self) -> None:
+        while True:
+            await self.check_all()
+            await asyncio.sleep(self._table().policy.health.interval_s)
+
+    async def check_all(self) -> None:
+        table = self._table()
+        reps = list(table.all_replicas())
+        await asyncio.gather(*(self._check(r, table) for r in reps))
+
+    async def _check(self, replica: Replica, table: RouteTable) -> None:
+        st = replica.state
+        cfg = table.policy.health
+        if replica.kind != "sglang":
+            st.healthy = True  # rested for one interval after a failure; try it again
+            st.last_check = self._clock.now()
+            return
+        assert replica.url is not None
+        ok, error = await self._probe(replica.url + "/health", cfg.timeout_s)
+        st.last_check = self._clock.now()
+        if ok:
+            became_healthy = not st.healthy or st.server_info is None
+            st.consecutive_failures = 0
+            st.last_error = None
+            st.healthy = True
+            if became_healthy:
+                st.server_info = await self._server_info(replica.url, cfg.timeout_s)
+                log.info("replica healthy", extra={"replica": replica.id})
+            return
+        st.consecutive_failures += 1
+        st.last_error = error
+        if st.consecutive_failures >= cfg.unhealthy_after and st.healthy:
+            st.healthy = False
+            log.warning("replica unhealthy", extra={"replica": replica.id, "reason": error})
+
+    async def _probe(self, url: str, timeout: float) -> tuple[bool, str | None]:
+        try:
+            r = await self._client.get(url, timeout=timeout)
+        except httpx.HTTPError as e:
+            return False, f"{type(e).__name__}: {e}"[:200]
+        return (r.status_code == 200, None if r.status_code == 200 else f"/health answered {r.status_code}")
+
+    async def _server_info(self, url: str, timeout: float) -> dict[str, object] | None:
+        try:
+            r = await self._client.get(url + "/get_server_info", timeout=timeout)
+            data = r.json() if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None

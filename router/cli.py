@@ -1,0 +1,171 @@
+"""The ``tierroute`` command: serve, validate, train, demo, sim-worker, fake-provider."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import ipaddress
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+
+from .errors import PolicyError
+from .logs import configure_logging
+
+log = logging.getLogger("tierroute.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if not getattr(ns, "func", None):
+        parser.print_help()
+        return 2
+    return int(ns.func(ns) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tierroute", description="Cost-aware LLM routing proxy.")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the proxy")
+    s.add_argument("--policy", dest="policy_path", help="policies.yaml (env TIERROUTE_POLICY)")
+    s.add_argument("--host", help="bind address (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (default 8000)")
+    s.add_argument("--workers", type=int, help="worker processes (default 1)")
+    s.add_argument("--redis-url", help="Redis for state shared across proxy replicas")
+    s.add_argument("--classifier", dest="classifier_dir", help="classifier model dir (default: shipped model)")
+    s.add_argument("--log-level", help="debug, info, warning, error (default info)")
+    s.set_defaults(func=_serve)
+
+    v = sub.add_parser("validate", help="check a policy file")
+    v.add_argument("file")
+    v.set_defaults(func=_validate)
+
+    from classifiers.cli import add_train_arguments, run_train
+
+    t = sub.add_parser("train", help="train the complexity classifier on pair-schema JSONL")
+    add_train_arguments(t)
+    t.set_defaults(func=run_train)
+
+    d = sub.add_parser("demo", help="start sim workers, a fake provider and the proxy; send mixed traffic")
+    d.add_argument("--requests", type=int, default=200)
+    d.add_argument("--concurrency", type=int, default=8)
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=_demo)
+
+    from .sim import fake_provider, worker
+
+    w = sub.add_parser("sim-worker", help="a simulated SGLang worker (SGLang's HTTP surface, no GPU)")
+    w.add_argument("--host", default="127.0.0.1")
+    w.add_argument("--port", type=int, required=True)
+    worker.add_arguments(w)
+    w.set_defaults(func=lambda ns: _run_plain(worker.create_app(worker.config_from_args(ns)), ns))
+
+    f = sub.add_parser("fake-provider", help="a fake external provider (OpenAI + Anthropic APIs) for litellm")
+    f.add_argument("--host", default="127.0.0.1")
+    f.add_argument("--port", type=int, required=True)
+    fake_provider.add_arguments(f)
+    f.set_defaults(func=lambda ns: _run_plain(fake_provider.create_app(fake_provider.config_from_args(ns)), ns))
+    return p
+
+
+def _serve(ns: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .auth import KeyRing
+    from .policy.loader import load_policy
+    from .settings import Settings
+
+    settings = Settings.from_env(policy_path=ns.policy_path, host=ns.host, port=ns.port, workers=ns.workers,
+                                 redis_url=ns.redis_url, classifier_dir=ns.classifier_dir, log_level=ns.log_level)
+    configure_logging(settings.log_level)
+    try:
+        loaded = load_policy(settings.policy_path)
+    except PolicyError as e:
+        _print_policy_error(e)
+        return 2
+    keyless = not KeyRing(loaded.policy, os.environ).has_client_keys
+    if keyless and not _is_loopback(settings.host):
+        log.warning("no client API keys are configured: binding 127.0.0.1 only (set TIERROUTE_API_KEYS or "
+                    "auth.client_keys to serve on other addresses)", extra={"requested_host": settings.host})
+        settings = dataclasses.replace(settings, host="127.0.0.1")
+    elif keyless:
+        log.warning("no client API keys are configured: anyone who can reach 127.0.0.1 may use the proxy")
+    common = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
+                  loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
+    if settings.workers <= 1:
+        try:
+            app = create_app(settings)
+        except PolicyError as e:
+            _print_policy_error(e)
+            return 2
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
+        return 0
+    with tempfile.TemporaryDirectory(prefix="tierroute-stats-") as stats_dir:
+        settings = dataclasses.replace(settings, stats_dir=stats_dir)
+        os.environ["TIERROUTE_SETTINGS_JSON"] = settings.to_json()
+        uvicorn.run("router.app:app_from_env", factory=True, workers=settings.workers, **common)  # type: ignore[arg-type]
+    return 0
+
+
+def _validate(ns: argparse.Namespace) -> int:
+    from .policy.loader import load_policy
+
+    try:
+        loaded = load_policy(ns.file)
+    except PolicyError as e:
+        _print_policy_error(e)
+        return 1
+    p = loaded.policy
+    print(f"{ns.file}: valid (digest {loaded.digest})")
+    for t in p.tiers:
+        for b in t.backends:
+            assert b.price is not None
+            where = f"{len(b.replicas)} replica(s)" if b.kind == "sglang" else (str(b.api_base or "provider default"))
+            print(f"  tier {t.name:<10} {b.kind:<8} {b.model:<40} {where:<28} "
+                  f"${b.price.input_per_mtok:g}/${b.price.output_per_mtok:g} per Mtok "
+                  f"({loaded.price_sources.get(f'{t.name}/{b.model}')})")
+    bounds = ", ".join(f"{r.tier} < {r.below}" if r.below is not None else f"{r.tier} otherwise"
+                       for r in p.routing.auto)
+    print(f"  auto: {bounds}")
+    for w in loaded.warnings:
+        print(f"  warning: {w}")
+    return 0
+
+
+def _print_policy_error(e: PolicyError) -> None:
+    print(f"invalid policy {e.path}:", file=sys.stderr)
+    for problem in e.problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+def _demo(ns: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(requests=ns.requests, concurrency=ns.concurrency, seed=ns.seed)
+
+
+def _run_plain(app: object, ns: argparse.Namespace) -> int:
+    import uvicorn
+
+    configure_logging("warning")
+    uvicorn.run(app, host=ns.host, port=ns.port, log_config=None, access_log=False,  # type: ignore[arg-type]
+                loop="uvloop", http="httptools")
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

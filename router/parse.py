@@ -1,0 +1,142 @@
+"""Parse and check a client's request body; everything not checked here passes through untouched.
+
+Only what routing needs is looked at: ``model``, ``messages`` / ``prompt``, ``stream``,
+``stream_options`` and the output budget. Unknown fields (tools, response_format, seed, …)
+stay in ``body`` and reach the backend as sent. Shape errors name the field (``param``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from classifiers.text import text_for_chat, text_for_prompt
+
+from .backends.base import Endpoint
+from .errors import BadRequest, InvalidJSON, Unprocessable
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+CHARS_PER_TOKEN = 4  # a deliberately rough estimate, used only for context-limit checks
+TOKENS_PER_MESSAGE = 4
+
+
+@dataclass(slots=True)
+class ParsedRequest:
+    endpoint: Endpoint
+    body: dict[str, Any]
+    model: str
+    stream: bool
+    include_usage: bool
+    max_tokens: int | None
+
+    def needed_tokens(self) -> int:
+        """Estimated prompt tokens plus the requested output budget."""
+        return self.prompt_tokens_estimate() + (self.max_tokens or 0)
+
+    def prompt_tokens_estimate(self) -> int:
+        if self.endpoint is Endpoint.CHAT:
+            chars = sum(_content_chars(m.get("content")) for m in self.body["messages"])
+            tools = self.body.get("tools")
+            if tools:
+                chars += len(orjson.dumps(tools))
+            return chars // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE * len(self.body["messages"])
+        prompt = self.body["prompt"]
+        chars = len(prompt) if isinstance(prompt, str) else sum(len(p) if isinstance(p, str) else 1 for p in prompt)
+        return chars // CHARS_PER_TOKEN
+
+    def text_for_score(self) -> str:
+        if self.endpoint is Endpoint.CHAT:
+            return text_for_chat(self.body["messages"])
+        return text_for_prompt(self.body["prompt"])
+
+    def for_upstream(self, model: str) -> dict[str, Any]:
+        """The body to send: the concrete model and, when streaming, usage always requested."""
+        body = dict(self.body)
+        body["model"] = model
+        if self.stream:
+            opts = body.get("stream_options")
+            body["stream_options"] = {**opts, "include_usage": True} if isinstance(opts, dict) \
+                else {"include_usage": True}
+        return body
+
+
+def decode_json(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise InvalidJSON("The request body is empty; send a JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise InvalidJSON(f"The request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def parse_request(endpoint: Endpoint, body: dict[str, Any]) -> ParsedRequest:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise Unprocessable("`model` is required: 'auto', a tier name or a model from /v1/models.",
+                            param="model", code="missing_required_parameter" if model is None else None)
+    if endpoint is Endpoint.CHAT:
+        _check_messages(body.get("messages"))
+    else:
+        _check_prompt(body.get("prompt"))
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise Unprocessable("`stream` must be true or false.", param="stream")
+    opts = body.get("stream_options")
+    if opts is not None and not isinstance(opts, dict):
+        raise Unprocessable("`stream_options` must be an object.", param="stream_options")
+    include_usage = bool(stream and opts and opts.get("include_usage"))
+    max_tokens = None
+    for name in ("max_completion_tokens", "max_tokens"):
+        v = body.get(name)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise Unprocessable(f"`{name}` must be a positive integer.", param=name)
+        max_tokens = v
+        break
+    return ParsedRequest(endpoint, body, model, stream, include_usage, max_tokens)
+
+
+def _check_messages(messages: Any) -> None:
+    if messages is None:
+        raise Unprocessable("`messages` is required.", param="messages", code="missing_required_parameter")
+    if not isinstance(messages, list) or not messages:
+        raise Unprocessable("`messages` must be a non-empty array.", param="messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise Unprocessable(f"messages[{i}] must be an object.", param=f"messages[{i}]")
+        role = m.get("role")
+        if role not in ROLES:
+            raise Unprocessable(f"messages[{i}].role must be one of {sorted(ROLES)}, got {role!r}.",
+                                param=f"messages[{i}].role")
+        content = m.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise Unprocessable(f"messages[{i}].content must be a string or an array of parts.",
+                                param=f"messages[{i}].content")
+        if isinstance(content, list) and not all(isinstance(p, dict) for p in content):
+            raise Unprocessable(f"messages[{i}].content parts must be objects.", param=f"messages[{i}].content")
+
+
+def _check_prompt(prompt: Any) -> None:
+    if prompt is None:
+        raise Unprocessable("`prompt` is required.", param="prompt", code="missing_required_parameter")
+    if isinstance(prompt, str):
+        return
+    if isinstance(prompt, list) and prompt and all(isinstance(p, (str, int)) for p in prompt):
+        return
+    raise Unprocessable("`prompt` must be a string or a non-empty array of strings or token ids.", param="prompt")
+
+
+def _content_chars(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(len(p.get("text") or "") for p in content if isinstance(p, dict))
+    return 0

@@ -1,0 +1,181 @@
+"""The path of one request: auth → parse → classify → decide tier → pick replica → forward →
+stream back → record. :func:`handle` is that path; read it first.
+
+It speaks OpenAI's request shape; the API layer translates other dialects (Anthropic) in and
+out around it. Every client-caused problem is raised as a :mod:`router.errors` type and shaped
+into an error response at the edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import logging
+
+import orjson
+
+from .auth import bearer
+from .backends.base import ConnectFailed, Endpoint, EventStream, Reply
+from .balance.health import mark_failed
+from .balance.pick import PickRequest
+from .balance.pool import Replica
+from .errors import NoHealthyReplica, TierrouteError
+from .parse import ParsedRequest, parse_request
+from .policy.decide import Decision, Target, decide, resolve_target
+from .runtime import Runtime, Services
+from .stats.recorder import RequestRecord
+from .usage import Usage, usage_of
+
+TIER_HEADER = "x-tierroute-tier"
+log = logging.getLogger("tierroute.access")
+
+
+@dataclass(slots=True)
+class Routed:
+    """What the API layer needs to answer: the decision, the replica and the upstream's reply."""
+
+    request_id: str
+    request: ParsedRequest
+    decision: Decision
+    replica: Replica
+    reply: Reply | None = None  # non-streaming
+    events: AsyncGenerator[StreamEvent, None] | None = None  # streaming
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    def headers(self) -> dict[str, str]:
+        h = {"x-tierroute-request-id": self.request_id, "x-tierroute-tier": self.decision.tier,
+             "x-tierroute-replica": self.replica.id, "x-tierroute-reason": self.decision.reason}
+        if self.decision.score is not None:
+            h["x-tierroute-score"] = f"{self.decision.score:.4f}"
+        if self.cost_usd is not None:
+            h["x-tierroute-cost-usd"] = f"{self.cost_usd:.8f}"
+        return h
+
+
+@dataclass(slots=True)
+class StreamEvent:
+    payload: bytes  # one SSE data payload (a JSON chunk)
+    usage_only: bool  # the trailing usage chunk (choices == [])
+
+
+async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], headers: Mapping[str, str],
+                 request_id: str, started: float) -> Routed:
+    rt = svc.runtime()  # one consistent policy snapshot for the whole request
+    principal = rt.keys.client(bearer(headers))  # auth
+    svc.limiter.check(principal)
+    req = parse_request(endpoint, body)  # parse
+    header_tier = headers.get(TIER_HEADER)
+    target = resolve_target(rt.policy, req.model, header_tier)
+    score = await svc.scorer.score(req.text_for_score()) if target.kind == "auto" else None  # classify
+    decision = decide(rt.policy, target, score=score, needed_tokens=req.needed_tokens(),  # decide tier
+                      allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers(),
+                      pinned_by_header=header_tier is not None and target.kind == "tier")
+    svc.stats.record_decision(decision.tier, decision.reason, decision.score)
+    replica, answer = await _pick_and_forward(svc, rt, decision, target, req, request_id)  # pick, forward
+    routed = Routed(request_id, req, decision, replica)
+    if isinstance(answer, Reply):  # answer whole, then record
+        routed.reply = answer
+        routed.usage = usage_of(answer.data)
+        routed.cost_usd = _record(svc, rt, routed, 200, svc.clock.now() - started, None)
+    else:  # stream back; recorded when the stream ends
+        routed.events = _relay(svc, rt, routed, answer, started)
+    return routed
+
+
+async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, target: Target,
+                            req: ParsedRequest, request_id: str) -> tuple[Replica, Reply | EventStream]:
+    """Pick a replica and send; on a connection failure try another one (``upstream.retries``)."""
+    candidates = list(rt.table.candidates(decision.tier, target.model))
+    pick_req = PickRequest(decision.tier, request_id, req.body)
+    failed: list[Replica] = []
+    last: TierrouteError | None = None
+    for _ in range(rt.policy.upstream.retries + 1):
+        remaining = [c for c in candidates if c not in failed]
+        if not remaining:
+            break
+        replica = await svc.picker.pick(remaining, pick_req)
+        backend = svc.backends[replica.kind]
+        body = req.for_upstream(replica.model)
+        replica.state.in_flight += 1
+        held = False  # a stream keeps its in-flight slot until _relay ends
+        try:
+            if req.stream:
+                answer: Reply | EventStream = await backend.stream(replica, req.endpoint, body, request_id)
+                held = True
+            else:
+                answer = await backend.complete(replica, req.endpoint, body, request_id)
+            return replica, answer
+        except (ConnectFailed, NoHealthyReplica) as e:  # not delivered: another replica may serve it
+            if isinstance(e, ConnectFailed):
+                mark_failed(replica, e.message, rt.policy.health.unhealthy_after)
+            failed.append(replica)
+            last = e
+        except TierrouteError as e:
+            _record_failure(svc, decision, replica, e.status)
+            raise
+        finally:
+            if not held:
+                replica.state.in_flight -= 1
+    if last is None:
+        raise NoHealthyReplica(f"no healthy replica in tier {decision.tier!r}")
+    _record_failure(svc, decision, failed[-1], last.status)
+    raise last
+
+
+async def _relay(svc: Services, rt: Runtime, routed: Routed, upstream: EventStream,
+                 started: float) -> AsyncGenerator[StreamEvent, None]:
+    """Pass the upstream's events on as they come; capture usage and time to first token."""
+    ttft: float | None = None
+    status = 499  # client went away unless the stream completes or fails
+    try:
+        async for payload in upstream.events():
+            if ttft is None:
+                ttft = svc.clock.now() - started
+            usage_only = False
+            if b'"usage":{' in payload or b'"usage": {' in payload:
+                found = usage_of(_loads(payload))
+                if found is not None:
+                    routed.usage = found
+                    usage_only = b'"choices":[]' in payload or b'"choices": []' in payload
+            yield StreamEvent(payload, usage_only)
+        status = 200
+    except TierrouteError as e:
+        status = e.status
+        raise
+    finally:
+        routed.replica.state.in_flight -= 1
+        await upstream.aclose()
+        routed.cost_usd = _record(svc, rt, routed, status, svc.clock.now() - started, ttft)
+
+
+def _loads(payload: bytes) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _record(svc: Services, rt: Runtime, routed: Routed, status: int, latency: float,
+            ttft: float | None) -> float:
+    u = routed.usage or Usage(0, 0, 0)
+    cost = routed.replica.price.cost(u.prompt_tokens, u.completion_tokens)
+    baseline = rt.strongest_price.cost(u.prompt_tokens, u.completion_tokens)
+    svc.stats.record(RequestRecord(routed.decision.tier, routed.replica.id, routed.replica.model, status,
+                                   u.prompt_tokens, u.completion_tokens, u.cached_tokens, cost, baseline,
+                                   latency, ttft))
+    d = routed.decision
+    log.info("request", extra={
+        "request_id": routed.request_id, "endpoint": routed.request.endpoint.value, "status": status,
+        "tier": d.tier, "reason": d.reason, "score": d.score, "replica": routed.replica.id,
+        "model": routed.replica.model, "stream": routed.request.stream, "input_tokens": u.prompt_tokens,
+        "output_tokens": u.completion_tokens, "cached_tokens": u.cached_tokens, "cost_usd": cost,
+        "latency_ms": round(latency * 1000, 2), "ttft_ms": round(ttft * 1000, 2) if ttft is not None else None})
+    return cost
+
+
+def _record_failure(svc: Services, decision: Decision, replica: Replica, status: int) -> None:
+    svc.stats.record(RequestRecord(decision.tier, replica.id, replica.model, status))

@@ -1,0 +1,139 @@
+"""Which tier serves a request: a pure function of (policy, request facts, score, tier health).
+
+Resolution of the requested ``model``:
+- ``"auto"``             → classify; the score picks a tier from ``routing.auto``.
+- a tier name            → that tier.
+- a concrete model name  → the tier whose backend serves it (only that backend is used).
+- anything else          → 404 ``model_not_found``.
+
+A client may pin a tier with the ``x-tierroute-tier`` header (when ``routing.allow_tier_header``);
+it overrides ``auto`` and tier names, and conflicts with a concrete model of another tier (400).
+
+For ``auto`` the score's tier is only the starting point. Walking up from it (then down, if
+nothing above works) the first tier is taken that (1) the client key may use, (2) fits the
+prompt (estimated prompt tokens + ``max_tokens`` ≤ ``context_tokens``, when
+``routing.escalate_on_context``) and (3) has a healthy replica. The decision records why it
+moved. Pinned tiers never move: a disallowed pin is 403, a pin that is too small is 400
+``context_length_exceeded``, an unhealthy pin is left to the replica picker (503).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import BadRequest, ContextLengthExceeded, Forbidden, NoHealthyReplica, NotFound
+from .model import Policy, backend_model_names
+
+TargetKind = Literal["auto", "tier", "model"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: TargetKind
+    tier: str | None  # None for auto
+    model: str | None  # the concrete model for kind == "model"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    tier: str
+    reason: str  # auto | tier | model | header | context_escalation | key_limit | fallback_unhealthy
+    score: float | None
+    base_tier: str | None = None  # the tier the score alone chose (auto only)
+
+
+def resolve_target(policy: Policy, model: str, header_tier: str | None = None) -> Target:
+    """Map the request's ``model`` (and tier header) to what it asks for; 404 when unknown."""
+    target = _resolve_model(policy, model)
+    if header_tier is None or not policy.routing.allow_tier_header:
+        return target
+    if header_tier not in {t.name for t in policy.tiers}:
+        raise NotFound(f"x-tierroute-tier names an unknown tier {header_tier!r}; tiers: "
+                       f"{[t.name for t in policy.tiers]}", param="x-tierroute-tier", code="tier_not_found")
+    if target.kind == "model" and target.tier != header_tier:
+        raise BadRequest(f"model {model!r} is served by tier {target.tier!r}, but x-tierroute-tier asks "
+                         f"for {header_tier!r}", param="x-tierroute-tier", code="tier_conflict")
+    return Target("tier", header_tier, target.model) if target.kind != "model" else target
+
+
+def _resolve_model(policy: Policy, model: str) -> Target:
+    if model == "auto":
+        return Target("auto", None, None)
+    for tier in policy.tiers:
+        if model == tier.name:
+            return Target("tier", tier.name, None)
+    for tier in policy.tiers:
+        for b in tier.backends:
+            if model in backend_model_names(b):
+                return Target("model", tier.name, b.model)
+    raise NotFound(f"The model {model!r} does not exist. Use 'auto', a tier "
+                   f"({', '.join(t.name for t in policy.tiers)}) or a model listed at /v1/models.",
+                   param="model")
+
+
+def tier_for_score(policy: Policy, score: float) -> str:
+    for r in policy.routing.auto:
+        if r.below is None or score < r.below:
+            return r.tier
+    return policy.routing.auto[-1].tier
+
+
+def decide(
+    policy: Policy,
+    target: Target,
+    *,
+    score: float | None,
+    needed_tokens: int,
+    allowed_tiers: Collection[str] | None,
+    healthy_tiers: Collection[str],
+    pinned_by_header: bool = False,
+) -> Decision:
+    """Choose the tier (see the module docstring). ``allowed_tiers`` None means every tier."""
+    if target.kind != "auto":
+        assert target.tier is not None
+        if allowed_tiers is not None and target.tier not in allowed_tiers:
+            raise Forbidden(f"this API key may not use tier {target.tier!r} (allowed: {sorted(allowed_tiers)})",
+                            param="model")
+        limit = policy.tier(target.tier).context_tokens
+        if policy.routing.escalate_on_context and needed_tokens > limit:
+            raise ContextLengthExceeded(
+                f"this request needs about {needed_tokens} tokens (prompt + max_tokens) but tier "
+                f"{target.tier!r} allows {limit}", param="messages")
+        reason = "header" if pinned_by_header else target.kind
+        return Decision(target.tier, reason, score)
+
+    if score is None:
+        raise ValueError("auto routing needs a score")
+    base = tier_for_score(policy, score)
+    names = [t.name for t in policy.tiers]
+    start = names.index(base)
+    order = names[start:] + names[:start][::-1]  # up from the score's tier, then down
+
+    def fits(name: str) -> bool:
+        return not policy.routing.escalate_on_context or needed_tokens <= policy.tier(name).context_tokens
+
+    def allowed(name: str) -> bool:
+        return allowed_tiers is None or name in allowed_tiers
+
+    usable = [n for n in order if allowed(n) and fits(n)]
+    if not usable:
+        if not any(allowed(n) for n in names):
+            raise Forbidden("this API key may not use any tier", param="model")
+        biggest = max(policy.tier(n).context_tokens for n in names if allowed(n))
+        raise ContextLengthExceeded(f"this request needs about {needed_tokens} tokens (prompt + max_tokens); "
+                                    f"the largest tier available to it allows {biggest}", param="messages")
+    healthy = [n for n in usable if n in healthy_tiers]
+    if not healthy:
+        raise NoHealthyReplica(f"no healthy replica in any tier that could serve this request ({usable})")
+    chosen = healthy[0]
+    if chosen == base:
+        reason = "auto"
+    elif chosen != usable[0]:
+        reason = "fallback_unhealthy"
+    elif not fits(base):
+        reason = "context_escalation"
+    else:
+        reason = "key_limit"
+    return Decision(chosen, reason, score, base_tier=base)

@@ -1,0 +1,207 @@
+"""The schema of ``policies.yaml`` (pydantic, frozen).
+
+A policy is data only: tiers ordered cheapest → strongest, each with backends and prices, a
+routing section that maps classifier scores to tiers, auth and timing settings. Cross-field
+checks (tier names referenced by routing and keys, ordered cut points, unique models) live in
+validators here so that every error names the field it is about. Prices that default to
+litellm's cost map are filled in by :mod:`router.policy.loader`, not here (no I/O in the schema).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+RESERVED_MODEL_NAMES = frozenset({"auto"})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Price(_Frozen):
+    """USD per million tokens."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
+
+
+class SGLangBackend(_Frozen):
+    """Self-hosted SGLang replicas serving one model, reached directly over its OpenAI API."""
+
+    kind: Literal["sglang"]
+    model: str = Field(min_length=1)
+    replicas: list[HttpUrl] = Field(min_length=1)
+    speculative: bool = False
+    price: Price | None = None
+
+    @field_validator("replicas")
+    @classmethod
+    def _unique_replicas(cls, v: list[HttpUrl]) -> list[HttpUrl]:
+        seen = [str(u).rstrip("/") for u in v]
+        if len(set(seen)) != len(seen):
+            raise ValueError("replica URLs must be unique")
+        return v
+
+    def replica_urls(self) -> list[str]:
+        return [str(u).rstrip("/") for u in self.replicas]
+
+
+class LiteLLMBackend(_Frozen):
+    """An external provider reached through ``litellm.acompletion``."""
+
+    kind: Literal["litellm"]
+    model: str = Field(min_length=1, description="litellm model string, e.g. openai/gpt-4o")
+    api_base: HttpUrl | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    price: Price | None = None
+    max_concurrency: int = Field(default=256, ge=1)
+
+    @property
+    def served_name(self) -> str:
+        """The name clients may ask for: the litellm string without its provider prefix."""
+        return self.model.split("/", 1)[1] if "/" in self.model else self.model
+
+
+Backend = Annotated[SGLangBackend | LiteLLMBackend, Field(discriminator="kind")]
+
+
+def backend_model_names(backend: SGLangBackend | LiteLLMBackend) -> list[str]:
+    """Every name under which a client may request this backend's model."""
+    if isinstance(backend, LiteLLMBackend) and backend.served_name != backend.model:
+        return [backend.model, backend.served_name]
+    return [backend.model]
+
+
+class Tier(_Frozen):
+    name: str = Field(pattern=_NAME)
+    description: str = ""
+    context_tokens: int = Field(gt=0)
+    price: Price | None = Field(default=None, description="default for backends without their own")
+    backends: list[Backend] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        if v in RESERVED_MODEL_NAMES:
+            raise ValueError(f"{v!r} is reserved")
+        return v
+
+
+class ScoreRange(_Frozen):
+    """Scores below ``below`` (and at or above the previous entry's bound) go to ``tier``."""
+
+    tier: str
+    below: float | None = Field(default=None, gt=0, le=1)
+
+
+class Routing(_Frozen):
+    auto: list[ScoreRange] = Field(min_length=1)
+    escalate_on_context: bool = True
+    allow_tier_header: bool = True
+
+    @field_validator("auto")
+    @classmethod
+    def _ordered(cls, v: list[ScoreRange]) -> list[ScoreRange]:
+        bounds = [r.below for r in v[:-1]]
+        if any(b is None for b in bounds):
+            raise ValueError("every entry but the last needs `below`")
+        if v[-1].below is not None and v[-1].below != 1:
+            raise ValueError("the last entry must have no `below` (it takes every remaining score)")
+        if any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:])):  # type: ignore[operator]
+            raise ValueError(f"`below` bounds must increase, got {bounds}")
+        return v
+
+
+class ClientKey(_Frozen):
+    name: str = Field(pattern=_NAME)
+    key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    tiers: list[str] | None = None
+    requests_per_minute: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ClientKey:
+        if (self.key_env is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of key_env or key_sha256")
+        return self
+
+
+class Auth(_Frozen):
+    admin_key_env: str = Field(default="TIERROUTE_ADMIN_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    client_keys: list[ClientKey] = []
+
+
+class Health(_Frozen):
+    interval_s: float = Field(default=5.0, gt=0)
+    timeout_s: float = Field(default=2.0, gt=0)
+    unhealthy_after: int = Field(default=2, ge=1, description="consecutive failures")
+
+
+class Upstream(_Frozen):
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=600.0, gt=0)
+    retries: int = Field(default=1, ge=0, le=5, description="other replicas tried on connect failure")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+
+
+class Policy(_Frozen):
+    version: Literal[1] = 1
+    tiers: list[Tier] = Field(min_length=1)
+    routing: Routing
+    auth: Auth = Auth()
+    health: Health = Health()
+    upstream: Upstream = Upstream()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Policy:
+        names = [t.name for t in self.tiers]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"tiers: duplicate tier names {sorted(dupes)}")
+        for i, r in enumerate(self.routing.auto):
+            if r.tier not in names:
+                raise ValueError(f"routing.auto[{i}].tier: unknown tier {r.tier!r} (tiers: {names})")
+        order = [names.index(r.tier) for r in self.routing.auto]
+        if order != sorted(order):
+            raise ValueError("routing.auto: tiers must go from cheaper to stronger as the score rises")
+        for i, k in enumerate(self.auth.client_keys):
+            for t in k.tiers or []:
+                if t not in names:
+                    raise ValueError(f"auth.client_keys[{i}].tiers: unknown tier {t!r} (tiers: {names})")
+        owner: dict[str, str] = {}
+        for t in self.tiers:
+            for b in t.backends:
+                for m in backend_model_names(b):
+                    if m in names or m in RESERVED_MODEL_NAMES:
+                        raise ValueError(f"tiers.{t.name}: model name {m!r} clashes with a tier name or 'auto'")
+                    if owner.get(m, t.name) != t.name:
+                        raise ValueError(f"tiers.{t.name}: model {m!r} is also served by tier {owner[m]!r}")
+                    owner[m] = t.name
+        return self
+
+    def tier(self, name: str) -> Tier:
+        for t in self.tiers:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def tier_index(self, name: str) -> int:
+        for i, t in enumerate(self.tiers):
+            if t.name == name:
+                return i
+        raise KeyError(name)
+
+    @property
+    def strongest(self) -> Tier:
+        return self.tiers[-1]
+
+
+def valid_name(name: str) -> bool:
+    return re.match(_NAME, name) is not None

@@ -1,0 +1,59 @@
+"""What a request runs against: the swappable routing snapshot and the long-lived services.
+
+:class:`Runtime` is immutable and replaced as a whole when the policy reloads (one attribute
+assignment, so a request sees either the old or the new one, never a mix). :class:`Services`
+is built once by the app factory and passed to every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from .auth import KeyRing, RateLimiter
+from .backends.base import Backend
+from .balance.pick import ReplicaPicker
+from .balance.pool import ReplicaRegistry, RouteTable, build_route_table
+from .clock import Clock
+from .policy.loader import LoadedPolicy
+from .policy.model import Policy, Price
+from .stats.recorder import Stats
+
+
+class Scorer(Protocol):
+    async def score(self, text: str) -> float:
+        """Probability that ``text`` needs a stronger tier than the cheapest."""
+        ...
+
+
+@dataclass(frozen=True)
+class Runtime:
+    loaded: LoadedPolicy
+    table: RouteTable
+    keys: KeyRing
+
+    @property
+    def policy(self) -> Policy:
+        return self.loaded.policy
+
+    @property
+    def strongest_price(self) -> Price:
+        price = self.policy.strongest.backends[0].price
+        assert price is not None, "prices are resolved by the loader"
+        return price
+
+
+def build_runtime(loaded: LoadedPolicy, registry: ReplicaRegistry, env: Mapping[str, str]) -> Runtime:
+    return Runtime(loaded, build_route_table(loaded.policy, registry), KeyRing(loaded.policy, env))
+
+
+@dataclass
+class Services:
+    runtime: Callable[[], Runtime]
+    scorer: Scorer
+    picker: ReplicaPicker
+    backends: Mapping[str, Backend]
+    stats: Stats
+    limiter: RateLimiter
+    clock: Clock

@@ -1,0 +1,188 @@
+"""Request statistics: counters, latency windows, classifier decisions, cost and savings.
+
+One :class:`Stats` per process, fed by the pipeline after each request. ``export()`` gives a
+JSON-able, mergeable form (counters plus the raw sample windows) so that ``--workers N``
+processes can be summed exactly (see :mod:`router.stats.shared`); ``render()`` turns merged
+exports into the ``GET /admin/stats`` document.
+
+Savings are measured against "always the strongest tier": each request's tokens priced at the
+strongest tier's price (its first backend's), minus what the request actually cost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ..clock import Clock
+from .window import SampleWindow, percentiles
+
+SCORE_BINS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    tier: str
+    replica: str  # replica id, e.g. "small/0"
+    model: str
+    status: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float = 0.0
+    baseline_cost_usd: float = 0.0
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+
+
+@dataclass(slots=True)
+class Counters:
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float = 0.0
+    baseline_cost_usd: float = 0.0
+
+    def add(self, r: RequestRecord) -> None:
+        self.requests += 1
+        self.errors += r.status >= 400
+        self.input_tokens += r.input_tokens
+        self.output_tokens += r.output_tokens
+        self.cached_tokens += r.cached_tokens
+        self.cost_usd += r.cost_usd
+        self.baseline_cost_usd += r.baseline_cost_usd
+
+    def merge(self, other: dict[str, Any]) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + other.get(f.name, 0))
+
+
+@dataclass(slots=True)
+class Group:
+    counters: Counters = field(default_factory=Counters)
+    latency: SampleWindow = field(default_factory=SampleWindow)
+    ttft: SampleWindow = field(default_factory=SampleWindow)
+
+    def add(self, r: RequestRecord) -> None:
+        self.counters.add(r)
+        if r.status < 400:
+            self.latency.add(r.latency_s)
+            if r.ttft_s is not None:
+                self.ttft.add(r.ttft_s)
+
+    def export(self) -> dict[str, Any]:
+        return {"counters": asdict(self.counters), "latency": self.latency.values(), "ttft": self.ttft.values()}
+
+
+class Stats:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.started = clock.wall()
+        self.tiers: dict[str, Group] = {}
+        self.replicas: dict[str, Group] = {}
+        self.replica_tier: dict[str, str] = {}
+        self.reasons: Counter[str] = Counter()
+        self.decisions: Counter[str] = Counter()  # tier chosen for model "auto"
+        self.score_hist = [0] * SCORE_BINS
+        self.rejected: Counter[str] = Counter()  # status -> requests refused before reaching a tier
+
+    def record(self, r: RequestRecord) -> None:
+        self.tiers.setdefault(r.tier, Group()).add(r)
+        self.replicas.setdefault(r.replica, Group()).add(r)
+        self.replica_tier[r.replica] = r.tier
+
+    def record_decision(self, tier: str, reason: str, score: float | None) -> None:
+        self.reasons[reason] += 1
+        if score is not None:
+            self.decisions[tier] += 1
+            self.score_hist[min(int(score * SCORE_BINS), SCORE_BINS - 1)] += 1
+
+    def record_rejected(self, status: int) -> None:
+        self.rejected[str(status)] += 1
+
+    def export(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "tiers": {k: g.export() for k, g in self.tiers.items()},
+            "replicas": {k: g.export() for k, g in self.replicas.items()},
+            "replica_tier": dict(self.replica_tier),
+            "reasons": dict(self.reasons),
+            "decisions": dict(self.decisions),
+            "score_hist": list(self.score_hist),
+            "rejected": dict(self.rejected),
+        }
+
+
+def merge_exports(exports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum several processes' exports into one (windows are concatenated)."""
+    out: dict[str, Any] = {"started": min((e["started"] for e in exports), default=0.0), "tiers": {},
+                           "replicas": {}, "replica_tier": {}, "reasons": Counter(), "decisions": Counter(),
+                           "score_hist": [0] * SCORE_BINS, "rejected": Counter()}
+    for e in exports:
+        for section in ("tiers", "replicas"):
+            for k, g in e[section].items():
+                cur = out[section].setdefault(k, {"counters": {}, "latency": [], "ttft": []})
+                c = Counters(**cur["counters"]) if cur["counters"] else Counters()
+                c.merge(g["counters"])
+                cur["counters"] = asdict(c)
+                cur["latency"] += g["latency"]
+                cur["ttft"] += g["ttft"]
+        out["replica_tier"].update(e["replica_tier"])
+        for key in ("reasons", "decisions", "rejected"):
+            out[key].update(e[key])
+        out["score_hist"] = [a + b for a, b in zip(out["score_hist"], e["score_hist"])]
+    return out
+
+
+def render(merged: dict[str, Any], *, now: float, strongest_tier: str,
+           replica_info: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The /admin/stats document. ``replica_info``: live facts per replica id (health, url, …)."""
+    total = Counters()
+    for g in merged["tiers"].values():
+        total.merge(g["counters"])
+    replicas = {rid: {**info, **_group_view(merged["replicas"].get(rid))} for rid, info in replica_info.items()}
+    for rid, g in merged["replicas"].items():  # replicas that served before a reload removed them
+        replicas.setdefault(rid, {"tier": merged["replica_tier"].get(rid), "removed": True, **_group_view(g)})
+    hist = merged["score_hist"]
+    return {
+        "uptime_s": round(now - merged["started"], 1),
+        "totals": _counters_view(asdict(total)),
+        "savings": {
+            "baseline": f"every request on the strongest tier ({strongest_tier})",
+            "baseline_cost_usd": total.baseline_cost_usd,
+            "cost_usd": total.cost_usd,
+            "saved_usd": total.baseline_cost_usd - total.cost_usd,
+            "saved_pct": 100 * (1 - total.cost_usd / total.baseline_cost_usd) if total.baseline_cost_usd else None,
+        },
+        "tiers": {k: _group_view(g) for k, g in merged["tiers"].items()},
+        "replicas": replicas,
+        "classifier": {
+            "decisions": sum(merged["decisions"].values()),
+            "by_tier": dict(merged["decisions"]),
+            "score_histogram": {"bin_edges": [round(i / SCORE_BINS, 3) for i in range(SCORE_BINS + 1)],
+                                "counts": hist},
+        },
+        "routing_reasons": dict(merged["reasons"]),
+        "rejected_by_status": dict(merged["rejected"]),
+    }
+
+
+def _group_view(g: dict[str, Any] | None) -> dict[str, Any]:
+    if g is None:
+        return _counters_view(asdict(Counters())) | {"latency_ms": percentiles([]), "ttft_ms": percentiles([])}
+    return _counters_view(g["counters"]) | {
+        "latency_ms": _ms(percentiles(g["latency"])),
+        "ttft_ms": _ms(percentiles(g["ttft"])),
+    }
+
+
+def _counters_view(c: dict[str, Any]) -> dict[str, Any]:
+    inp = c.get("input_tokens", 0)
+    return {**c, "cache_hit_rate": (c.get("cached_tokens", 0) / inp) if inp else None}
+
+
+def _ms(p: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: (round(v * 1000, 2) if v is not None else None) for k, v in p.items()}
