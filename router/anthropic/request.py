@@ -34,11 +34,10 @@ def _str(value: Any, param: str) -> str:
     return value
 
 
-
-def _number(value: Any, param: str) -> float | int:
-    if not (is_int(value) or isinstance(value, float)):
+def _number(value: Any, param: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         _fail(param, "must be a number")
-    return value
+    return float(value)
 
 
 def _bool(value: Any, param: str) -> bool:
@@ -72,10 +71,13 @@ def to_openai_request(body: Mapping[str, Any]) -> Json:
         user = _obj(body["metadata"], "metadata").get("user_id")
         if user is not None:
             out["user"] = _str(user, "metadata.user_id")
-    if body.get("tools"):
-        out["tools"] = _tools(body["tools"])
+    tools = _tools(body["tools"]) if body.get("tools") is not None else []
+    if tools:
+        out["tools"] = tools
         if body.get("tool_choice") is not None:
             out.update(_tool_choice(body["tool_choice"]))
+    if body.get("output_config") is not None:
+        out.update(_output_format(body["output_config"]))
     if body.get("stream") is not None and _bool(body["stream"], "stream"):
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
@@ -239,3 +241,14 @@ def _tool_choice(value: Any) -> Json:
     return out
 
 
+
+
+def _output_format(value: Any) -> Json:
+    output_format = _obj(value, "output_config").get("format")
+    if output_format is None:
+        return {}
+    kind = _obj(output_format, "output_config.format").get("type")
+    if kind != "json_schema":
+        _fail("output_config.format.type", f"must be 'json_schema', got {kind!r}")
+    schema = dict(_obj(output_format.get("schema"), "output_config.format.schema"))
+    return {"response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}}

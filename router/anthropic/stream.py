@@ -62,7 +62,7 @@ class StreamTranslator:
         reason, sequence = stop_reason(finish, self._matched, bool(self._tools))
         usage = usage_from_openai(self._usage) if self._usage is not None else {"output_tokens": 0}
         out.append(sse_event("message_delta", {"type": "message_delta", "usage": usage,
-                                            "delta": {"stop_reason": reason, "stop_sequence": sequence}}))
+                                                "delta": {"stop_reason": reason, "stop_sequence": sequence}}))
         out.append(sse_event("message_stop", {"type": "message_stop"}))
         return out
 
@@ -70,10 +70,10 @@ class StreamTranslator:
         self._started = True
         self.message_id = message_id(chunk.get("id"))
         usage = usage_from_openai(chunk.get("usage")) if isinstance(chunk.get("usage"), Mapping) else None
-        message = {"id": self.message_id, "type": "message", "role": "assistant",
-                   "model": self._model or chunk.get("model") or "", "content": [],
-                   "stop_reason": None, "stop_sequence": None,
-                   "usage": usage or {"input_tokens": self._input_tokens, "output_tokens": 0}}
+        message: Json = {"id": self.message_id, "type": "message", "role": "assistant",
+                         "model": self._model or chunk.get("model") or "", "content": [],
+                         "stop_reason": None, "stop_sequence": None,
+                         "usage": usage or {"input_tokens": self._input_tokens, "output_tokens": 0}}
         return [sse_event("message_start", {"type": "message_start", "message": message}),
                 sse_event("ping", {"type": "ping"})]
 
@@ -92,13 +92,14 @@ class StreamTranslator:
             self._matched = matched_stop(choice, self._stop_sequences)
         return out
 
-    def _open_block(self, block: Json, is_text: bool) -> list[bytes]:
+    def _open_block(self, block: Json, is_text: bool) -> tuple[int, list[bytes]]:
+        """Close the open block (if any) and start ``block``; returns its index and the events."""
         out = self._close()
-        self._open, self._open_is_text = self._blocks, is_text
-        self._blocks += 1
-        out.append(sse_event("content_block_start", {"type": "content_block_start", "index": self._open,
-                                                  "content_block": block}))
-        return out
+        index = self._blocks
+        self._open, self._open_is_text, self._blocks = index, is_text, index + 1
+        out.append(sse_event("content_block_start", {"type": "content_block_start", "index": index,
+                                                     "content_block": block}))
+        return index, out
 
     def _close(self) -> list[bytes]:
         if self._open is None:
@@ -110,14 +111,16 @@ class StreamTranslator:
         return sse_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
 
     def _text(self, text: str) -> list[bytes]:
-        out = [] if self._open is not None and self._open_is_text else self._open_block(
-            {"type": "text", "text": ""}, is_text=True)
-        assert self._open is not None
-        return [*out, self._delta(self._open, {"type": "text_delta", "text": text})]
+        out: list[bytes] = []
+        if self._open is not None and self._open_is_text:
+            index = self._open
+        else:
+            index, out = self._open_block({"type": "text", "text": ""}, is_text=True)
+        return [*out, self._delta(index, {"type": "text_delta", "text": text})]
 
     def _tool_key(self, call: Mapping[str, Any]) -> int:
         if is_int(call.get("index")):
-            return call["index"]
+            return int(call["index"])
         call_id = call.get("id")  # some backends omit ``index``: a new id means a new call
         if call_id and all(t.id != call_id for t in self._tools.values()):
             return max(self._tools, default=-1) + 1
@@ -129,8 +132,11 @@ class StreamTranslator:
         state = self._tools.get(key)
         if state is None:
             state = self._tools[key] = _ToolCall(id=call.get("id") or f"toolu_{self.message_id[4:]}_{key}")
-        if state.block is None and isinstance(function.get("name"), str) and function["name"]:
-            state.name = function["name"]
+        if state.block is None:  # id and name may arrive after the first fragment
+            if isinstance(call.get("id"), str) and call["id"]:
+                state.id = call["id"]
+            if isinstance(function.get("name"), str) and function["name"]:
+                state.name = function["name"]
         args = function.get("arguments")
         if isinstance(args, str) and args:
             state.pending.append(args)
@@ -139,9 +145,8 @@ class StreamTranslator:
         return self._flush_arguments(state)
 
     def _start_tool(self, state: _ToolCall) -> list[bytes]:
-        out = self._open_block({"type": "tool_use", "id": state.id, "name": state.name, "input": {}},
-                               is_text=False)
-        state.block = self._open
+        state.block, out = self._open_block({"type": "tool_use", "id": state.id, "name": state.name, "input": {}},
+                                            is_text=False)
         return out + self._flush_arguments(state)
 
     def _flush_arguments(self, state: _ToolCall) -> list[bytes]:

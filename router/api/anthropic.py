@@ -15,7 +15,14 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import pipeline
-from ..anthropic import AnthropicRequestError, StreamTranslator, error_body, from_openai_response, to_openai_request
+from ..anthropic import (
+    AnthropicRequestError,
+    StreamTranslator,
+    error_body,
+    error_event,
+    from_openai_response,
+    to_openai_request,
+)
 from ..backends.base import Endpoint
 from ..errors import BadRequest, TierrouteError
 from ..parse import decode_json
@@ -60,6 +67,6 @@ async def _events(routed: pipeline.Routed) -> AsyncIterator[bytes]:
         for out in translator.finish():
             yield out
     except TierrouteError as e:
-        yield b"event: error\ndata: " + orjson.dumps(error_body(e.status, e.message)) + b"\n\n"
+        yield error_event(e.status, e.message)
     finally:
         await events.aclose()
