@@ -85,7 +85,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     svc = Services(runtime, scorer, LeastInFlight(), backends, stats, RateLimiter(clock), clock)
     shared = SharedStats(stats, settings.stats_dir)
     http = httpx.AsyncClient()  # health checks and server info; the hot path uses the backends' clients
-    health = HealthChecker(runtime, http, clock)
+    health = HealthChecker(lambda: runtime().table, http, clock)
     tasks: set[asyncio.Task[None]] = set()
 
     def on_reload(new: LoadedPolicy) -> None:

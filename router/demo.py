@@ -1,0 +1,165 @@
+"""``tierroute demo``: the whole system on one machine, with simulated GPUs.
+
+Starts two simulated SGLang workers for a small quantized tier, one speculative worker for a
+large tier, a fake external provider reached through litellm for a frontier tier, and the
+proxy with an embedded policy; sends mixed chat traffic through the official ``openai`` SDK;
+prints what it cost per tier against sending everything to the strongest tier. Every child
+process is stopped on the way out, whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .demo_traffic import DemoRequest, build_traffic
+from .procs import ProcessGroup, free_port, tierroute_cmd
+
+CLIENT_KEY = "sk-demo-client"
+ADMIN_KEY = "sk-demo-admin"
+PROVIDER_KEY = "sk-demo-provider"
+
+POLICY = """\
+version: 1
+tiers:
+  - name: small
+    description: simulated 7B AWQ model, two replicas
+    context_tokens: 32768
+    price: {{input_per_mtok: 0.04, output_per_mtok: 0.12}}
+    backends:
+      - kind: sglang
+        model: Qwen/Qwen2.5-7B-Instruct-AWQ
+        replicas: [http://127.0.0.1:{small0}, http://127.0.0.1:{small1}]
+  - name: large
+    description: simulated 70B model with speculative decoding
+    context_tokens: 131072
+    price: {{input_per_mtok: 0.35, output_per_mtok: 0.90}}
+    backends:
+      - kind: sglang
+        model: meta-llama/Llama-3.3-70B-Instruct
+        speculative: true
+        replicas: [http://127.0.0.1:{large0}]
+  - name: frontier
+    description: fake Anthropic endpoint reached through litellm
+    context_tokens: 200000
+    backends:
+      - kind: litellm
+        model: anthropic/claude-sonnet-4-20250514
+        api_base: http://127.0.0.1:{provider}
+        api_key_env: DEMO_PROVIDER_KEY
+        price: {{input_per_mtok: 3.00, output_per_mtok: 15.00}}
+routing:
+  auto:
+    - {{tier: small, below: {cut1}}}
+    - {{tier: large, below: {cut2}}}
+    - {{tier: frontier}}
+health: {{interval_s: 2, timeout_s: 1}}
+"""
+# Score cut points for the shipped classifier on this traffic (about half small, a third large).
+CUTS = (0.45, 0.75)
+
+
+def run_demo(*, requests: int = 200, concurrency: int = 8, seed: int = 0) -> int:
+    work = Path(tempfile.mkdtemp(prefix="tierroute-demo-"))
+    ports = {name: free_port() for name in ("small0", "small1", "large0", "provider", "proxy")}
+    policy = work / "policy.yaml"
+    policy.write_text(POLICY.format(**ports, cut1=CUTS[0], cut2=CUTS[1]))
+    base = f"http://127.0.0.1:{ports['proxy']}"
+    print(f"tierroute demo: starting 3 simulated SGLang workers, a fake provider and the proxy (logs in {work})")
+    with ProcessGroup(work) as procs:
+        small = ["--model", "Qwen/Qwen2.5-7B-Instruct-AWQ", "--ttft-ms", "15", "--decode-tps", "400",
+                 "--prefill-tps", "20000", "--max-total-tokens", "60000"]
+        large = ["--model", "meta-llama/Llama-3.3-70B-Instruct", "--ttft-ms", "40", "--decode-tps", "150",
+                 "--prefill-tps", "6000", "--speculative", "--spec-accept-length", "2.6"]
+        procs.start("small0", tierroute_cmd("sim-worker", "--port", str(ports["small0"]), *small))
+        procs.start("small1", tierroute_cmd("sim-worker", "--port", str(ports["small1"]), *small))
+        procs.start("large0", tierroute_cmd("sim-worker", "--port", str(ports["large0"]), *large))
+        procs.start("provider", tierroute_cmd("fake-provider", "--port", str(ports["provider"]),
+                                              "--api-key", PROVIDER_KEY, "--latency-ms", "60"))
+        for name in ("small0", "small1", "large0"):
+            procs.wait_http(name, f"http://127.0.0.1:{ports[name]}/health")
+        procs.start("proxy", tierroute_cmd("serve", "--policy", str(policy), "--port", str(ports["proxy"]),
+                                           "--log-level", "warning"),
+                    env={"TIERROUTE_API_KEYS": CLIENT_KEY, "TIERROUTE_ADMIN_KEY": ADMIN_KEY,
+                         "DEMO_PROVIDER_KEY": PROVIDER_KEY})
+        procs.wait_http("proxy", base + "/ready", timeout=180)
+        traffic = build_traffic(requests, seed)
+        print(f"sending {len(traffic)} chat requests ({sum(r.stream for r in traffic)} streamed) through "
+              f"{base}/v1 with the openai SDK, {concurrency} at a time ...")
+        t0 = time.perf_counter()
+        results = asyncio.run(_send_all(base + "/v1", traffic, concurrency))
+        elapsed = time.perf_counter() - t0
+        stats = httpx.get(base + "/admin/stats", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10).json()
+        policy_doc = httpx.get(base + "/admin/policy", headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                               timeout=10).json()
+    failures = [r for r in results if isinstance(r, BaseException)]
+    print(render_report(stats, policy_doc["policy"], elapsed, len(results), failures))
+    return 1 if failures else 0
+
+
+async def _send_all(base_url: str, traffic: list[DemoRequest], concurrency: int) -> list[Any]:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=CLIENT_KEY, max_retries=0, timeout=60)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(req: DemoRequest) -> str:
+        async with gate:
+            if req.stream:
+                stream = await client.chat.completions.create(
+                    model="auto", messages=req.messages, max_tokens=req.max_tokens, stream=True,  # type: ignore[arg-type]
+                    stream_options={"include_usage": True})
+                model = ""
+                async for chunk in stream:
+                    model = chunk.model or model
+                return model
+            resp = await client.chat.completions.create(model="auto", messages=req.messages,  # type: ignore[arg-type]
+                                                        max_tokens=req.max_tokens)
+            return resp.model
+
+    try:
+        return await asyncio.gather(*(one(r) for r in traffic), return_exceptions=True)
+    finally:
+        await client.close()
+
+
+def render_report(stats: dict[str, Any], policy: dict[str, Any], elapsed: float, sent: int,
+                  failures: list[BaseException]) -> str:
+    """The per-tier table the demo prints (pure: built from /admin/stats and /admin/policy)."""
+    lines = [f"\n{sent} requests in {elapsed:.1f} s, {len(failures)} failed\n"]
+    head = (f"{'tier':<9} {'model':<36} {'requests':>8} {'in tok':>8} {'out tok':>8} {'cost $':>10} "
+            f"{'p50 ms':>7} {'p95 ms':>7} {'cache hit':>9}")
+    lines += [head, "-" * len(head)]
+    for tier in policy["tiers"]:
+        g = stats["tiers"].get(tier["name"])
+        model = tier["backends"][0]["model"]
+        if g is None:
+            lines.append(f"{tier['name']:<9} {model:<36} {0:>8}")
+            continue
+        hit = g["cache_hit_rate"]
+        lines.append(f"{tier['name']:<9} {model:<36} {g['requests']:>8} {g['input_tokens']:>8} {g['output_tokens']:>8} "
+                     f"{g['cost_usd']:>10.5f} {_num(g['latency_ms']['p50']):>7} {_num(g['latency_ms']['p95']):>7} "
+                     f"{(f'{100 * hit:.1f}%' if hit is not None else '-'):>9}")
+    t = stats["totals"]
+    lines.append("-" * len(head))
+    hit = t["cache_hit_rate"]
+    lines.append(f"{'total':<9} {'':<36} {t['requests']:>8} {t['input_tokens']:>8} {t['output_tokens']:>8} "
+                 f"{t['cost_usd']:>10.5f} {'':>7} {'':>7} {(f'{100 * hit:.1f}%' if hit is not None else '-'):>9}")
+    s = stats["savings"]
+    pct = f"{s['saved_pct']:.1f}%" if s["saved_pct"] is not None else "-"
+    lines.append(f"\nSaving against {s['baseline']}: ${s['saved_usd']:.5f} of ${s['baseline_cost_usd']:.5f} ({pct})")
+    c = stats["classifier"]
+    lines.append(f"Classifier decisions: {c['decisions']} ({', '.join(f'{k} {v}' for k, v in c['by_tier'].items())}); "
+                 f"routing reasons: {', '.join(f'{k} {v}' for k, v in stats['routing_reasons'].items())}")
+    if failures:
+        lines.append(f"First failure: {failures[0]!r}")
+    return "\n".join(lines)
+
+
+def _num(v: float | None) -> str:
+    return f"{v:.0f}" if v is not None else "-"
