@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from classifiers.base import Classifier
 from classifiers.batching import MicroBatcher
+from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMode
 
 from .api import admin, anthropic, openai
 from .api.common import json_response, request_id
@@ -50,6 +51,14 @@ class ScorerSlot:
     def __init__(self) -> None:
         self.batcher: MicroBatcher | None = None
         self.info: dict[str, Any] | None = None
+        self.chat_text_mode: ChatTextMode = DEFAULT_CHAT_TEXT_MODE
+
+    def fill(self, batcher: MicroBatcher, info: dict[str, Any]) -> None:
+        self.batcher, self.info = batcher, info
+        mode = (info.get("text") or {}).get("chat", DEFAULT_CHAT_TEXT_MODE)
+        if mode not in CHAT_TEXT_MODES:
+            raise ValueError(f"the classifier asks for an unknown chat text mode {mode!r}")
+        self.chat_text_mode = mode
 
     async def score(self, text: str) -> float:
         if self.batcher is None:
@@ -104,7 +113,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
         model = classifier if classifier is not None else await asyncio.to_thread(_load_classifier, settings)
         batcher = MicroBatcher(model)
         await batcher.start()
-        scorer.batcher, scorer.info = batcher, _describe(model)
+        scorer.fill(batcher, _describe(model))
         await health.check_all()
         for loop_fn in (health.run, watcher.run, shared.run):
             tasks.add(asyncio.create_task(loop_fn()))

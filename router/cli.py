@@ -43,11 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.set_defaults(func=_validate)
 
-    from classifiers.cli import add_train_arguments, run_train
+    from classifiers.cli import add_eval_arguments, add_train_arguments, run_eval, run_train
 
     t = sub.add_parser("train", help="train the complexity classifier on pair-schema JSONL")
     add_train_arguments(t)
     t.set_defaults(func=run_train)
+
+    e = sub.add_parser("eval", help="score a classifier on pair-schema JSONL (RouteLLM's APGR, CPT)")
+    add_eval_arguments(e)
+    e.set_defaults(func=run_eval)
 
     d = sub.add_parser("demo", help="start sim workers, a fake provider and the proxy; send mixed traffic")
     d.add_argument("--requests", type=int, default=200)

@@ -60,16 +60,17 @@ routing:
     - {{tier: frontier}}
 health: {{interval_s: 2, timeout_s: 1}}
 """
-# Score cut points for the shipped classifier on this traffic (about half small, a third large).
-CUTS = (0.45, 0.75)
+# Target shares per tier; cut points are calibrated on the demo's own traffic (RouteLLM-style:
+# a threshold is chosen for a share of strong calls, not guessed).
+SHARES = (0.55, 0.30, 0.15)
 
 
 def run_demo(*, requests: int = 200, concurrency: int = 8, seed: int = 0) -> int:
     work = Path(tempfile.mkdtemp(prefix="tierroute-demo-"))
     ports = {name: free_port() for name in ("small0", "small1", "large0", "provider", "proxy")}
     policy = work / "policy.yaml"
-    policy.write_text(POLICY.format(**ports, cut1=CUTS[0], cut2=CUTS[1]))
     base = f"http://127.0.0.1:{ports['proxy']}"
+    traffic = build_traffic(requests, seed)
     print(f"tierroute demo: starting 3 simulated SGLang workers, a fake provider and the proxy (logs in {work})")
     with ProcessGroup(work) as procs:
         small = ["--model", "Qwen/Qwen2.5-7B-Instruct-AWQ", "--ttft-ms", "15", "--decode-tps", "400",
@@ -81,6 +82,10 @@ def run_demo(*, requests: int = 200, concurrency: int = 8, seed: int = 0) -> int
         procs.start("large0", tierroute_cmd("sim-worker", "--port", str(ports["large0"]), *large))
         procs.start("provider", tierroute_cmd("fake-provider", "--port", str(ports["provider"]),
                                               "--api-key", PROVIDER_KEY, "--latency-ms", "60"))
+        cuts = calibrate_cuts([r.messages for r in traffic], SHARES)
+        policy.write_text(POLICY.format(**ports, cut1=cuts[0], cut2=cuts[1]))
+        print(f"calibrated score cut points for {', '.join(f'{s:.0%}' for s in SHARES)} of traffic per tier: "
+              f"small < {cuts[0]:.3f} <= large < {cuts[1]:.3f} <= frontier")
         for name in ("small0", "small1", "large0"):
             procs.wait_http(name, f"http://127.0.0.1:{ports[name]}/health")
         procs.start("proxy", tierroute_cmd("serve", "--policy", str(policy), "--port", str(ports["proxy"]),
@@ -88,7 +93,6 @@ def run_demo(*, requests: int = 200, concurrency: int = 8, seed: int = 0) -> int
                     env={"TIERROUTE_API_KEYS": CLIENT_KEY, "TIERROUTE_ADMIN_KEY": ADMIN_KEY,
                          "DEMO_PROVIDER_KEY": PROVIDER_KEY})
         procs.wait_http("proxy", base + "/ready", timeout=180)
-        traffic = build_traffic(requests, seed)
         print(f"sending {len(traffic)} chat requests ({sum(r.stream for r in traffic)} streamed) through "
               f"{base}/v1 with the openai SDK, {concurrency} at a time ...")
         t0 = time.perf_counter()
@@ -100,6 +104,21 @@ def run_demo(*, requests: int = 200, concurrency: int = 8, seed: int = 0) -> int
     failures = [r for r in results if isinstance(r, BaseException)]
     print(render_report(stats, policy_doc["policy"], elapsed, len(results), failures))
     return 1 if failures else 0
+
+
+def calibrate_cuts(conversations: list[list[dict[str, Any]]], shares: tuple[float, ...]) -> list[float]:
+    """Score cut points that split ``conversations`` into ``shares`` with the shipped classifier."""
+    import numpy as np
+
+    from classifiers.logreg import load_classifier
+    from classifiers.text import text_for_chat
+
+    scores = load_classifier().score([text_for_chat(m) for m in conversations])
+    cuts: list[float] = []
+    for q in np.cumsum(shares)[:-1]:
+        cut = round(float(np.quantile(scores, q)), 4)
+        cuts.append(min(0.999, max(cut, cuts[-1] + 0.001 if cuts else 0.001)))  # the policy needs rising bounds
+    return cuts
 
 
 async def _send_all(base_url: str, traffic: list[DemoRequest], concurrency: int) -> list[Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from classifiers.text import text_for_chat, text_for_prompt
+from classifiers.text import DEFAULT_CHAT_TEXT_MODE, ChatTextMode, text_for_chat, text_for_prompt
 
 from .backends.base import Endpoint
 from .errors import BadRequest, InvalidJSON, Unprocessable
@@ -46,9 +46,10 @@ class ParsedRequest:
         chars = len(prompt) if isinstance(prompt, str) else sum(len(p) if isinstance(p, str) else 1 for p in prompt)
         return chars // CHARS_PER_TOKEN
 
-    def text_for_score(self) -> str:
+    def text_for_score(self, chat_mode: ChatTextMode = DEFAULT_CHAT_TEXT_MODE) -> str:
+        """The text the classifier scores; ``chat_mode`` is the one the model was trained with."""
         if self.endpoint is Endpoint.CHAT:
-            return text_for_chat(self.body["messages"])
+            return text_for_chat(self.body["messages"], chat_mode)
         return text_for_prompt(self.body["prompt"])
 
     def for_upstream(self, model: str) -> dict[str, Any]:

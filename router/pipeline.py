@@ -70,7 +70,9 @@ async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], header
     req = parse_request(endpoint, body)  # parse
     header_tier = headers.get(TIER_HEADER)
     target = resolve_target(rt.policy, req.model, header_tier)
-    score = await svc.scorer.score(req.text_for_score()) if target.kind == "auto" else None  # classify
+    score = None
+    if target.kind == "auto":  # classify
+        score = await svc.scorer.score(req.text_for_score(svc.scorer.chat_text_mode))
     decision = decide(rt.policy, target, score=score, needed_tokens=req.needed_tokens(),  # decide tier
                       allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers(),
                       pinned_by_header=header_tier is not None and target.kind == "tier")

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from classifiers.text import ChatTextMode
+
 from .auth import KeyRing, RateLimiter
 from .backends.base import Backend
 from .balance.pick import ReplicaPicker
@@ -22,6 +24,8 @@ from .stats.recorder import Stats
 
 
 class Scorer(Protocol):
+    chat_text_mode: ChatTextMode  # which part of a conversation the model was trained to score
+
     async def score(self, text: str) -> float:
         """Probability that ``text`` needs a stronger tier than the cheapest."""
         ...

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+
+from classifiers.batching import MicroBatcher
+from classifiers.fake import ConstantClassifier, FunctionClassifier
+
+
+def length_score(text: str) -> float:
+    return len(text) / 100
+
+
+async def test_concurrent_callers_are_batched_and_get_their_own_scores() -> None:
+    clf = FunctionClassifier(length_score, delay_s=0.05)
+    batcher = MicroBatcher(clf, max_batch=8)
+    await batcher.start()
+    try:
+        texts = ["x" * i for i in range(20)]
+        scores = await asyncio.gather(*(batcher.score(t) for t in texts))
+    finally:
+        await batcher.aclose()
+    assert scores == pytest.approx([i / 100 for i in range(20)])
+    assert sum(clf.batch_sizes) == 20
+    assert max(clf.batch_sizes) == 8  # capped at max_batch
+    assert len(clf.batch_sizes) < 20  # really batched
+    assert all(name.startswith("classifier") for name in clf.threads)  # ran in the executor
+
+
+async def test_requests_arriving_during_a_batch_form_the_next_one() -> None:
+    clf = FunctionClassifier(length_score, delay_s=0.1)
+    batcher = MicroBatcher(clf)
+    await batcher.start()
+    try:
+        first = asyncio.ensure_future(batcher.score("a"))
+        await asyncio.sleep(0.03)  # the first batch is now running
+        rest = [asyncio.ensure_future(batcher.score("b" * i)) for i in range(5)]
+        await asyncio.gather(first, *rest)
+    finally:
+        await batcher.aclose()
+    assert clf.batch_sizes == [1, 5]
+
+
+async def test_exceptions_reach_every_waiting_caller() -> None:
+    def boom(text: str) -> float:
+        if text == "bad":
+            raise RuntimeError("model exploded")
+        return 0.5
+
+    batcher = MicroBatcher(FunctionClassifier(boom, delay_s=0.02))
+    await batcher.start()
+    try:
+        results = await asyncio.gather(batcher.score("ok"), batcher.score("bad"), batcher.score("ok"),
+                                       return_exceptions=True)
+        assert all(isinstance(r, RuntimeError) and "model exploded" in str(r) for r in results)
+        assert await batcher.score("ok") == 0.5  # the batcher survives a failed batch
+    finally:
+        await batcher.aclose()
+
+
+async def test_bad_output_shape_or_range_is_an_error() -> None:
+    class Wrong:
+        """Always returns one out-of-range score, whatever the batch size."""
+
+        name = "wrong"
+
+        def score(self, texts: Sequence[str]) -> np.ndarray:
+            return np.array([2.0])
+
+        def describe(self) -> dict[str, Any]:
+            return {}
+
+    batcher = MicroBatcher(Wrong())
+    await batcher.start()
+    try:
+        with pytest.raises(ValueError, match="outside"):
+            await batcher.score("x")
+        with pytest.raises(ValueError, match="shape"):
+            await asyncio.gather(batcher.score("x"), batcher.score("y"))
+    finally:
+        await batcher.aclose()
+
+
+async def test_event_loop_is_not_blocked() -> None:
+    batcher = MicroBatcher(ConstantClassifier(0.3, delay_s=0.3))
+    await batcher.start()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        started = time.monotonic()
+        assert await batcher.score("x") == 0.3
+        assert time.monotonic() - started >= 0.3
+    finally:
+        task.cancel()
+        await batcher.aclose()
+    assert ticks >= 10  # the loop kept running while the classifier slept in its thread
+
+
+async def test_lifecycle() -> None:
+    batcher = MicroBatcher(ConstantClassifier(0.1))  # constructing needs no running loop
+    with pytest.raises(RuntimeError, match="start"):
+        await batcher.score("x")
+    await batcher.start()
+    await batcher.start()  # idempotent
+    assert await batcher.score("x") == 0.1
+    await batcher.aclose()
+    await batcher.aclose()  # idempotent
+    with pytest.raises(RuntimeError):
+        await batcher.score("x")
+    with pytest.raises(RuntimeError, match="closed"):
+        await batcher.start()
+
+
+async def test_aclose_fails_pending_callers_and_keeps_a_passed_executor() -> None:
+    executor = ThreadPoolExecutor(max_workers=1)
+    batcher = MicroBatcher(ConstantClassifier(0.2, delay_s=0.2), executor=executor)
+    await batcher.start()
+    running = asyncio.ensure_future(batcher.score("a"))
+    await asyncio.sleep(0.05)
+    queued = asyncio.ensure_future(batcher.score("b"))
+    await asyncio.sleep(0)
+    await batcher.aclose()
+    for fut in (running, queued):
+        with pytest.raises(RuntimeError, match="closed"):
+            await fut
+    assert executor.submit(lambda: 7).result() == 7  # not shut down: the caller owns it
+    executor.shutdown()
+
+
+def test_constructor_needs_no_loop() -> None:
+    MicroBatcher(ConstantClassifier(0.5), max_batch=4)
+    with pytest.raises(ValueError):
+        MicroBatcher(ConstantClassifier(0.5), max_batch=0)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifiers.cli import _train_command, add_train_arguments
+from classifiers.fake import HashEmbedder
+from classifiers.logreg import load_classifier
+from classifiers.train import train
+
+
+def synthetic_rows(n: int = 120) -> list[dict[str, object]]:
+    """Prompts with 'proof' gain from the strong model; others are answered equally well.
+
+    The hard prompts are the shorter ones, so the prompt-length baseline routes backwards.
+    """
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        hard = i % 3 == 0
+        words = " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "omega"], 4))
+        rows.append({"id": str(i), "prompt": f"{'prove theorem proof' if hard else 'say hello to everyone in the room today'} {words}",
+                     "weak_score": 0.0 if hard else 1.0, "strong_score": 1.0,
+                     "split": "train" if i < n - 10 else "test", "task": "synthetic"})
+    return rows
+
+
+def test_train_writes_model_and_card_and_beats_baselines(write_jsonl, tmp_path: Path) -> None:
+    data = write_jsonl(synthetic_rows())
+    out = tmp_path / "model"
+    report = train(data, out, embedder=HashEmbedder(), seed=1)
+    assert report.rows == 110 and report.dev_rows == 22 and report.fit_rows == 88
+    assert set(report.dev) == {"model", "prompt_length", "random", "oracle"}
+    assert report.dev["model"]["apgr"] > 0.75
+    assert report.dev["prompt_length"]["apgr"] < 0.5
+    assert report.dev["random"]["apgr"] == pytest.approx(0.5, abs=0.05)
+    obj = json.loads((out / "model.json").read_text())
+    assert obj["training"]["rows"] == 110 and obj["training"]["split"] == "train"
+    assert obj["training"]["dev"]["model"]["apgr"] == report.dev["model"]["apgr"]
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "pairs.jsonl" in card and f"tierroute train {data} -o {out}" in card
+    assert "| prompt_length |" in card and "Licence" in card
+    clf = load_classifier(out, embedder=HashEmbedder())
+    hard, easy = clf.score(["prove theorem proof alpha", "say hello to everyone in the room today beta"])
+    assert hard > easy
+
+
+def test_train_refuses_single_label_data(write_jsonl, tmp_path: Path) -> None:
+    rows = [{"id": str(i), "prompt": "p", "weak_score": 1.0, "strong_score": 1.0, "split": "train"} for i in range(30)]
+    with pytest.raises(ValueError, match="both labels"):
+        train(write_jsonl(rows), tmp_path / "m", embedder=HashEmbedder())
+    with pytest.raises(ValueError, match="dev_fraction"):
+        train(write_jsonl(rows), tmp_path / "m", embedder=HashEmbedder(), dev_fraction=0.0)
+
+
+def test_train_arguments_and_command() -> None:
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    ns = parser.parse_args(["d.jsonl", "-o", "out"])
+    assert (ns.data, ns.out, ns.split, ns.dev_fraction, ns.seed) == ("d.jsonl", "out", "train", 0.2, 0)
+    assert _train_command(ns) == "tierroute train d.jsonl -o out"
+    ns = parser.parse_args(["d.jsonl", "--out", "o", "--split", "all", "--seed", "3", "--dev-fraction", "0.1"])
+    assert _train_command(ns) == "tierroute train d.jsonl -o o --split all --dev-fraction 0.1 --seed 3"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["d.jsonl"])  # -o is required
