@@ -16,7 +16,8 @@ from collections.abc import Sequence
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", metavar="DATA.jsonl", help="pair-schema JSONL (../shared/data/README.md)")
     parser.add_argument("-o", "--out", required=True, metavar="DIR", help="where model.json and MODEL_CARD.md go")
-    parser.add_argument("--split", default="train", help="rows whose `split` is this (default: train; 'all': every row)")
+    parser.add_argument("--split", default="train",
+                        help="rows whose `split` is this (default: train; 'all': every row)")
     parser.add_argument("--dev-fraction", type=float, default=0.2, help="held out for the dev metrics (default 0.2)")
     parser.add_argument("--seed", type=int, default=0, help="dev split and CV seed (default 0)")
 

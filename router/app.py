@@ -28,6 +28,7 @@ from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMo
 from .api import admin, anthropic, openai
 from .api.common import json_response, request_id
 from .auth import RateLimiter
+from .backends.base import Backend
 from .backends.litellm import LiteLLMBackend
 from .backends.sglang import SGLangBackend
 from .balance.health import HealthChecker
@@ -86,7 +87,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     registry = ReplicaRegistry()
     runtime = RuntimeHolder(build_runtime(loaded, registry, env))
     up = loaded.policy.upstream
-    backends = {"sglang": SGLangBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s),
+    backends: dict[str, Backend] = {"sglang": SGLangBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s),
                 "litellm": LiteLLMBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s,
                                           env=env)}
     stats = Stats(clock)

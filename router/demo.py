@@ -130,8 +130,8 @@ async def _send_all(base_url: str, traffic: list[DemoRequest], concurrency: int)
     async def one(req: DemoRequest) -> str:
         async with gate:
             if req.stream:
-                stream = await client.chat.completions.create(
-                    model="auto", messages=req.messages, max_tokens=req.max_tokens, stream=True,  # type: ignore[arg-type]
+                stream = await client.chat.completions.create(  # type: ignore[call-overload]
+                    model="auto", messages=req.messages, max_tokens=req.max_tokens, stream=True,
                     stream_options={"include_usage": True})
                 model = ""
                 async for chunk in stream:

@@ -124,7 +124,7 @@ def build_traffic(n: int, seed: int = 0) -> list[DemoRequest]:
     rng = random.Random(seed)
     out: list[DemoRequest] = []
     kinds = ["simple"] * 30 + ["medium"] * 20 + ["hard"] * 15 + ["support"] * 15 + ["code"] * 10 + ["chat"] * 10
-    for i in range(n):
+    for _ in range(n):
         kind = rng.choice(kinds)
         if kind == "simple":
             msgs = [{"role": "user", "content": rng.choice(SIMPLE)}]

@@ -8,11 +8,10 @@ into an error response at the edge.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import logging
 
 import orjson
 
@@ -99,7 +98,11 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
         remaining = [c for c in candidates if c not in failed]
         if not remaining:
             break
-        replica = await svc.picker.pick(remaining, pick_req)
+        try:
+            replica = await svc.picker.pick(remaining, pick_req)
+        except NoHealthyReplica:
+            svc.stats.record(RequestRecord(decision.tier, None, None, NoHealthyReplica.status))
+            raise
         backend = svc.backends[replica.kind]
         body = req.for_upstream(replica.model)
         replica.state.in_flight += 1

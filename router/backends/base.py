@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 from ..balance.pool import Replica
 from ..errors import UpstreamError
 
 
-class Endpoint(str, Enum):
+class Endpoint(StrEnum):
     CHAT = "chat"
     COMPLETIONS = "completions"
 

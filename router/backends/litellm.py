@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
@@ -31,9 +31,9 @@ _OWN_FIELDS = frozenset({"model", "messages", "prompt", "stream", "stream_option
 
 class LiteLLMBackend:
     def __init__(self, *, connect_timeout_s: float, read_timeout_s: float,
-                 env: dict[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None) -> None:
         self._timeout = read_timeout_s
-        self._env = env if env is not None else os.environ
+        self._env: Mapping[str, str] = env if env is not None else os.environ
         self._litellm: Any = None
 
     async def start(self) -> None:

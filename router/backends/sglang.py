@@ -12,7 +12,6 @@ Status mapping: upstream 4xx (incl. 429) → the same status with the upstream's
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -51,12 +50,12 @@ class SGLangBackend:
             raise ConnectFailed(f"cannot reach replica {replica.id}: {e.os_error or e}") from None
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
             raise ConnectFailed(f"replica {replica.id} dropped the connection: {e}") from None
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(f"replica {replica.id} did not answer in time") from None
         if resp.status != 200:
             try:
                 raw = await resp.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 raw = b""
             finally:
                 resp.release()
@@ -68,7 +67,7 @@ class SGLangBackend:
         resp = await self._post(replica, endpoint, body, request_id)
         try:
             raw = await resp.read()
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(f"replica {replica.id} stopped answering") from None
         except aiohttp.ClientError as e:
             raise UpstreamError(f"replica {replica.id} broke off its answer: {e}") from None
@@ -96,7 +95,7 @@ class _SSEStream:
         try:
             async for payload in sse_payloads(self._resp.content.iter_any()):
                 yield payload
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(f"replica {self._replica.id} stalled mid-stream") from None
         except aiohttp.ClientError as e:
             raise UpstreamError(f"replica {self._replica.id} broke off the stream: {e}") from None

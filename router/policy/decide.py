@@ -101,8 +101,7 @@ def decide(
             raise ContextLengthExceeded(
                 f"this request needs about {needed_tokens} tokens (prompt + max_tokens) but tier "
                 f"{target.tier!r} allows {limit}", param="messages")
-        reason = "header" if pinned_by_header else target.kind
-        return Decision(target.tier, reason, score)
+        return Decision(target.tier, "header" if pinned_by_header else target.kind, score)
 
     if score is None:
         raise ValueError("auto routing needs a score")
@@ -128,6 +127,7 @@ def decide(
     if not healthy:
         raise NoHealthyReplica(f"no healthy replica in any tier that could serve this request ({usable})")
     chosen = healthy[0]
+    reason: str
     if chosen == base:
         reason = "auto"
     elif chosen != usable[0]:

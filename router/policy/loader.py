@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,9 @@ class LoadedPolicy:
     price_sources: dict[str, str] = field(default_factory=dict)  # "tier/model" -> source
 
 
-def parse_policy(text: str | bytes, *, path: str = "<policy>", env: dict[str, str] | None = None) -> LoadedPolicy:
+def parse_policy(text: str | bytes, *, path: str = "<policy>", env: Mapping[str, str] | None = None) -> LoadedPolicy:
     """Validate policy text. ``env`` (default ``os.environ``) is used for warnings about unset keys."""
-    env = dict(os.environ) if env is None else env
+    env = os.environ if env is None else env
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -62,7 +62,7 @@ def parse_policy(text: str | bytes, *, path: str = "<policy>", env: dict[str, st
     return LoadedPolicy(policy, path, digest, time.time(), tuple(_warnings(policy, env)), sources)
 
 
-def load_policy(path: str | Path, *, env: dict[str, str] | None = None) -> LoadedPolicy:
+def load_policy(path: str | Path, *, env: Mapping[str, str] | None = None) -> LoadedPolicy:
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -91,7 +91,7 @@ def _with_prices(policy: Policy) -> tuple[Policy, dict[str, str], list[str]]:
     return policy.model_copy(update={"tiers": tiers}), sources, problems
 
 
-def _warnings(policy: Policy, env: dict[str, str]) -> list[str]:
+def _warnings(policy: Policy, env: Mapping[str, str]) -> list[str]:
     out = []
     for i, k in enumerate(policy.auth.client_keys):
         if k.key_env and not env.get(k.key_env):

@@ -114,7 +114,7 @@ class Routing(_Frozen):
             raise ValueError("every entry but the last needs `below`")
         if v[-1].below is not None and v[-1].below != 1:
             raise ValueError("the last entry must have no `below` (it takes every remaining score)")
-        if any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:])):  # type: ignore[operator]
+        if any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:], strict=False)):  # type: ignore[operator]
             raise ValueError(f"`below` bounds must increase, got {bounds}")
         return v
 
@@ -172,9 +172,16 @@ class Policy(_Frozen):
         if order != sorted(order):
             raise ValueError("routing.auto: tiers must go from cheaper to stronger as the score rises")
         for i, k in enumerate(self.auth.client_keys):
-            for t in k.tiers or []:
-                if t not in names:
-                    raise ValueError(f"auth.client_keys[{i}].tiers: unknown tier {t!r} (tiers: {names})")
+            for tier_name in k.tiers or []:
+                if tier_name not in names:
+                    raise ValueError(f"auth.client_keys[{i}].tiers: unknown tier {tier_name!r} (tiers: {names})")
+        urls: dict[str, str] = {}
+        for t in self.tiers:
+            for b in t.backends:
+                for url in b.replica_urls() if isinstance(b, SGLangBackend) else []:
+                    if url in urls:
+                        raise ValueError(f"tiers.{t.name}: replica {url} is also listed under {urls[url]}")
+                    urls[url] = f"tier {t.name} ({b.model})"
         owner: dict[str, str] = {}
         for t in self.tiers:
             for b in t.backends:

@@ -24,22 +24,28 @@ from dataclasses import dataclass
 
 from .tokenize import Tokenizer
 
-WORDS: tuple[str, ...] = tuple(w for w in """
-the of and to in is that for it as was with be by on not he this are or his from at which but
-have an they you were her she there been one all we their has would when if more no out so up
-said what its about than into them can only other time new some could these two may first then
-do any like my now over such our man me even most made after also did many before must through
-back years where much your way well down should because each just those people how too little
-state good very make world still own see men work long get here between both life being under
-never day same another know while last might us great old year off come since against go came
-right used take three states himself few house use during without again place around however
-home small found thought went say part once general high upon school every does got united left
-number course war until always away something fact though water less public put think almost
-hand enough far took head yet system better set told nothing night end why called didn going look
-asked later knew point next program city give group toward young days let room president side
-social given present order national rather second possible light face line often among white
-early became large open need case others power several family form mind country human thing
-""".split() if len(w) <= 8)  # <= 8 letters: one token each
+WORDS: tuple[str, ...] = tuple(w for w in [
+    "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be", "by", "on", "not",
+    "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an", "they", "you", "were",
+    "her", "she", "there", "been", "one", "all", "we", "their", "has", "would", "when", "if", "more", "no",
+    "out", "so", "up", "said", "what", "its", "about", "than", "into", "them", "can", "only", "other", "time",
+    "new", "some", "could", "these", "two", "may", "first", "then", "do", "any", "like", "my", "now", "over",
+    "such", "our", "man", "me", "even", "most", "made", "after", "also", "did", "many", "before", "must",
+    "through", "back", "years", "where", "much", "your", "way", "well", "down", "should", "because", "each",
+    "just", "those", "people", "how", "too", "little", "state", "good", "very", "make", "world", "still",
+    "own", "see", "men", "work", "long", "get", "here", "between", "both", "life", "being", "under", "never",
+    "day", "same", "another", "know", "while", "last", "might", "us", "great", "old", "year", "off", "come",
+    "since", "against", "go", "came", "right", "used", "take", "three", "states", "himself", "few", "house",
+    "use", "during", "without", "again", "place", "around", "however", "home", "small", "found", "thought",
+    "went", "say", "part", "once", "general", "high", "upon", "school", "every", "does", "got", "united",
+    "left", "number", "course", "war", "until", "always", "away", "something", "fact", "though", "water",
+    "less", "public", "put", "think", "almost", "hand", "enough", "far", "took", "head", "yet", "system",
+    "better", "set", "told", "nothing", "night", "end", "why", "called", "didn", "going", "look", "asked",
+    "later", "knew", "point", "next", "program", "city", "give", "group", "toward", "young", "days", "let",
+    "room", "president", "side", "social", "given", "present", "order", "national", "rather", "second",
+    "possible", "light", "face", "line", "often", "among", "white", "early", "became", "large", "open",
+    "need", "case", "others", "power", "several", "family", "form", "mind", "country", "human", "thing",
+] if len(w) <= 8)  # <= 8 letters: one token each
 
 DEFAULT_MIN_LEN = 16
 DEFAULT_MAX_LEN = 64

@@ -24,8 +24,8 @@ SCORE_BINS = 20
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
     tier: str
-    replica: str  # replica id, e.g. "small/0"
-    model: str
+    replica: str | None  # replica id, e.g. "small/0"; None when no replica could be chosen
+    model: str | None
     status: int
     input_tokens: int = 0
     output_tokens: int = 0
@@ -91,8 +91,9 @@ class Stats:
 
     def record(self, r: RequestRecord) -> None:
         self.tiers.setdefault(r.tier, Group()).add(r)
-        self.replicas.setdefault(r.replica, Group()).add(r)
-        self.replica_tier[r.replica] = r.tier
+        if r.replica is not None:
+            self.replicas.setdefault(r.replica, Group()).add(r)
+            self.replica_tier[r.replica] = r.tier
 
     def record_decision(self, tier: str, reason: str, score: float | None) -> None:
         self.reasons[reason] += 1
@@ -133,7 +134,7 @@ def merge_exports(exports: list[dict[str, Any]]) -> dict[str, Any]:
         out["replica_tier"].update(e["replica_tier"])
         for key in ("reasons", "decisions", "rejected"):
             out[key].update(e[key])
-        out["score_hist"] = [a + b for a, b in zip(out["score_hist"], e["score_hist"])]
+        out["score_hist"] = [a + b for a, b in zip(out["score_hist"], e["score_hist"], strict=True)]
     return out
 
 

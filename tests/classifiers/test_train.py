@@ -23,7 +23,8 @@ def synthetic_rows(n: int = 120) -> list[dict[str, object]]:
     for i in range(n):
         hard = i % 3 == 0
         words = " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "omega"], 4))
-        rows.append({"id": str(i), "prompt": f"{'prove theorem proof' if hard else 'say hello to everyone in the room today'} {words}",
+        lead = "prove theorem proof" if hard else "say hello to everyone in the room today"
+        rows.append({"id": str(i), "prompt": f"{lead} {words}",
                      "weak_score": 0.0 if hard else 1.0, "strong_score": 1.0,
                      "split": "train" if i < n - 10 else "test", "task": "synthetic"})
     return rows

@@ -804,7 +804,7 @@ def test_compose_proxies() -> None:
     assert len(proxies) >= 2, "several proxies: the reason affinity lives in Redis"
     host_ports = []
     redis_port = int(redis_directives()["port"])
-    for name, svc in proxies.items():
+    for svc in proxies.values():
         build = svc["build"]
         assert (DOCKER / build["context"]).resolve() == ROOT
         assert (ROOT / build["dockerfile"]).is_file()
