@@ -87,9 +87,10 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     registry = ReplicaRegistry()
     runtime = RuntimeHolder(build_runtime(loaded, registry, env))
     up = loaded.policy.upstream
-    backends: dict[str, Backend] = {"sglang": SGLangBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s),
-                "litellm": LiteLLMBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s,
-                                          env=env)}
+    backends: dict[str, Backend] = {
+        "sglang": SGLangBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s),
+        "litellm": LiteLLMBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s, env=env),
+    }
     stats = Stats(clock)
     scorer = ScorerSlot()
     svc = Services(runtime, scorer, LeastInFlight(), backends, stats, RateLimiter(clock), clock)

@@ -91,13 +91,10 @@ def _serve(ns: argparse.Namespace) -> int:
     except PolicyError as e:
         _print_policy_error(e)
         return 2
-    keyless = not KeyRing(loaded.policy, os.environ).has_client_keys
-    if keyless and not _is_loopback(settings.host):
-        log.warning("no client API keys are configured: binding 127.0.0.1 only (set TIERROUTE_API_KEYS or "
-                    "auth.client_keys to serve on other addresses)", extra={"requested_host": settings.host})
-        settings = dataclasses.replace(settings, host="127.0.0.1")
-    elif keyless:
-        log.warning("no client API keys are configured: anyone who can reach 127.0.0.1 may use the proxy")
+    host, warning = bind_address(settings.host, keyless=not KeyRing(loaded.policy, os.environ).has_client_keys)
+    if warning:
+        log.warning(warning, extra={"requested_host": settings.host})
+    settings = dataclasses.replace(settings, host=host)
     common = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
                   loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
     if settings.workers <= 1:
@@ -159,6 +156,16 @@ def _run_plain(app: object, ns: argparse.Namespace) -> int:
     uvicorn.run(app, host=ns.host, port=ns.port, log_config=None, access_log=False,  # type: ignore[arg-type]
                 loop="uvloop", http="httptools")
     return 0
+
+
+def bind_address(host: str, *, keyless: bool) -> tuple[str, str | None]:
+    """Where to listen, and what to warn about: a proxy without client keys serves loopback only."""
+    if not keyless:
+        return host, None
+    if not _is_loopback(host):
+        return "127.0.0.1", (f"no client API keys are configured: binding 127.0.0.1 only, not {host} (set "
+                             "TIERROUTE_API_KEYS or auth.client_keys to serve other addresses)")
+    return host, "no client API keys are configured: anyone who can reach this host's loopback may use the proxy"
 
 
 def _is_loopback(host: str) -> bool:

@@ -13,10 +13,8 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from .auth import bearer
-from .backends.base import ConnectFailed, Endpoint, EventStream, Reply
+from .backends.base import ConnectFailed, Endpoint, Reply
 from .balance.health import mark_failed
 from .balance.pick import PickRequest
 from .balance.pool import Replica
@@ -25,6 +23,7 @@ from .parse import ParsedRequest, parse_request
 from .policy.decide import Decision, Target, decide, resolve_target
 from .runtime import Runtime, Services
 from .stats.recorder import RequestRecord
+from .streaming import OpenedStream, StreamEvent, UsageCapture, open_stream, relay
 from .usage import Usage, usage_of
 
 TIER_HEADER = "x-tierroute-tier"
@@ -55,12 +54,6 @@ class Routed:
         return h
 
 
-@dataclass(slots=True)
-class StreamEvent:
-    payload: bytes  # one SSE data payload (a JSON chunk)
-    usage_only: bool  # the trailing usage chunk (choices == [])
-
-
 async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], headers: Mapping[str, str],
                  request_id: str, started: float) -> Routed:
     rt = svc.runtime()  # one consistent policy snapshot for the whole request
@@ -83,12 +76,12 @@ async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], header
         routed.usage = usage_of(answer.data)
         routed.cost_usd = _record(svc, rt, routed, 200, svc.clock.now() - started, None)
     else:  # stream back; recorded when the stream ends
-        routed.events = _relay(svc, rt, routed, answer, started)
+        routed.events = _stream_back(svc, rt, routed, answer, started)
     return routed
 
 
 async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, target: Target,
-                            req: ParsedRequest, request_id: str) -> tuple[Replica, Reply | EventStream]:
+                            req: ParsedRequest, request_id: str) -> tuple[Replica, Reply | OpenedStream]:
     """Pick a replica and send; on a connection failure try another one (``upstream.retries``)."""
     candidates = list(rt.table.candidates(decision.tier, target.model))
     pick_req = PickRequest(decision.tier, request_id, req.body)
@@ -109,7 +102,8 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
         held = False  # a stream keeps its in-flight slot until _relay ends
         try:
             if req.stream:
-                answer: Reply | EventStream = await backend.stream(replica, req.endpoint, body, request_id)
+                stream = await backend.stream(replica, req.endpoint, body, request_id)
+                answer: Reply | OpenedStream = await open_stream(stream, svc.clock, f"replica {replica.id}")
                 held = True
             else:
                 answer = await backend.complete(replica, req.endpoint, body, request_id)
@@ -131,37 +125,23 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
     raise last
 
 
-async def _relay(svc: Services, rt: Runtime, routed: Routed, upstream: EventStream,
-                 started: float) -> AsyncGenerator[StreamEvent, None]:
-    """Pass the upstream's events on as they come; capture usage and time to first token."""
-    ttft: float | None = None
-    status = 499  # client went away unless the stream completes or fails
+async def _stream_back(svc: Services, rt: Runtime, routed: Routed, opened: OpenedStream,
+                       started: float) -> AsyncGenerator[StreamEvent, None]:
+    """Relay the stream; when it ends (done, failed or the client left) release and record."""
+    capture = UsageCapture()
+    status = 499  # the client went away, unless the stream completes or fails
     try:
-        async for payload in upstream.events():
-            if ttft is None:
-                ttft = svc.clock.now() - started
-            usage_only = False
-            if b'"usage":{' in payload or b'"usage": {' in payload:
-                found = usage_of(_loads(payload))
-                if found is not None:
-                    routed.usage = found
-                    usage_only = b'"choices":[]' in payload or b'"choices": []' in payload
-            yield StreamEvent(payload, usage_only)
+        async for event in relay(opened, capture):
+            yield event
         status = 200
     except TierrouteError as e:
         status = e.status
         raise
     finally:
         routed.replica.state.in_flight -= 1
-        await upstream.aclose()
-        routed.cost_usd = _record(svc, rt, routed, status, svc.clock.now() - started, ttft)
-
-
-def _loads(payload: bytes) -> Any:
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
+        await opened.upstream.aclose()
+        routed.usage = capture.usage
+        routed.cost_usd = _record(svc, rt, routed, status, svc.clock.now() - started, opened.first_at - started)
 
 
 def _record(svc: Services, rt: Runtime, routed: Routed, status: int, latency: float,

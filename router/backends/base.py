@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+import orjson
+
 from ..balance.pool import Replica
-from ..errors import UpstreamError
+from ..errors import NoHealthyReplica, TierrouteError, UpstreamError, UpstreamStatus, UpstreamTimeout
 
 
 class Endpoint(StrEnum):
@@ -63,6 +65,39 @@ class Backend(Protocol):
 
     async def stream(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
                      request_id: str) -> EventStream: ...
+
+
+def error_for_status(status: int, data: object, where: str) -> TierrouteError:
+    """The error to raise for an upstream error answer (``data``: its parsed body, if any).
+
+    4xx (incl. 429) → the same status with the upstream's message; 503 → 503; 504 → 504;
+    anything else → 502.
+    """
+    message, typ, code = error_message(data, f"{where} answered HTTP {status}")
+    if status == 503:
+        return NoHealthyReplica(f"{where} is unavailable: {message}")
+    if status == 504:
+        return UpstreamTimeout(f"{where} timed out: {message}")
+    if 400 <= status < 500:
+        return UpstreamStatus(status, message, type=typ, code=code)
+    return UpstreamError(f"{where} failed (HTTP {status}): {message}")
+
+
+def inband_error(payload: bytes, where: str) -> TierrouteError | None:
+    """An error sent as a stream's first event (SGLang validates streaming requests that way)."""
+    head = payload[:64]
+    if not (head.startswith(b'{"error"') or b'"object":"error"' in head or b'"object": "error"' in head):
+        return None
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    err = data.get("error")
+    code = err.get("code") if isinstance(err, dict) else data.get("code")
+    status = code if isinstance(code, int) and 400 <= code < 600 else 502
+    return error_for_status(status, data, where)
 
 
 def error_message(data: object, fallback: str) -> tuple[str, str | None, str | None]:

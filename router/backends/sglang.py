@@ -19,8 +19,8 @@ import aiohttp
 import orjson
 
 from ..balance.pool import Replica
-from ..errors import NoHealthyReplica, TierrouteError, UpstreamError, UpstreamStatus, UpstreamTimeout
-from .base import ConnectFailed, Endpoint, Reply, error_message
+from ..errors import TierrouteError, UpstreamError, UpstreamTimeout
+from .base import ConnectFailed, Endpoint, Reply, error_for_status
 
 _JSON = {"Content-Type": "application/json"}
 
@@ -140,11 +140,4 @@ def _status_error(status: int, raw: bytes, replica: Replica) -> TierrouteError:
         data: object = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         data = None
-    message, typ, code = error_message(data, f"replica {replica.id} answered HTTP {status}")
-    if status == 503:
-        return NoHealthyReplica(f"replica {replica.id} is unavailable: {message}")
-    if status == 504:
-        return UpstreamTimeout(f"replica {replica.id} timed out: {message}")
-    if 400 <= status < 500:
-        return UpstreamStatus(status, message, type=typ, code=code)
-    return UpstreamError(f"replica {replica.id} failed (HTTP {status}): {message}")
+    return error_for_status(status, data, f"replica {replica.id}")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from router.sim import worker
 from tests.integration.conftest import ADMIN_KEY, CLIENT_KEY, PROVIDER_KEY, Cluster, Proxy, default_policy
+from tests.support import ServerThread
 
 H = {"Authorization": f"Bearer {CLIENT_KEY}"}
 MSG = [{"role": "user", "content": "hello"}]
@@ -154,3 +157,39 @@ def test_provider_errors_through_litellm(make_proxy, cluster: Cluster) -> None:
         assert "sk-not" not in err["message"] and PROVIDER_KEY not in err["message"]
     with make_proxy(env={"TIERROUTE_API_KEYS": CLIENT_KEY}) as proxy:  # provider key env unset
         assert_error(post(proxy, json={"model": "frontier", "messages": MSG}), 503)
+
+
+def test_slow_replica_times_out_with_504(make_proxy, cluster: Cluster) -> None:
+    slow = worker.create_app(worker.WorkerConfig(model="sim-slow", ttft_ms=3000, decode_tokens_per_s=20000))
+    with ServerThread(slow) as w:
+        pol = default_policy(cluster)
+        pol["tiers"][0]["backends"][0]["replicas"] = [w.url]
+        pol["upstream"]["read_timeout_s"] = 0.3
+        with make_proxy(pol) as proxy:
+            assert_error(post(proxy, json={"model": "small", "messages": MSG}), 504, "upstream_timeout")
+            with httpx.stream("POST", proxy.v1 + "/chat/completions", headers=H, timeout=30,
+                              json={"model": "small", "messages": MSG, "stream": True}) as r:
+                assert r.status_code == 504
+
+
+def test_client_disconnect_cancels_the_upstream_stream(make_proxy, cluster: Cluster) -> None:
+    slow = worker.create_app(worker.WorkerConfig(model="sim-slow", ttft_ms=1, decode_tokens_per_s=20,
+                                                 min_output_tokens=200, max_output_tokens=200))
+    with ServerThread(slow) as w:
+        pol = default_policy(cluster)
+        pol["tiers"][0]["backends"][0]["replicas"] = [w.url]
+        with make_proxy(pol) as proxy:
+            with httpx.stream("POST", proxy.v1 + "/chat/completions", headers=H, timeout=30,
+                              json={"model": "small", "messages": MSG, "stream": True, "max_tokens": 200}) as r:
+                assert r.status_code == 200
+                next(r.iter_lines())  # one chunk, then hang up
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                sim = httpx.get(w.url + "/sim/stats").json()
+                reps = proxy.admin("/admin/stats")["replicas"]
+                if sim["aborted"] == 1 and reps["small/0"]["in_flight"] == 0:
+                    break
+                time.sleep(0.05)
+            assert sim["aborted"] == 1 and sim["running"] == 0, sim  # the worker stopped generating
+            assert reps["small/0"]["in_flight"] == 0
+            assert proxy.admin("/admin/stats")["rejected_by_status"] == {}

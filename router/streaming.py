@@ -1,0 +1,82 @@
+"""Streams: open (wait for the first event), relay as events arrive, capture usage.
+
+A stream is *opened* before the client gets any header: the proxy waits for the upstream's
+first event. An upstream that fails before its first token (a timeout, or SGLang's habit of
+reporting a bad streaming request as an error event after its 200) then still gets a proper
+HTTP status, and a replica that fails that early can be skipped for another one. The client
+loses nothing: its first byte could not come before that event anyway.
+
+After that, events are passed on one by one without re-encoding; only chunks that carry a
+usage object are parsed. When the client goes away, the relay generator is closed, which
+closes the upstream response: SGLang sees the disconnect and aborts the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+
+import orjson
+
+from .backends.base import EventStream, inband_error
+from .clock import Clock
+from .usage import Usage, usage_of
+
+
+@dataclass(slots=True)
+class StreamEvent:
+    payload: bytes  # one SSE data payload (a JSON chunk)
+    usage_only: bool  # the trailing usage chunk (choices == [])
+
+
+@dataclass(slots=True)
+class OpenedStream:
+    upstream: EventStream
+    events: AsyncIterator[bytes]
+    first: bytes | None  # None: the upstream ended without any event
+    first_at: float  # clock time of the first event (time to first token)
+
+
+async def open_stream(upstream: EventStream, clock: Clock, where: str) -> OpenedStream:
+    """Wait for the first event; raise (and close the upstream) if it is an error."""
+    events = upstream.events()
+    try:
+        first: bytes | None = await anext(events)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await upstream.aclose()
+        raise
+    error = inband_error(first, where) if first is not None else None
+    if error is not None:
+        await upstream.aclose()
+        raise error
+    return OpenedStream(upstream, events, first, clock.now())
+
+
+class UsageCapture:
+    """Remembers the last usage object seen in a stream."""
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+
+    def event(self, payload: bytes) -> StreamEvent:
+        usage_only = False
+        if b'"usage":{' in payload or b'"usage": {' in payload:
+            try:
+                found = usage_of(orjson.loads(payload))
+            except orjson.JSONDecodeError:
+                found = None
+            if found is not None:
+                self.usage = found
+                usage_only = b'"choices":[]' in payload or b'"choices": []' in payload
+        return StreamEvent(payload, usage_only)
+
+
+async def relay(opened: OpenedStream, capture: UsageCapture) -> AsyncGenerator[StreamEvent, None]:
+    """Every event of an opened stream, first one included, as it arrives."""
+    if opened.first is None:
+        return
+    yield capture.event(opened.first)
+    async for payload in opened.events:
+        yield capture.event(payload)

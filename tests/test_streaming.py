@@ -1,0 +1,69 @@
+"""Opening a stream (first event peeked, in-band errors raised) and relaying it with usage capture."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from router.clock import FakeClock
+from router.errors import UpstreamError, UpstreamStatus
+from router.streaming import UsageCapture, open_stream, relay
+
+
+class FakeStream:
+    def __init__(self, payloads: list[bytes], fail: Exception | None = None) -> None:
+        self.payloads = payloads
+        self.fail = fail
+        self.closed = False
+
+    async def events(self) -> AsyncIterator[bytes]:
+        for p in self.payloads:
+            yield p
+        if self.fail:
+            raise self.fail
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+CHUNK = b'{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}'
+USAGE = (b'{"id":"c","object":"chat.completion.chunk","choices":[],'
+         b'"usage":{"prompt_tokens":5,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":3}}}')
+
+
+async def test_relay_passes_events_unchanged_and_captures_usage() -> None:
+    up = FakeStream([CHUNK, CHUNK, USAGE])
+    opened = await open_stream(up, FakeClock(), "r")
+    cap = UsageCapture()
+    events = [e async for e in relay(opened, cap)]
+    assert [e.payload for e in events] == [CHUNK, CHUNK, USAGE]
+    assert [e.usage_only for e in events] == [False, False, True]
+    assert cap.usage == (5, 2, 3)
+    assert not up.closed  # closing is the owner's job once the relay ends
+
+
+@pytest.mark.parametrize("first, status", [
+    (b'{"object":"error","message":"bad max_tokens","type":"BadRequestError","param":null,"code":400}', 400),
+    (b'{"error":{"message":"overloaded","type":"x","code":503}}', 503),
+    (b'{"error":{"message":"boom"}}', 502),
+])
+async def test_inband_error_as_first_event_becomes_a_status(first: bytes, status: int) -> None:
+    up = FakeStream([first, CHUNK])
+    with pytest.raises(Exception) as ei:
+        await open_stream(up, FakeClock(), "replica small/0")
+    assert ei.value.status == status and up.closed
+    if status == 400:
+        assert isinstance(ei.value, UpstreamStatus) and ei.value.message == "bad max_tokens"
+
+
+async def test_failure_before_first_event_closes_upstream() -> None:
+    up = FakeStream([], fail=UpstreamError("gone"))
+    with pytest.raises(UpstreamError):
+        await open_stream(up, FakeClock(), "r")
+    assert up.closed
+
+
+async def test_empty_stream() -> None:
+    opened = await open_stream(FakeStream([]), FakeClock(), "r")
+    assert [e async for e in relay(opened, UsageCapture())] == []
