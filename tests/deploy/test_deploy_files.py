@@ -27,7 +27,7 @@ DOCKER = DEPLOY / "docker"
 SGLANG = DEPLOY / "sglang"
 REDIS_CONF = DEPLOY / "redis" / "redis.conf"
 
-# The proxy's contract, as documented in docs/policy-schema-draft.md.
+# The proxy's contract, as documented in README.md and router/cli.py.
 PROXY_PORT = 8000
 LIVENESS_PATH = "/health"
 READINESS_PATH = "/ready"
@@ -929,7 +929,7 @@ def test_dockerignore_sits_next_to_the_dockerfile_and_allowlists_the_package() -
                  "classifiers/__init__.py"]:
         assert not dockerignored(sent, rules), sent
     for kept_out in [".git/HEAD", ".venv/bin/python", "tests/test_auth.py", ".env", "deploy/k8s/secret.yaml",
-                     "bench/.work/x", "router/__pycache__/cli.cpython-311.pyc", "docs/policy-schema-draft.md"]:
+                     "bench/.work/x", "router/__pycache__/cli.cpython-311.pyc", "docs/classifier.md"]:
         assert dockerignored(kept_out, rules), kept_out
     assert (ROOT / "pyproject.toml").is_file() and (ROOT / "router").is_dir()
 
