@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .auth import bearer
@@ -42,7 +42,6 @@ class Routed:
     events: AsyncGenerator[StreamEvent, None] | None = None  # streaming
     usage: Usage | None = None
     cost_usd: float | None = None
-    extra_headers: dict[str, str] = field(default_factory=dict)
 
     def headers(self) -> dict[str, str]:
         h = {"x-tierroute-request-id": self.request_id, "x-tierroute-tier": self.decision.tier,
@@ -60,14 +59,12 @@ async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], header
     principal = rt.keys.client(bearer(headers))  # auth
     svc.limiter.check(principal)
     req = parse_request(endpoint, body)  # parse
-    header_tier = headers.get(TIER_HEADER)
-    target = resolve_target(rt.policy, req.model, header_tier)
+    target = resolve_target(rt.policy, req.model, headers.get(TIER_HEADER))
     score = None
     if target.kind == "auto":  # classify
         score = await svc.scorer.score(req.text_for_score(svc.scorer.chat_text_mode))
     decision = decide(rt.policy, target, score=score, needed_tokens=req.needed_tokens(),  # decide tier
-                      allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers(),
-                      pinned_by_header=header_tier is not None and target.kind == "tier")
+                      allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers())
     svc.stats.record_decision(decision.tier, decision.reason, decision.score)
     replica, answer = await _pick_and_forward(svc, rt, decision, target, req, request_id)  # pick, forward
     routed = Routed(request_id, req, decision, replica)

@@ -34,6 +34,7 @@ class Target:
     kind: TargetKind
     tier: str | None  # None for auto
     model: str | None  # the concrete model for kind == "model"
+    by_header: bool = False  # the tier was pinned with the x-tierroute-tier header
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ def resolve_target(policy: Policy, model: str, header_tier: str | None = None) -
     if target.kind == "model" and target.tier != header_tier:
         raise BadRequest(f"model {model!r} is served by tier {target.tier!r}, but x-tierroute-tier asks "
                          f"for {header_tier!r}", param="x-tierroute-tier", code="tier_conflict")
-    return Target("tier", header_tier, target.model) if target.kind != "model" else target
+    return Target("tier", header_tier, None, by_header=True) if target.kind != "model" else target
 
 
 def _resolve_model(policy: Policy, model: str) -> Target:
@@ -88,7 +89,6 @@ def decide(
     needed_tokens: int,
     allowed_tiers: Collection[str] | None,
     healthy_tiers: Collection[str],
-    pinned_by_header: bool = False,
 ) -> Decision:
     """Choose the tier (see the module docstring). ``allowed_tiers`` None means every tier."""
     if target.kind != "auto":
@@ -101,7 +101,7 @@ def decide(
             raise ContextLengthExceeded(
                 f"this request needs about {needed_tokens} tokens (prompt + max_tokens) but tier "
                 f"{target.tier!r} allows {limit}", param="messages")
-        return Decision(target.tier, "header" if pinned_by_header else target.kind, score)
+        return Decision(target.tier, "header" if target.by_header else target.kind, score)
 
     if score is None:
         raise ValueError("auto routing needs a score")

@@ -38,8 +38,8 @@ def test_resolve_target(policy) -> None:
 
 
 def test_tier_header(policy) -> None:
-    assert resolve_target(policy, "auto", "large") == Target("tier", "large", None)
-    assert resolve_target(policy, "small", "frontier") == Target("tier", "frontier", None)
+    assert resolve_target(policy, "auto", "large") == Target("tier", "large", None, by_header=True)
+    assert resolve_target(policy, "small", "frontier") == Target("tier", "frontier", None, by_header=True)
     assert resolve_target(policy, "sim-large", "large") == Target("model", "large", "sim-large")
     with pytest.raises(BadRequest, match="served by tier 'large'"):
         resolve_target(policy, "sim-large", "small")
@@ -51,6 +51,7 @@ def test_tier_header_ignored_when_disallowed() -> None:
     pol = policy_dict(small=["http://127.0.0.1:1"], large=["http://127.0.0.1:2"], allow_tier_header=False)
     p = parse_policy(yaml.safe_dump(pol), env={}).policy
     assert resolve_target(p, "auto", "large").kind == "auto"
+    assert resolve_target(p, "small", "large") == Target("tier", "small", None)  # not "pinned by header"
 
 
 @pytest.mark.parametrize("score, tier", [(0.0, "small"), (0.49, "small"), (0.5, "large"), (0.79, "large"),
@@ -94,8 +95,8 @@ def test_unhealthy_tier_falls_back_upwards_then_down(policy) -> None:
 
 
 def test_pins_never_move(policy) -> None:
-    d = decide(policy, Target("tier", "small", None), score=None, needed_tokens=10, allowed_tiers=None,
-               healthy_tiers=set(), pinned_by_header=True)
+    d = decide(policy, Target("tier", "small", None, by_header=True), score=None, needed_tokens=10,
+               allowed_tiers=None, healthy_tiers=set())
     assert (d.tier, d.reason) == ("small", "header")  # unhealthy pin is the picker's 503, not a move
     with pytest.raises(ContextLengthExceeded):
         decide(policy, Target("model", "small", "sim-small"), score=None, needed_tokens=5000,
