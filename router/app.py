@@ -35,9 +35,11 @@ from .balance.health import HealthChecker
 from .balance.pick import LeastInFlight
 from .balance.pool import ReplicaRegistry
 from .clock import Clock, SystemClock
+from .conversations import MemoryConversations
 from .errors import NotReady
 from .logs import configure_logging
 from .policy.loader import LoadedPolicy, PolicyWatcher, load_policy
+from .policy.thresholds import Thresholds
 from .runtime import Runtime, Services, build_runtime
 from .settings import Settings
 from .stats.recorder import Stats
@@ -93,7 +95,11 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     }
     stats = Stats(clock)
     scorer = ScorerSlot()
-    svc = Services(runtime, scorer, LeastInFlight(), backends, stats, RateLimiter(clock), clock)
+    routing = loaded.policy.routing
+    conversations = MemoryConversations(clock, routing.sticky.max_conversations)
+    thresholds = Thresholds(window=routing.score_window)
+    svc = Services(runtime, scorer, LeastInFlight(), backends, stats, RateLimiter(clock), clock, thresholds,
+                   conversations)
     shared = SharedStats(stats, settings.stats_dir)
     http = httpx.AsyncClient()  # health checks and server info; the hot path uses the backends' clients
     health = HealthChecker(lambda: runtime().table, http, clock)
@@ -101,6 +107,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
 
     def on_reload(new: LoadedPolicy) -> None:
         runtime.current = build_runtime(new, registry, env)
+        conversations.max_entries = new.policy.routing.sticky.max_conversations
         t = asyncio.create_task(health.check_all())  # learn the new replicas' health now
         tasks.add(t)
         t.add_done_callback(tasks.discard)
@@ -116,6 +123,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
         batcher = MicroBatcher(model)
         await batcher.start()
         scorer.fill(batcher, _describe(model))
+        thresholds.set_reference(scorer.info.get("score_quantiles") if scorer.info else None)
         await health.check_all()
         for loop_fn in (health.run, watcher.run, shared.run):
             tasks.add(asyncio.create_task(loop_fn()))

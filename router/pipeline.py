@@ -18,6 +18,7 @@ from .backends.base import ConnectFailed, Endpoint, Reply
 from .balance.health import mark_failed
 from .balance.pick import PickRequest
 from .balance.pool import Replica
+from .conversations import ConversationKeys, conversation_keys
 from .errors import NoHealthyReplica, TierrouteError
 from .parse import ParsedRequest, parse_request
 from .policy.decide import Decision, Target, decide, resolve_target
@@ -60,12 +61,17 @@ async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], header
     svc.limiter.check(principal)
     req = parse_request(endpoint, body)  # parse
     target = resolve_target(rt.policy, req.model, headers.get(TIER_HEADER))
-    score = None
+    score, floor, conv = None, None, None
     if target.kind == "auto":  # classify
         score = await svc.scorer.score(req.text_for_score(svc.scorer.chat_text_mode))
+        svc.thresholds.observe(score)
+        conv, floor = await _conversation(svc, rt, req, headers, principal.name)
     decision = decide(rt.policy, target, score=score, needed_tokens=req.needed_tokens(),  # decide tier
-                      allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers())
+                      allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers(),
+                      cuts=svc.thresholds.cuts(rt.policy.routing), floor=floor)
     svc.stats.record_decision(decision.tier, decision.reason, decision.score)
+    if conv is not None:
+        await _remember(svc, rt, conv, floor, decision.tier)
     replica, answer = await _pick_and_forward(svc, rt, decision, target, req, request_id)  # pick, forward
     routed = Routed(request_id, req, decision, replica)
     if isinstance(answer, Reply):  # answer whole, then record
@@ -75,6 +81,21 @@ async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], header
     else:  # stream back; recorded when the stream ends
         routed.events = _stream_back(svc, rt, routed, answer, started)
     return routed
+
+
+async def _conversation(svc: Services, rt: Runtime, req: ParsedRequest, headers: Mapping[str, str],
+                        principal: str) -> tuple[ConversationKeys | None, str | None]:
+    """This conversation's keys and the tier it already has (when stickiness is on)."""
+    if not rt.policy.routing.sticky.enabled or req.endpoint is not Endpoint.CHAT:
+        return None, None
+    keys = conversation_keys(req.body["messages"], headers, f"{principal}|{req.model}")
+    return keys, (await svc.conversations.get(keys.lookup) if keys.lookup else None)
+
+
+async def _remember(svc: Services, rt: Runtime, keys: ConversationKeys, floor: str | None, tier: str) -> None:
+    await svc.conversations.put(keys.store, tier, rt.policy.routing.sticky.ttl_s)
+    if floor is not None and rt.policy.tier_index(tier) > rt.policy.tier_index(floor):
+        svc.stats.record_escalation()
 
 
 async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, target: Target,

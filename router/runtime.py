@@ -18,8 +18,10 @@ from .backends.base import Backend
 from .balance.pick import ReplicaPicker
 from .balance.pool import ReplicaRegistry, RouteTable, build_route_table
 from .clock import Clock
+from .conversations import ConversationStore
 from .policy.loader import LoadedPolicy
 from .policy.model import Policy, Price
+from .policy.thresholds import Thresholds
 from .stats.recorder import Stats
 
 
@@ -61,3 +63,5 @@ class Services:
     stats: Stats
     limiter: RateLimiter
     clock: Clock
+    thresholds: Thresholds
+    conversations: ConversationStore

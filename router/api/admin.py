@@ -64,6 +64,11 @@ def routes(deps: AdminDeps) -> list[Route]:
             "policy": rt.policy.model_dump(mode="json"),
         })
 
+    def scores(request: Request) -> Response:
+        merged = merge_exports(deps.stats_exports())
+        return json_response({**_auto_routing(deps, merged), "count": len(merged["scores"]),
+                              "scores": [round(x, 6) for x in merged["scores"]]})
+
     async def metrics(request: Request) -> Response:
         return PlainTextResponse(_prometheus(_stats_document(deps)), media_type="text/plain; version=0.0.4")
 
@@ -73,6 +78,7 @@ def routes(deps: AdminDeps) -> list[Route]:
         Route("/metrics", metrics, methods=["GET"]),  # open, like SGLang's: counts only, for scrapers
         Route("/admin/stats", guarded(stats), methods=["GET"]),
         Route("/admin/policy", guarded(policy), methods=["GET"]),
+        Route("/admin/scores", guarded(scores), methods=["GET"]),
     ]
 
 
@@ -84,10 +90,27 @@ def _stats_document(deps: AdminDeps) -> dict[str, Any]:
         info[r.id] = {"tier": r.tier, "kind": r.kind, "model": r.model, "url": r.url, "api_base": r.api_base,
                       "speculative": r.speculative, "healthy": st.healthy, "in_flight": st.in_flight,
                       "last_error": st.last_error, "max_total_tokens": st.max_total_tokens}
-    doc = render(merge_exports(deps.stats_exports()), now=deps.svc.clock.wall(),
-                 strongest_tier=rt.policy.strongest.name, replica_info=info)
-    doc["workers"] = len(deps.stats_exports())
+    exports = deps.stats_exports()
+    merged = merge_exports(exports)
+    doc = render(merged, now=deps.svc.clock.wall(), strongest_tier=rt.policy.strongest.name, replica_info=info)
+    doc["auto_routing"] = _auto_routing(deps, merged)
+    doc["workers"] = len(exports)
     return doc
+
+
+def _auto_routing(deps: AdminDeps, merged: dict[str, Any]) -> dict[str, Any]:
+    """The current cut points, where they come from, and each tier's target vs routed share."""
+    routing = deps.svc.runtime().policy.routing
+    decided = merged["decisions"]
+    total = sum(decided.values())
+    return {
+        "mode": "share" if routing.by_share else "below",
+        "cuts": list(deps.svc.thresholds.cuts(routing)),
+        "cuts_from": deps.svc.thresholds.source(routing),
+        "tiers": {r.tier: {"target_share": r.share,
+                           "routed_share": decided.get(r.tier, 0) / total if total else None}
+                  for r in routing.auto},
+    }
 
 
 def _prometheus(doc: dict[str, Any]) -> str:

@@ -9,17 +9,19 @@ Resolution of the requested ``model``:
 A client may pin a tier with the ``x-tierroute-tier`` header (when ``routing.allow_tier_header``);
 it overrides ``auto`` and tier names, and conflicts with a concrete model of another tier (400).
 
-For ``auto`` the score's tier is only the starting point. Walking up from it (then down, if
-nothing above works) the first tier is taken that (1) the client key may use, (2) fits the
-prompt (estimated prompt tokens + ``max_tokens`` ≤ ``context_tokens``, when
-``routing.escalate_on_context``) and (3) has a healthy replica. The decision records why it
-moved. Pinned tiers never move: a disallowed pin is 403, a pin that is too small is 400
-``context_length_exceeded``, an unhealthy pin is left to the replica picker (503).
+For ``auto`` the score's tier (under the current cut points) is only the starting point; a
+conversation that already has a higher tier (``floor``) starts there instead: it may escalate,
+never drop mid-conversation. Walking up from the start (then down, if nothing above works) the
+first tier is taken that (1) the client key may use, (2) fits the prompt (estimated prompt
+tokens + ``max_tokens`` ≤ ``context_tokens``, when ``routing.escalate_on_context``) and (3) has
+a healthy replica. The decision records why it moved. Pinned tiers never move: a disallowed pin
+is 403, a pin that is too small is 400 ``context_length_exceeded``, an unhealthy pin is left to
+the replica picker (503).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -74,9 +76,10 @@ def _resolve_model(policy: Policy, model: str) -> Target:
                    param="model")
 
 
-def tier_for_score(policy: Policy, score: float) -> str:
-    for r in policy.routing.auto:
-        if r.below is None or score < r.below:
+def tier_for_score(policy: Policy, score: float, cuts: Sequence[float]) -> str:
+    """The tier of ``routing.auto`` whose range holds ``score`` (``cuts``: its upper bounds)."""
+    for r, cut in zip(policy.routing.auto, cuts, strict=False):
+        if score < cut:
             return r.tier
     return policy.routing.auto[-1].tier
 
@@ -89,8 +92,14 @@ def decide(
     needed_tokens: int,
     allowed_tiers: Collection[str] | None,
     healthy_tiers: Collection[str],
+    cuts: Sequence[float] = (),
+    floor: str | None = None,
 ) -> Decision:
-    """Choose the tier (see the module docstring). ``allowed_tiers`` None means every tier."""
+    """Choose the tier (see the module docstring). ``allowed_tiers`` None means every tier.
+
+    ``cuts`` are the current score bounds of ``routing.auto`` (see :mod:`.thresholds`);
+    ``floor`` is the tier a conversation already has: auto routing never goes below it.
+    """
     if target.kind != "auto":
         assert target.tier is not None
         if allowed_tiers is not None and target.tier not in allowed_tiers:
@@ -105,9 +114,12 @@ def decide(
 
     if score is None:
         raise ValueError("auto routing needs a score")
-    base = tier_for_score(policy, score)
+    base = tier_for_score(policy, score, cuts)
     names = [t.name for t in policy.tiers]
     start = names.index(base)
+    if floor is not None and floor in names and names.index(floor) > start:
+        start = names.index(floor)  # the conversation keeps its tier: never drop mid-conversation
+    intended = names[start]
     order = names[start:] + names[:start][::-1]  # up from the score's tier, then down
 
     def fits(name: str) -> bool:
@@ -130,9 +142,11 @@ def decide(
     reason: str
     if chosen == base:
         reason = "auto"
+    elif chosen == intended:
+        reason = "sticky"
     elif chosen != usable[0]:
         reason = "fallback_unhealthy"
-    elif not fits(base):
+    elif not fits(intended):
         reason = "context_escalation"
     else:
         reason = "key_limit"

@@ -95,28 +95,58 @@ class Tier(_Frozen):
 
 
 class ScoreRange(_Frozen):
-    """Scores below ``below`` (and at or above the previous entry's bound) go to ``tier``."""
+    """One tier of ``routing.auto``, bounded either by a raw score or by a share of traffic.
+
+    ``below``: scores below it (and at or above the previous entry's bound) go to ``tier``.
+    ``share``: ``tier`` should get this fraction of auto traffic; the cut points are then the
+    quantiles of recently seen scores (see :mod:`router.policy.thresholds`).
+    """
 
     tier: str
     below: float | None = Field(default=None, gt=0, le=1)
+    share: float | None = Field(default=None, gt=0, le=1)
+
+
+class Sticky(_Frozen):
+    """Conversations keep the tier they first got; a later turn may only move them up."""
+
+    enabled: bool = True
+    ttl_s: float = Field(default=1800.0, gt=0, description="forget a conversation idle this long")
+    max_conversations: int = Field(default=100_000, gt=0, description="remembered at most, oldest dropped")
 
 
 class Routing(_Frozen):
     auto: list[ScoreRange] = Field(min_length=1)
     escalate_on_context: bool = True
     allow_tier_header: bool = True
+    sticky: Sticky = Sticky()
+    min_samples: int = Field(default=200, ge=1, description="scores seen before share-based cuts follow traffic")
+    score_window: int = Field(default=4096, ge=100, description="recent scores kept for shares and calibration")
 
     @field_validator("auto")
     @classmethod
     def _ordered(cls, v: list[ScoreRange]) -> list[ScoreRange]:
+        if any(r.share is not None for r in v):
+            if any(r.below is not None for r in v):
+                raise ValueError("use either `below` on every entry but the last, or `share` on every entry")
+            if any(r.share is None for r in v):
+                raise ValueError("with shares, every entry needs `share`")
+            total = sum(r.share or 0 for r in v)
+            if abs(total - 1) > 1e-6:
+                raise ValueError(f"`share` values must add up to 1, got {total:g}")
+            return v
         bounds = [r.below for r in v[:-1]]
         if any(b is None for b in bounds):
-            raise ValueError("every entry but the last needs `below`")
+            raise ValueError("every entry but the last needs `below` (or give every entry a `share`)")
         if v[-1].below is not None and v[-1].below != 1:
             raise ValueError("the last entry must have no `below` (it takes every remaining score)")
         if any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:], strict=False)):  # type: ignore[operator]
             raise ValueError(f"`below` bounds must increase, got {bounds}")
         return v
+
+    @property
+    def by_share(self) -> bool:
+        return self.auto[0].share is not None
 
 
 class ClientKey(_Frozen):

@@ -19,6 +19,7 @@ from ..clock import Clock
 from .window import SampleWindow, percentiles
 
 SCORE_BINS = 20
+SCORE_SAMPLE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,8 @@ class Stats:
         self.decisions: Counter[str] = Counter()  # tier chosen for model "auto"
         self.score_hist = [0] * SCORE_BINS
         self.rejected: Counter[str] = Counter()  # status -> requests refused before reaching a tier
+        self.escalations = 0  # conversations moved to a stronger tier by a later turn
+        self.scores = SampleWindow(SCORE_SAMPLE)  # recent classifier scores, for calibration on traffic
 
     def record(self, r: RequestRecord) -> None:
         self.tiers.setdefault(r.tier, Group()).add(r)
@@ -99,7 +102,11 @@ class Stats:
         self.reasons[reason] += 1
         if score is not None:
             self.decisions[tier] += 1
+            self.scores.add(score)
             self.score_hist[min(int(score * SCORE_BINS), SCORE_BINS - 1)] += 1
+
+    def record_escalation(self) -> None:
+        self.escalations += 1
 
     def record_rejected(self, status: int) -> None:
         self.rejected[str(status)] += 1
@@ -114,6 +121,8 @@ class Stats:
             "decisions": dict(self.decisions),
             "score_hist": list(self.score_hist),
             "rejected": dict(self.rejected),
+            "escalations": self.escalations,
+            "scores": self.scores.values(),
         }
 
 
@@ -121,7 +130,8 @@ def merge_exports(exports: list[dict[str, Any]]) -> dict[str, Any]:
     """Sum several processes' exports into one (windows are concatenated)."""
     out: dict[str, Any] = {"started": min((e["started"] for e in exports), default=0.0), "tiers": {},
                            "replicas": {}, "replica_tier": {}, "reasons": Counter(), "decisions": Counter(),
-                           "score_hist": [0] * SCORE_BINS, "rejected": Counter()}
+                           "score_hist": [0] * SCORE_BINS, "rejected": Counter(), "escalations": 0,
+                           "scores": []}
     for e in exports:
         for section in ("tiers", "replicas"):
             for k, g in e[section].items():
@@ -135,6 +145,8 @@ def merge_exports(exports: list[dict[str, Any]]) -> dict[str, Any]:
         for key in ("reasons", "decisions", "rejected"):
             out[key].update(e[key])
         out["score_hist"] = [a + b for a, b in zip(out["score_hist"], e["score_hist"], strict=True)]
+        out["escalations"] += e.get("escalations", 0)
+        out["scores"] += e.get("scores", [])
     return out
 
 
@@ -167,6 +179,7 @@ def render(merged: dict[str, Any], *, now: float, strongest_tier: str,
                                 "counts": hist},
         },
         "routing_reasons": dict(merged["reasons"]),
+        "conversations": {"escalations": merged["escalations"], "held": merged["reasons"].get("sticky", 0)},
         "rejected_by_status": dict(merged["rejected"]),
     }
 

@@ -20,9 +20,12 @@ def policy():
     return parse_policy(yaml.safe_dump(pol), env={}).policy
 
 
-def auto(policy, score, *, tokens=10, allowed=None, healthy=ALL):
+CUTS = (0.5, 0.8)  # the fixture policy's `below` bounds
+
+
+def auto(policy, score, *, tokens=10, allowed=None, healthy=ALL, floor=None):
     return decide(policy, Target("auto", None, None), score=score, needed_tokens=tokens,
-                  allowed_tiers=allowed, healthy_tiers=healthy)
+                  allowed_tiers=allowed, healthy_tiers=healthy, cuts=CUTS, floor=floor)
 
 
 def test_resolve_target(policy) -> None:
@@ -57,7 +60,7 @@ def test_tier_header_ignored_when_disallowed() -> None:
 @pytest.mark.parametrize("score, tier", [(0.0, "small"), (0.49, "small"), (0.5, "large"), (0.79, "large"),
                                          (0.8, "frontier"), (1.0, "frontier")])
 def test_score_ranges(policy, score: float, tier: str) -> None:
-    assert tier_for_score(policy, score) == tier
+    assert tier_for_score(policy, score, CUTS) == tier
     d = auto(policy, score)
     assert (d.tier, d.reason, d.score, d.base_tier) == (tier, "auto", score, tier)
 
@@ -101,3 +104,20 @@ def test_pins_never_move(policy) -> None:
     with pytest.raises(ContextLengthExceeded):
         decide(policy, Target("model", "small", "sim-small"), score=None, needed_tokens=5000,
                allowed_tiers=None, healthy_tiers=ALL)
+
+
+def test_conversation_floor_holds_and_escalates(policy) -> None:
+    d = auto(policy, 0.1, floor="large")  # a later, easier turn stays on the conversation's tier
+    assert (d.tier, d.reason, d.base_tier) == ("large", "sticky", "small")
+    d = auto(policy, 0.9, floor="large")  # a harder turn moves up
+    assert (d.tier, d.reason) == ("frontier", "auto")
+    d = auto(policy, 0.6, floor="small")  # a floor below the score's tier changes nothing
+    assert (d.tier, d.reason) == ("large", "auto")
+    d = auto(policy, 0.1, floor="large", healthy={"small", "frontier"})  # the held tier is down: up, not down
+    assert (d.tier, d.reason) == ("frontier", "fallback_unhealthy")
+
+
+def test_cuts_come_from_the_caller(policy) -> None:
+    d = decide(policy, Target("auto", None, None), score=0.3, needed_tokens=1, allowed_tiers=None,
+               healthy_tiers=ALL, cuts=(0.2, 0.25))
+    assert d.tier == "frontier"

@@ -1,0 +1,90 @@
+"""Conversations keep their tier: keys that identify a conversation, and where tiers are kept.
+
+Answers change character when a conversation hops between models, so ``auto`` routing
+remembers the tier each conversation got and never goes below it on a later turn (it may go
+up: see ``floor`` in :func:`router.policy.decide.decide`).
+
+A conversation is identified by, in order of preference:
+1. the client's session id (header ``x-tierroute-session``), or
+2. a fingerprint of what came before the newest user turn: the system and user messages in
+   order (assistant replies are left out, so the key of turn n+1 is known at turn n without
+   waiting for the reply). Each turn looks up the fingerprint of its earlier messages and
+   stores its tier under the fingerprint that includes its own user message.
+Keys are scoped by API-key principal and requested model, and hashed (nothing of the prompt
+is kept). A first turn without a session id has nothing to look up.
+
+:class:`MemoryConversations` is the single-process store: a TTL'd, size-bounded LRU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from classifiers.text import content_text
+
+from .clock import Clock
+
+SESSION_HEADER = "x-tierroute-session"
+_ROLES = frozenset({"system", "developer", "user"})
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKeys:
+    lookup: str | None  # where an earlier turn stored this conversation's tier
+    store: str  # where this turn stores it for the next one
+
+
+def conversation_keys(messages: list[dict[str, Any]], headers: Mapping[str, str], scope: str) -> ConversationKeys:
+    session = headers.get(SESSION_HEADER)
+    if session:
+        key = _digest(f"s|{scope}|{session}".encode())
+        return ConversationKeys(key, key)
+    kept = [(m.get("role"), content_text(m.get("content"))) for m in messages if m.get("role") in _ROLES]
+    last_user = max((i for i, (role, _) in enumerate(kept) if role == "user"), default=None)
+    earlier = kept[:last_user] if last_user is not None else kept
+    has_earlier_turn = any(role == "user" for role, _ in earlier)
+    lookup = _digest(b"f|" + scope.encode() + b"|" + orjson.dumps(earlier)) if has_earlier_turn else None
+    return ConversationKeys(lookup, _digest(b"f|" + scope.encode() + b"|" + orjson.dumps(kept)))
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class ConversationStore(Protocol):
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(self, key: str, tier: str, ttl_s: float) -> None: ...
+
+
+class MemoryConversations:
+    """Tier per conversation key, forgotten after ``ttl_s`` idle; at most ``max_entries`` kept."""
+
+    def __init__(self, clock: Clock, max_entries: int = 100_000) -> None:
+        self._clock = clock
+        self.max_entries = max_entries
+        self._items: OrderedDict[str, tuple[str, float]] = OrderedDict()  # key -> (tier, expires)
+
+    async def get(self, key: str) -> str | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[1] <= self._clock.now():
+            del self._items[key]
+            return None
+        return item[0]
+
+    async def put(self, key: str, tier: str, ttl_s: float) -> None:
+        self._items[key] = (tier, self._clock.now() + ttl_s)
+        self._items.move_to_end(key)
+        while len(self._items) > self.max_entries:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)

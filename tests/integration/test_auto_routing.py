@@ -1,0 +1,77 @@
+"""Auto routing over time: conversations keep their tier, share-based cut points follow traffic."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+
+from tests.integration.conftest import ADMIN_KEY, CLIENT_KEY, Cluster, default_policy
+
+
+def _chat(c: openai.OpenAI, messages: list[dict], headers: dict | None = None) -> tuple[str, str]:
+    raw = c.chat.completions.with_raw_response.create(model="auto", messages=messages, max_tokens=4,  # type: ignore[arg-type]
+                                                      extra_headers=headers)
+    return raw.headers["x-tierroute-tier"], raw.headers["x-tierroute-reason"]
+
+
+def test_conversation_keeps_its_tier_and_escalates(make_proxy, cluster: Cluster) -> None:
+    with make_proxy() as proxy:
+        c = openai.OpenAI(base_url=proxy.v1, api_key=CLIENT_KEY, max_retries=0, timeout=30)
+        msgs = [{"role": "system", "content": "You help."}, {"role": "user", "content": "a medium question"}]
+        assert _chat(c, msgs) == ("large", "auto")
+        msgs += [{"role": "assistant", "content": "an answer"}, {"role": "user", "content": "thanks, easy one"}]
+        assert _chat(c, msgs) == ("large", "sticky")  # an easy follow-up stays on the conversation's tier
+        msgs += [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "now a hard one"}]
+        assert _chat(c, msgs) == ("frontier", "auto")  # escalates
+        msgs += [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "easy again"}]
+        assert _chat(c, msgs) == ("frontier", "sticky")  # never drops back
+        assert _chat(c, [{"role": "user", "content": "easy again"}]) == ("small", "auto")  # a new conversation
+        h = {"x-tierroute-session": "sess-1"}
+        assert _chat(c, [{"role": "user", "content": "a medium one"}], h) == ("large", "auto")
+        assert _chat(c, [{"role": "user", "content": "unrelated easy text"}], h) == ("large", "sticky")
+        stats = proxy.admin("/admin/stats")
+        assert stats["conversations"] == {"escalations": 1, "held": 3}
+
+
+def test_stickiness_can_be_turned_off(make_proxy, cluster: Cluster) -> None:
+    pol = default_policy(cluster)
+    pol["routing"]["sticky"] = {"enabled": False}
+    with make_proxy(pol) as proxy:
+        c = openai.OpenAI(base_url=proxy.v1, api_key=CLIENT_KEY, max_retries=0, timeout=30)
+        msgs = [{"role": "user", "content": "a medium question"}]
+        assert _chat(c, msgs)[0] == "large"
+        msgs += [{"role": "assistant", "content": "x"}, {"role": "user", "content": "easy"}]
+        assert _chat(c, msgs) == ("small", "auto")
+
+
+def test_share_policy_routes_the_target_shares_and_reports_drift(make_proxy, cluster: Cluster) -> None:
+    pol = default_policy(cluster)
+    pol["routing"] = {"auto": [{"tier": "small", "share": 0.5}, {"tier": "large", "share": 0.25},
+                               {"tier": "frontier", "share": 0.25}], "min_samples": 40}
+    with make_proxy(pol, classifier=_LengthScore()) as proxy:
+        c = openai.OpenAI(base_url=proxy.v1, api_key=CLIENT_KEY, max_retries=0, timeout=30)
+        for i in range(80):  # scores spread evenly: prompt i scores i/100
+            c.chat.completions.create(model="auto", max_tokens=2, messages=[{"role": "user", "content": "x" * i}])
+        tiers = [_chat(c, [{"role": "user", "content": "x" * (i * 4)}])[0] for i in range(20)]
+        doc = httpx.get(proxy.url + "/admin/scores", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
+        stats = proxy.admin("/admin/stats")
+    assert doc["count"] == 100 and doc["mode"] == "share" and doc["cuts_from"] == "traffic"
+    lo, hi = doc["cuts"]
+    assert 0.35 < lo < 0.45 and 0.55 < hi < 0.65  # the median and 3rd quartile of the scores seen
+    assert 7 <= tiers.count("small") <= 12 and tiers.count("frontier") >= 3  # ~50% / 25% of these probes
+    routed = stats["auto_routing"]["tiers"]
+    assert routed["small"]["target_share"] == 0.5 and routed["small"]["routed_share"] is not None
+
+
+class _LengthScore:
+    """Scores a prompt by its length: 'x' * i scores i / 100."""
+
+    name = "length"
+
+    def score(self, texts):
+        import numpy as np
+
+        return np.array([min(len(t), 99) / 100 for t in texts])
+
+    def describe(self) -> dict:
+        return {"kind": "fake"}
