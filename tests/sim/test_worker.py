@@ -335,9 +335,12 @@ def test_speculative_decoding_is_faster(start_worker: StartWorker) -> None:
         assert httpx.post(url + "/v1/chat/completions", json=body).status_code == 200
         return time.perf_counter() - t0
 
-    plain = timed(start_worker(decode_tokens_per_s=200.0))  # 30 steps of 5 ms
-    spec = timed(start_worker(decode_tokens_per_s=200.0, speculative=True, spec_accept_length=3.0))  # 10 steps
-    assert plain >= 0.15 and spec < plain * 0.6
+    plain_url = start_worker(decode_tokens_per_s=200.0)  # 30 steps of 5 ms
+    spec_url = start_worker(decode_tokens_per_s=200.0, speculative=True, spec_accept_length=3.0)  # 10 steps
+    # Best of three, compared by difference: machine load adds to both alike (no timing target here).
+    plain = min(timed(plain_url) for _ in range(3))
+    spec = min(timed(spec_url) for _ in range(3))
+    assert plain >= 0.15 and plain - spec > 0.06
 
 
 def test_cli_flags_round_trip() -> None:
