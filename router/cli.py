@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.set_defaults(func=_validate)
 
-    from classifiers.cli import add_eval_arguments, add_train_arguments, run_eval, run_train
+    from classifiers.cli import add_train_arguments, run_train
+    from classifiers.eval_cli import add_eval_arguments, run_eval
 
     t = sub.add_parser("train", help="train the complexity classifier on pair-schema JSONL")
     add_train_arguments(t)
@@ -52,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="score a classifier on pair-schema JSONL (RouteLLM's APGR, CPT)")
     add_eval_arguments(e)
     e.set_defaults(func=run_eval)
+
+    from .calibrate import add_calibrate_arguments, run_calibrate
+
+    c = sub.add_parser("calibrate", help="choose a score threshold for a share of strong calls or a target PGR")
+    add_calibrate_arguments(c)
+    c.set_defaults(func=run_calibrate)
 
     d = sub.add_parser("demo", help="start sim workers, a fake provider and the proxy; send mixed traffic")
     d.add_argument("--requests", type=int, default=200)

@@ -147,6 +147,8 @@ def test_grid_pareto_and_cost_to_reach() -> None:
     assert T.cost_to_reach(cost, quality, 0.8) == pytest.approx(3.0)
     assert T.cost_to_reach(cost, quality, 0.4) == 1.0
     assert math.isnan(T.cost_to_reach(cost, quality, 0.95))
+    # a random mix of the ends beats interpolating between neighbours
+    assert T.cost_to_reach([1, 2, 3], [0.5, 0.55, 0.9], 0.7) == pytest.approx(2.0)
 
 
 def test_frontier_is_chosen_on_calibration_rows_only() -> None:
@@ -170,8 +172,8 @@ def _rows(n: int = 60) -> list[dict[str, Any]]:
     return rows
 
 
-def test_command_prints_tables_json_and_plot(write_jsonl: WriteJsonl, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_prints_tables_json_and_plot(write_jsonl: WriteJsonl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     path = write_jsonl(_rows())
     fake = FunctionClassifier(lambda t: 0.9 if t.startswith("hard") else 0.1)
     monkeypatch.setattr("classifiers.logreg.load_classifier", lambda _dir=None: fake)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import openai
 
+from router.cli import main
 from tests.integration.conftest import ADMIN_KEY, CLIENT_KEY, Cluster, default_policy
 
 
@@ -75,3 +78,20 @@ class _LengthScore:
 
     def describe(self) -> dict:
         return {"kind": "fake"}
+
+
+def test_calibrate_from_proxy_writes_the_policy_and_the_proxy_follows(make_proxy, cluster: Cluster, capsys) -> None:
+    with make_proxy(classifier=_LengthScore()) as proxy:  # fixed cuts: small < 0.5 <= large < 0.8 <= frontier
+        c = openai.OpenAI(base_url=proxy.v1, api_key=CLIENT_KEY, max_retries=0, timeout=30)
+        for i in range(60):  # scores 0.00 .. 0.59: only 10 of 60 reach the large tier
+            c.chat.completions.create(model="auto", max_tokens=2, messages=[{"role": "user", "content": "x" * i}])
+        digest = proxy.admin("/admin/policy")["digest"]
+        assert main(["calibrate", "--from-proxy", proxy.url, "--admin-key", ADMIN_KEY, "--strong-fraction", "0.5",
+                     "--write", str(proxy.policy_path)]) == 0
+        out = capsys.readouterr().out
+        assert "60 recent scores" in out and "the proxy routes now: small 83.3%" in out
+        assert "routing.auto[0].below 0.5 -> 0.29" in out  # half of the traffic seen scores >= 0.295
+        deadline = time.monotonic() + 5
+        while proxy.admin("/admin/policy")["digest"] == digest and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _chat(c, [{"role": "user", "content": "x" * 40}])[0] == "large"  # 0.40 used to be small

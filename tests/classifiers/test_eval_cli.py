@@ -1,0 +1,76 @@
+"""`tierroute eval`: tables, JSON, plot, cross-validation and baselines on crafted data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifiers import logreg, train
+from classifiers.baselines import fit_bag_of_words
+from classifiers.fake import FunctionClassifier
+from router.cli import main
+
+
+def _hard(text: str) -> float:
+    return 0.9 if "prove" in text else 0.1
+
+
+@pytest.fixture
+def pairs(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(200):
+        hard = i % 3 == 0
+        words = " ".join(rng.choice(["alpha", "beta", "gamma", "delta"], 3))
+        rows.append({"id": str(i), "prompt": ("prove the theorem " if hard else "say hi ") + words,
+                     "weak_score": 0.0 if hard else 1.0, "strong_score": 1.0, "split": "test" if i % 2 else "train",
+                     "contaminated": i == 5})
+    rows.append({"id": "null", "prompt": "x", "weak_score": None, "strong_score": 1.0})
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_eval_prints_model_and_baselines_and_json(pairs: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(logreg, "load_classifier", lambda model_dir=None: FunctionClassifier(_hard))
+    plot = tmp_path / "curves.png"
+    assert main(["eval", str(pairs), "--split", "test", "--plot", str(plot), "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(out[-1])
+    assert result["n"] == 99  # the 100 test rows minus the contaminated one; the null row is skipped
+    assert result["apgr"] > 0.8 and set(result["baselines"]) == {"random", "prompt_length"}
+    assert 0.4 < result["baselines"]["random"]["apgr"] < 0.6
+    text = "\n".join(out)
+    assert "quality by share of strong calls" in text and "oracle" in text
+    assert plot.stat().st_size > 10_000
+
+
+def test_contaminated_rows_are_dropped_unless_kept(pairs: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(logreg, "load_classifier", lambda model_dir=None: FunctionClassifier(_hard))
+    main(["eval", str(pairs), "--json"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 199
+    main(["eval", str(pairs), "--json", "--keep-contaminated"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 200
+
+
+def test_cross_validation_trains_per_fold_and_adds_bag_of_words(pairs: Path, monkeypatch, capsys) -> None:
+    fitted: list[int] = []
+
+    def fit(rows, *, seed=0):
+        fitted.append(len(rows))
+        return fit_bag_of_words(rows, seed=seed)
+
+    monkeypatch.setattr(train, "fit_classifier", fit, raising=False)
+    assert main(["eval", str(pairs), "--cv", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert fitted == [149, 149, 149, 150]  # 4 folds of 199 rows, each trained without its held-out quarter
+    assert "bag_of_words" in result["baselines"] and result["apgr"] > 0.8
+
+
+def test_too_few_rows(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "tiny.jsonl"
+    path.write_text(json.dumps({"id": "1", "prompt": "a", "weak_score": 0, "strong_score": 1}) + "\n")
+    assert main(["eval", str(path)]) == 1
