@@ -31,9 +31,12 @@ from .auth import RateLimiter
 from .backends.base import Backend
 from .backends.litellm import LiteLLMBackend
 from .backends.sglang import SGLangBackend
+from .balance.affinity import AffinityStore, MemoryAffinity
+from .balance.cache_aware import CacheAwarePicker
 from .balance.health import HealthChecker
-from .balance.pick import LeastInFlight
+from .balance.pick import LeastInFlight, ReplicaPicker
 from .balance.pool import ReplicaRegistry
+from .balance.redis_affinity import RedisAffinity
 from .clock import Clock, SystemClock
 from .conversations import MemoryConversations
 from .errors import NotReady
@@ -98,8 +101,11 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     routing = loaded.policy.routing
     conversations = MemoryConversations(clock, routing.sticky.max_conversations)
     thresholds = Thresholds(window=routing.score_window)
-    svc = Services(runtime, scorer, LeastInFlight(), backends, stats, RateLimiter(clock), clock, thresholds,
-                   conversations)
+    store: AffinityStore = (RedisAffinity.from_url(settings.redis_url, clock) if settings.redis_url
+                            else MemoryAffinity(clock))
+    cache_aware = CacheAwarePicker(store, lambda: runtime().policy.balance)
+    pickers: dict[str, ReplicaPicker] = {"cache_aware": cache_aware, "least_loaded": LeastInFlight()}
+    svc = Services(runtime, scorer, pickers, backends, stats, RateLimiter(clock), clock, thresholds, conversations)
     shared = SharedStats(stats, settings.stats_dir)
     http = httpx.AsyncClient()  # health checks and server info; the hot path uses the backends' clients
     health = HealthChecker(lambda: runtime().table, http, clock)
@@ -125,7 +131,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
         scorer.fill(batcher, _describe(model))
         thresholds.set_reference(scorer.info.get("score_quantiles") if scorer.info else None)
         await health.check_all()
-        for loop_fn in (health.run, watcher.run, shared.run):
+        for loop_fn in (health.run, watcher.run, shared.run, cache_aware.run):
             tasks.add(asyncio.create_task(loop_fn()))
         log.info("tierroute ready", extra={"policy": settings.policy_path, "digest": loaded.digest,
                                            "healthy_tiers": sorted(runtime().table.healthy_tiers())})
@@ -140,8 +146,11 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
             for b in backends.values():
                 await b.aclose()
             await http.aclose()
+            await store.aclose()
 
-    deps = admin.AdminDeps(svc, lambda: watcher.status, lambda: scorer.info, shared.exports)
+    deps = admin.AdminDeps(svc, lambda: watcher.status, lambda: scorer.info, shared.exports,
+                           lambda: {"store": getattr(store, "describe", lambda: {"store": "memory"})(),
+                                    "decisions": dict(cache_aware.reasons)})
     routes = openai.routes(svc) + anthropic.routes(svc) + admin.routes(deps)
     return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={HTTPException: _http_error, Exception: _server_error})

@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="bind address (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (default 8000)")
     s.add_argument("--workers", type=int, help="worker processes (default 1)")
+    s.add_argument("--redis-url", help="Redis shared by proxy replicas for cache affinity (env TIERROUTE_REDIS_URL)")
     s.add_argument("--classifier", dest="classifier_dir", help="classifier model dir (default: shipped model)")
     s.add_argument("--log-level", help="debug, info, warning, error (default info)")
     s.set_defaults(func=_serve)
@@ -91,7 +92,7 @@ def _serve(ns: argparse.Namespace) -> int:
     from .settings import Settings
 
     settings = Settings.from_env(policy_path=ns.policy_path, host=ns.host, port=ns.port, workers=ns.workers,
-                                 classifier_dir=ns.classifier_dir, log_level=ns.log_level)
+                                 redis_url=ns.redis_url, classifier_dir=ns.classifier_dir, log_level=ns.log_level)
     configure_logging(settings.log_level)
     try:
         loaded = load_policy(settings.policy_path)

@@ -72,14 +72,14 @@ async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], header
     svc.stats.record_decision(decision.tier, decision.reason, decision.score)
     if conv is not None:
         await _remember(svc, rt, conv, floor, decision.tier)
-    replica, answer = await _pick_and_forward(svc, rt, decision, target, req, request_id)  # pick, forward
+    replica, answer, pick_req = await _pick_and_forward(svc, rt, decision, target, req, request_id)  # pick, send
     routed = Routed(request_id, req, decision, replica)
     if isinstance(answer, Reply):  # answer whole, then record
         routed.reply = answer
         routed.usage = usage_of(answer.data)
         routed.cost_usd = _record(svc, rt, routed, 200, svc.clock.now() - started, None)
     else:  # stream back; recorded when the stream ends
-        routed.events = _stream_back(svc, rt, routed, answer, started)
+        routed.events = _stream_back(svc, rt, routed, answer, pick_req, started)
     return routed
 
 
@@ -99,10 +99,11 @@ async def _remember(svc: Services, rt: Runtime, keys: ConversationKeys, floor: s
 
 
 async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, target: Target,
-                            req: ParsedRequest, request_id: str) -> tuple[Replica, Reply | OpenedStream]:
+                            req: ParsedRequest, request_id: str) -> tuple[Replica, Reply | OpenedStream, PickRequest]:
     """Pick a replica and send; on a connection failure try another one (``upstream.retries``)."""
     candidates = list(rt.table.candidates(decision.tier, target.model))
     pick_req = PickRequest(decision.tier, request_id, req.body)
+    picker = svc.pickers[rt.policy.balance.policy]
     failed: list[Replica] = []
     last: TierrouteError | None = None
     for _ in range(rt.policy.upstream.retries + 1):
@@ -110,40 +111,48 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
         if not remaining:
             break
         try:
-            replica = await svc.picker.pick(remaining, pick_req)
+            replica = await picker.pick(remaining, pick_req)
         except NoHealthyReplica:
             svc.stats.record(RequestRecord(decision.tier, None, None, NoHealthyReplica.status))
             raise
         backend = svc.backends[replica.kind]
         body = req.for_upstream(replica.model)
         replica.state.in_flight += 1
-        held = False  # a stream keeps its in-flight slot until _relay ends
         try:
             if req.stream:
                 stream = await backend.stream(replica, req.endpoint, body, request_id)
                 answer: Reply | OpenedStream = await open_stream(stream, svc.clock, f"replica {replica.id}")
-                held = True
             else:
                 answer = await backend.complete(replica, req.endpoint, body, request_id)
-            return replica, answer
         except (ConnectFailed, NoHealthyReplica) as e:  # not delivered: another replica may serve it
+            await _release(svc, rt, replica, pick_req, None, served=False)
             if isinstance(e, ConnectFailed):
                 mark_failed(replica, e.message, rt.policy.health.unhealthy_after)
             failed.append(replica)
             last = e
-        except TierrouteError as e:
-            _record_failure(svc, decision, replica, e.status)
+            continue
+        except BaseException as e:  # noqa: BLE001 - released, then re-raised (cancellation included)
+            await _release(svc, rt, replica, pick_req, None, served=False)
+            if isinstance(e, TierrouteError):
+                _record_failure(svc, decision, replica, e.status)
             raise
-        finally:
-            if not held:
-                replica.state.in_flight -= 1
+        if isinstance(answer, Reply):  # a stream keeps its slot and lease until it ends
+            await _release(svc, rt, replica, pick_req, usage_of(answer.data), served=True)
+        return replica, answer, pick_req
     if last is None:
         raise NoHealthyReplica(f"no healthy replica in tier {decision.tier!r}")
     _record_failure(svc, decision, failed[-1], last.status)
     raise last
 
 
-async def _stream_back(svc: Services, rt: Runtime, routed: Routed, opened: OpenedStream,
+async def _release(svc: Services, rt: Runtime, replica: Replica, pick_req: PickRequest, usage: Usage | None,
+                   *, served: bool) -> None:
+    """The request no longer occupies the replica: in-flight count down, lease and feedback to the picker."""
+    replica.state.in_flight -= 1
+    await svc.pickers[rt.policy.balance.policy].done(replica, pick_req, usage, served=served)
+
+
+async def _stream_back(svc: Services, rt: Runtime, routed: Routed, opened: OpenedStream, pick_req: PickRequest,
                        started: float) -> AsyncGenerator[StreamEvent, None]:
     """Relay the stream; when it ends (done, failed or the client left) release and record."""
     capture = UsageCapture()
@@ -156,8 +165,8 @@ async def _stream_back(svc: Services, rt: Runtime, routed: Routed, opened: Opene
         status = e.status
         raise
     finally:
-        routed.replica.state.in_flight -= 1
         await opened.upstream.aclose()
+        await _release(svc, rt, routed.replica, pick_req, capture.usage, served=True)
         routed.usage = capture.usage
         routed.cost_usd = _record(svc, rt, routed, status, svc.clock.now() - started, opened.first_at - started)
 

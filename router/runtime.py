@@ -58,7 +58,7 @@ def build_runtime(loaded: LoadedPolicy, registry: ReplicaRegistry, env: Mapping[
 class Services:
     runtime: Callable[[], Runtime]
     scorer: Scorer
-    picker: ReplicaPicker
+    pickers: Mapping[str, ReplicaPicker]  # by policy.balance.policy
     backends: Mapping[str, Backend]
     stats: Stats
     limiter: RateLimiter

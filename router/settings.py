@@ -15,6 +15,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    redis_url: str | None = None  # shared prefix-cache affinity and leases across proxy replicas
     classifier_dir: str | None = None  # None: the model shipped in classifiers/default
     log_level: str = "info"
     reload_interval_s: float = 1.0
@@ -26,7 +27,7 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         for name, cast in (("policy_path", str), ("host", str), ("port", int), ("workers", int),
-                           ("classifier_dir", str), ("log_level", str),
+                           ("redis_url", str), ("classifier_dir", str), ("log_level", str),
                            ("reload_interval_s", float)):
             key = "TIERROUTE_POLICY" if name == "policy_path" else "TIERROUTE_" + name.upper()
             if env.get(key):

@@ -24,6 +24,7 @@ class AdminDeps:
     policy_status: Callable[[], PolicyStatus]
     classifier_info: Callable[[], dict[str, Any] | None]  # None until the classifier is loaded
     stats_exports: Callable[[], list[dict[str, Any]]]
+    affinity: Callable[[], dict[str, Any]]  # the affinity store's state (Redis breaker events) and choices
 
 
 def routes(deps: AdminDeps) -> list[Route]:
@@ -89,11 +90,13 @@ def _stats_document(deps: AdminDeps) -> dict[str, Any]:
         st = r.state
         info[r.id] = {"tier": r.tier, "kind": r.kind, "model": r.model, "url": r.url, "api_base": r.api_base,
                       "speculative": r.speculative, "healthy": st.healthy, "in_flight": st.in_flight,
-                      "last_error": st.last_error, "max_total_tokens": st.max_total_tokens}
+                      "last_error": st.last_error, "max_total_tokens": st.max_total_tokens,
+                      "sglang": dict(st.metrics)}
     exports = deps.stats_exports()
     merged = merge_exports(exports)
     doc = render(merged, now=deps.svc.clock.wall(), strongest_tier=rt.policy.strongest.name, replica_info=info)
     doc["auto_routing"] = _auto_routing(deps, merged)
+    doc["affinity"] = deps.affinity()
     doc["workers"] = len(exports)
     return doc
 

@@ -4,7 +4,8 @@ Every ``health.interval_s`` each SGLang replica gets ``GET /health`` (timeout
 ``health.timeout_s``). ``unhealthy_after`` consecutive failures mark it unhealthy; one success
 marks it healthy again. When a replica (re)turns healthy its ``/get_server_info`` is read
 (``max_total_num_tokens`` = its KV-cache capacity, used by cache-aware choice and shown in
-stats). A connect failure seen by a request marks the replica unhealthy at once
+stats); on every successful check its ``/metrics`` load gauges are read. A connect failure
+seen by a request marks the replica unhealthy at once
 (:func:`mark_failed`). External (litellm) endpoints are not probed: a failed one rests for one
 interval, then is tried again.
 """
@@ -19,6 +20,7 @@ import httpx
 
 from ..clock import Clock
 from .pool import Replica, RouteTable
+from .sglang_metrics import parse_sglang_metrics
 
 log = logging.getLogger("tierroute.health")
 
@@ -66,6 +68,7 @@ class HealthChecker:
             if became_healthy:
                 st.server_info = await self._server_info(replica.url, cfg.timeout_s)
                 log.info("replica healthy", extra={"replica": replica.id})
+            st.metrics = await self._metrics(replica.url, cfg.timeout_s)
             return
         st.consecutive_failures += 1
         st.last_error = error
@@ -79,6 +82,14 @@ class HealthChecker:
         except httpx.HTTPError as e:
             return False, f"{type(e).__name__}: {e}"[:200]
         return (r.status_code == 200, None if r.status_code == 200 else f"/health answered {r.status_code}")
+
+    async def _metrics(self, url: str, timeout: float) -> dict[str, float]:
+        """SGLang's load gauges; empty when the replica does not export metrics."""
+        try:
+            r = await self._client.get(url + "/metrics", timeout=timeout)
+        except httpx.HTTPError:
+            return {}
+        return parse_sglang_metrics(r.text) if r.status_code == 200 else {}
 
     async def _server_info(self, url: str, timeout: float) -> dict[str, object] | None:
         try:

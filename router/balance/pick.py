@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import NoHealthyReplica
+from ..usage import Usage
 from .pool import Replica
 
 
@@ -29,6 +30,10 @@ class PickRequest:
 class ReplicaPicker(Protocol):
     async def pick(self, candidates: Sequence[Replica], request: PickRequest) -> Replica:
         """Choose one replica or raise NoHealthyReplica."""
+        ...
+
+    async def done(self, replica: Replica, request: PickRequest, usage: Usage | None, *, served: bool) -> None:
+        """The request ended; ``served`` False: the replica never processed it."""
         ...
 
 
@@ -52,3 +57,6 @@ class LeastInFlight:
         best = [r for r in healthy if r.state.in_flight == low]
         self._turn += 1
         return best[self._turn % len(best)]
+
+    async def done(self, replica: Replica, request: PickRequest, usage: Usage | None, *, served: bool) -> None:
+        return None

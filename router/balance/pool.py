@@ -28,6 +28,10 @@ class ReplicaState:
     last_check: float | None = None
     last_error: str | None = None
     server_info: dict[str, object] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # from SGLang's /metrics, "sglang:" dropped
+
+    def metric(self, name: str) -> float | None:
+        return self.metrics.get(name)
 
     @property
     def max_total_tokens(self) -> int | None:

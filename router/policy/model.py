@@ -181,6 +181,19 @@ class Upstream(_Frozen):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 
 
+class Balance(_Frozen):
+    """How a replica is chosen within a tier (see router/balance/)."""
+
+    policy: Literal["cache_aware", "least_loaded"] = "cache_aware"
+    block_chars: int = Field(default=256, ge=16, description="prompt characters per affinity block (~64 tokens)")
+    max_blocks: int = Field(default=128, ge=1, description="blocks of a prompt's head that are tracked")
+    match_threshold: float = Field(default=0.3, ge=0, le=1, description="share of blocks held to win on cache")
+    balance_abs_threshold: float = Field(default=16, ge=0, description="load gap that overrides the cache")
+    balance_rel_threshold: float = Field(default=1.5, ge=1, description="and load ratio that overrides it")
+    entry_ttl_s: float = Field(default=600, gt=0, description="affinity entries unused this long expire")
+    lease_ttl_s: float = Field(default=60, gt=0, description="in-flight leases of a dead proxy expire")
+
+
 class Policy(_Frozen):
     version: Literal[1] = 1
     tiers: list[Tier] = Field(min_length=1)
@@ -188,6 +201,7 @@ class Policy(_Frozen):
     auth: Auth = Auth()
     health: Health = Health()
     upstream: Upstream = Upstream()
+    balance: Balance = Balance()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Policy:

@@ -103,6 +103,10 @@ def test_quantile_cuts_strictly_increase_even_with_ties() -> None:
     block = np.concatenate([np.full(50, 0.2), np.linspace(0.3, 1.0, 50)])
     got = np.bincount(T.assign_tiers(block, T.cuts_for_shares(block, [0.3, 0.3, 0.4])), minlength=3) / 100
     assert got[0] == 0.5 and got.sum() == pytest.approx(1.0)
+    # float noise inside a block of identical prompts does not split it
+    noisy = block + np.where(block == 0.2, np.random.default_rng(6).normal(0, 1e-12, 100), 0.0)
+    assert np.array_equal(T.assign_tiers(noisy, T.cuts_for_shares(noisy, [0.3, 0.3, 0.4])),
+                          T.assign_tiers(block, T.cuts_for_shares(block, [0.3, 0.3, 0.4])))
 
 
 def test_empty_tiers_from_zero_shares() -> None:

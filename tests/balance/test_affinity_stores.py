@@ -1,0 +1,90 @@
+"""The in-memory and Redis affinity stores make the same decisions; the Redis store survives Redis."""
+
+from __future__ import annotations
+
+import random
+
+from redis.asyncio import Redis
+
+from router.balance.affinity import AffinityParams, MemoryAffinity
+from router.balance.redis_affinity import RedisAffinity, key_prefix
+from router.balance.rule import Candidate, RuleParams
+from router.clock import FakeClock, SystemClock
+
+PARAMS = AffinityParams(RuleParams(match_threshold=0.3, abs_threshold=3, rel_threshold=1.5), entry_ttl_s=600,
+                        lease_ttl_s=600)
+
+
+def _workload(seed: int, steps: int) -> list[dict]:
+    rng = random.Random(seed)
+    prefixes = [[f"p{g}-{i}" for i in range(rng.randint(2, 12))] for g in range(8)]
+    ops = []
+    for n in range(steps):
+        group = rng.choice(prefixes)
+        # chain-like blocks: a prompt is a prefix group's blocks, then its own tail
+        blocks = group + [f"t{n}-{i}" for i in range(rng.randint(0, 4))]
+        cands = [Candidate(k, healthy=rng.random() > 0.05, max_running=rng.choice([0, 0, 6]),
+                           external=rng.choice([0, 0, 0, 2, 9]), weight=rng.choice([1.0, 1.0, 1.5]),
+                           capacity_blocks=rng.choice([0, 20, 40])) for k in ("r1", "r2", "r3", "r4")]
+        ops.append({"blocks": blocks, "cands": cands, "lease": f"L{n}", "finish": rng.random() < 0.6})
+    return ops
+
+
+async def test_memory_and_redis_agree(shared_redis: Redis, scope: str) -> None:
+    memory, remote = MemoryAffinity(FakeClock()), RedisAffinity(shared_redis, SystemClock())
+    open_leases: list[tuple[str, str]] = []
+    rng = random.Random(7)
+    reasons = set()
+    try:
+        for op in _workload(seed=3, steps=400):
+            a = await memory.choose(scope, op["blocks"], op["cands"], op["lease"], PARAMS)
+            b = await remote.choose(scope, op["blocks"], op["cands"], op["lease"], PARAMS)
+            assert (a is None) == (b is None)
+            if a is None or b is None:
+                continue
+            assert (a.key, a.reason, a.matched, a.matches) == (b.key, b.reason, b.matched, b.matches), op
+            reasons.add(a.reason)
+            open_leases.append((a.key, op["lease"]))
+            if op["finish"] and open_leases:
+                key, lease = open_leases.pop(rng.randrange(len(open_leases)))
+                forget = op["blocks"][-2:] if rng.random() < 0.2 else []
+                await memory.finish(scope, key, lease, forget)
+                await remote.finish(scope, key, lease, forget)
+        assert reasons == {"cache", "balance", "least_loaded"}  # the workload exercised every branch
+        assert remote.status.errors == 0
+    finally:
+        keys = [k async for k in shared_redis.scan_iter(match=key_prefix(scope) + "*")]
+        if keys:
+            await shared_redis.delete(*keys)
+
+
+async def test_capacity_trims_the_tail_of_old_prefixes(shared_redis: Redis, scope: str) -> None:
+    for store in (MemoryAffinity(FakeClock()), RedisAffinity(shared_redis, SystemClock())):
+        cand = [Candidate("r1", capacity_blocks=6)]
+        await store.choose(scope + type(store).__name__, ["a1", "a2", "a3", "a4"], cand, "l1", PARAMS)
+        await store.choose(scope + type(store).__name__, ["b1", "b2", "b3", "b4"], cand, "l2", PARAMS)
+        c = await store.choose(scope + type(store).__name__, ["a1", "a2", "a3", "a4"], cand, "l3", PARAMS)
+        assert c is not None and c.matched == 2  # a3, a4 (the deepest, oldest blocks) were trimmed first
+    keys = [k async for k in shared_redis.scan_iter(match="tierroute:{" + scope + "*")]
+    if keys:
+        await shared_redis.delete(*keys)
+
+
+async def test_redis_outage_falls_back_and_recovers(private_redis, scope: str) -> None:
+    clock = FakeClock()
+    store = RedisAffinity.from_url(private_redis.url, clock)
+    cands = [Candidate("r1"), Candidate("r2")]
+    try:
+        first = await store.choose(scope, ["x1", "x2"], cands, "l1", PARAMS)
+        assert first is not None and store.status.state == "closed"
+        private_redis.kill()
+        for i in range(5):  # every decision still succeeds, locally
+            assert await store.choose(scope, ["x1", "x2"], cands, f"m{i}", PARAMS) is not None
+        assert store.status.state == "open" and store.status.breaker_opened == 1
+        assert store.status.errors == 3 and store.status.local_decisions == 5  # no Redis calls while open
+        private_redis.start()
+        clock.advance(6)  # past the cool-down: one call goes to Redis again
+        assert await store.choose(scope, ["x1", "x2"], cands, "n1", PARAMS) is not None
+        assert store.status.state == "closed" and store.status.recovered == 1
+    finally:
+        await store.aclose()
