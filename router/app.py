@@ -38,11 +38,12 @@ from .balance.pick import LeastInFlight, ReplicaPicker
 from .balance.pool import ReplicaRegistry
 from .balance.redis_affinity import RedisAffinity
 from .clock import Clock, SystemClock
-from .conversations import MemoryConversations
+from .conversations import ConversationStore, MemoryConversations, RedisConversations
 from .errors import NotReady
 from .logs import configure_logging
 from .policy.loader import LoadedPolicy, PolicyWatcher, load_policy
 from .policy.thresholds import Thresholds
+from .redis_client import redis_client
 from .runtime import Runtime, Services, build_runtime
 from .settings import Settings
 from .stats.recorder import Stats
@@ -99,10 +100,12 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     stats = Stats(clock)
     scorer = ScorerSlot()
     routing = loaded.policy.routing
-    conversations = MemoryConversations(clock, routing.sticky.max_conversations)
+    local_conversations = MemoryConversations(clock, routing.sticky.max_conversations)
+    redis = redis_client(settings.redis_url) if settings.redis_url else None
+    conversations: ConversationStore = (RedisConversations(redis, local_conversations) if redis is not None
+                                        else local_conversations)
     thresholds = Thresholds(window=routing.score_window)
-    store: AffinityStore = (RedisAffinity.from_url(settings.redis_url, clock) if settings.redis_url
-                            else MemoryAffinity(clock))
+    store: AffinityStore = RedisAffinity(redis, clock) if redis is not None else MemoryAffinity(clock)
     cache_aware = CacheAwarePicker(store, lambda: runtime().policy.balance)
     pickers: dict[str, ReplicaPicker] = {"cache_aware": cache_aware, "least_loaded": LeastInFlight()}
     svc = Services(runtime, scorer, pickers, backends, stats, RateLimiter(clock), clock, thresholds, conversations)
@@ -113,7 +116,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
 
     def on_reload(new: LoadedPolicy) -> None:
         runtime.current = build_runtime(new, registry, env)
-        conversations.max_entries = new.policy.routing.sticky.max_conversations
+        local_conversations.max_entries = new.policy.routing.sticky.max_conversations
         t = asyncio.create_task(health.check_all())  # learn the new replicas' health now
         tasks.add(t)
         t.add_done_callback(tasks.discard)
@@ -150,7 +153,8 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
 
     deps = admin.AdminDeps(svc, lambda: watcher.status, lambda: scorer.info, shared.exports,
                            lambda: {"store": getattr(store, "describe", lambda: {"store": "memory"})(),
-                                    "decisions": dict(cache_aware.reasons)})
+                                    "decisions": dict(cache_aware.reasons),
+                                    "conversation_store_errors": getattr(conversations, "errors", 0)})
     routes = openai.routes(svc) + anthropic.routes(svc) + admin.routes(deps)
     return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={HTTPException: _http_error, Exception: _server_error})

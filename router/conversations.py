@@ -13,11 +13,13 @@ A conversation is identified by, in order of preference:
 Keys are scoped by API-key principal and requested model, and hashed (nothing of the prompt
 is kept). A first turn without a session id has nothing to look up.
 
-:class:`MemoryConversations` is the single-process store: a TTL'd, size-bounded LRU.
+:class:`MemoryConversations` is the single-process store: a TTL'd, size-bounded LRU;
+:class:`RedisConversations` shares the tiers among proxy replicas (with ``--redis-url``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from classifiers.text import content_text
 
@@ -88,3 +92,41 @@ class MemoryConversations:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class RedisConversations:
+    """Conversation tiers in Redis, so every proxy replica keeps a conversation on its tier.
+
+    Lookups and writes time out fast; on any Redis error the in-memory store answers instead
+    (this proxy's own memory), so a Redis outage costs stickiness across proxies, never a
+    request. Writes are not awaited by the request: they run as background tasks.
+    """
+
+    def __init__(self, redis: Redis, local: MemoryConversations) -> None:
+        self._redis = redis
+        self._local = local
+        self.errors = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def get(self, key: str) -> str | None:
+        try:
+            value = await self._redis.get(_KEY + key)
+        except (RedisError, OSError, TimeoutError):
+            self.errors += 1
+            return await self._local.get(key)
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def put(self, key: str, tier: str, ttl_s: float) -> None:
+        await self._local.put(key, tier, ttl_s)
+        task = asyncio.create_task(self._write(key, tier, ttl_s))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, key: str, tier: str, ttl_s: float) -> None:
+        try:
+            await self._redis.set(_KEY + key, tier, px=max(1, int(ttl_s * 1000)))
+        except (RedisError, OSError, TimeoutError):
+            self.errors += 1
+
+
+_KEY = "tierroute:conv:"

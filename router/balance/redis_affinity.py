@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..clock import Clock
+from ..redis_client import redis_client
 from .affinity import AffinityParams, Choice, MemoryAffinity
 from .rule import Candidate
 
@@ -197,12 +198,7 @@ class RedisAffinity:
 
     @classmethod
     def from_url(cls, url: str, clock: Clock, *, timeout_s: float = 0.05) -> RedisAffinity:
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        client = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                retry=Retry(NoBackoff(), 0), health_check_interval=0)
-        return cls(client, clock)
+        return cls(redis_client(url, timeout_s=timeout_s), clock)
 
     async def choose(self, scope: str, blocks: Sequence[str], candidates: Sequence[Candidate], lease: str,
                      params: AffinityParams) -> Choice | None:

@@ -166,13 +166,15 @@ def test_frontier_is_chosen_on_calibration_rows_only() -> None:
 
 def _rows(n: int = 60) -> list[dict[str, Any]]:
     quality, cost = crafted(n, seed=5)
+    names = ["org/cheap", "mid", "strong"]
     rows = []
     for i in range(n):
-        hard = quality[i, 0] == 0
-        rows.append({"id": str(i), "split": "train" if i % 3 else "test", "prompt": ("hard " if hard else "") + f"q{i}",
-                     "scores": {m: float(quality[i, j]) for j, m in enumerate(["org/cheap", "mid", "strong"])},
-                     "cost_usd": {m: float(cost[i, j]) for j, m in enumerate(["org/cheap", "mid", "strong"])}})
-    rows[0]["scores"]["mid"] = None
+        scores: dict[str, float | None] = {m: float(quality[i, j]) for j, m in enumerate(names)}
+        if i == 0:
+            scores["mid"] = None
+        rows.append({"id": str(i), "split": "train" if i % 3 else "test",
+                     "prompt": ("hard " if quality[i, 0] == 0 else "") + f"q{i}", "scores": scores,
+                     "cost_usd": {m: float(cost[i, j]) for j, m in enumerate(names)}})
     return rows
 
 

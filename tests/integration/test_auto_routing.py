@@ -95,3 +95,23 @@ def test_calibrate_from_proxy_writes_the_policy_and_the_proxy_follows(make_proxy
         while proxy.admin("/admin/policy")["digest"] == digest and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _chat(c, [{"role": "user", "content": "x" * 40}])[0] == "large"  # 0.40 used to be small
+
+
+def test_conversations_stay_put_across_proxies_sharing_redis(cluster: Cluster, tmp_path, shared_redis) -> None:
+    from classifiers.fake import FunctionClassifier
+    from router.app import create_app
+    from router.settings import Settings
+    from tests.integration.conftest import PROVIDER_KEY, keyword_score
+    from tests.support import ServerThread, write_policy
+
+    cluster.reset()
+    path = write_policy(tmp_path / "p.yaml", default_policy(cluster))
+    env = {"TIERROUTE_API_KEYS": CLIENT_KEY, "PROVIDER_KEY": PROVIDER_KEY}
+    apps = [create_app(Settings(policy_path=str(path), redis_url="redis://127.0.0.1:6379/0"),
+                       classifier=FunctionClassifier(keyword_score), env=env) for _ in range(2)]
+    with ServerThread(apps[0]) as a, ServerThread(apps[1]) as b:
+        ca, cb = (openai.OpenAI(base_url=s.url + "/v1", api_key=CLIENT_KEY, max_retries=0) for s in (a, b))
+        msgs = [{"role": "user", "content": f"a medium question {time.time()}"}]
+        assert _chat(ca, msgs) == ("large", "auto")
+        msgs += [{"role": "assistant", "content": "x"}, {"role": "user", "content": "easy"}]
+        assert _chat(cb, msgs) == ("large", "sticky")  # the other proxy knows the conversation
