@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(e)
     e.set_defaults(func=run_eval)
 
+    from classifiers.tiers_cli import add_tiers_arguments, run_tiers
+
+    et = sub.add_parser("eval-tiers", help="cost and quality of N-tier routing on multi-model outcome data")
+    add_tiers_arguments(et)
+    et.set_defaults(func=run_tiers)
+
     from .calibrate import add_calibrate_arguments, run_calibrate
 
     c = sub.add_parser("calibrate", help="choose a score threshold for a share of strong calls or a target PGR")

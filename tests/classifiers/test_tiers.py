@@ -194,6 +194,7 @@ def test_command_prints_tables_json_and_plot(write_jsonl: WriteJsonl, tmp_path: 
     assert report["tiers"] == ["org/cheap", "mid", "strong"] and report["n"] == 19  # 20 test rows, one null
     assert report["skipped_null_rows"] == 1 and report["n_calibrate"] == 40
     assert len(report["single_models"]) == 3 and len(report["curve"]) == len(tiers_cli.BETAS)
+    assert report["curve"][0]["beta"] == "-inf" and report["curve"][0]["cuts"] == ["inf", "inf"]
     assert any(line.startswith("| router |") for line in out) and png.stat().st_size > 0
     assert sum(len(b) for b in fake.batches) == 59
     ns = parser.parse_args([str(path), "--tiers", "cheap,nope"])
