@@ -78,3 +78,50 @@ class MiniLMEmbedder:
     def describe(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "dim": self.dim, "truncation": self.truncation,
                 "max_tokens": self.max_tokens, "normalized": True}
+
+
+class CachedEmbedder:
+    """An LRU cache of vectors in front of another ``Embedder`` (same ``model_id`` and ``dim``).
+
+    Algorithm: texts found in the cache are served from it (and become most recent); the
+    rest are encoded in one call to the wrapped embedder and inserted, evicting the least
+    recently used entries beyond ``max_entries``. Keys are the exact texts. Not thread-safe:
+    the proxy calls the classifier from one executor thread (``MicroBatcher``).
+    """
+
+    def __init__(self, inner: Embedder, *, max_entries: int = 10_000) -> None:
+        from collections import OrderedDict
+
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        for i, text in enumerate(texts):
+            vec = self._cache.get(text)
+            if vec is None:
+                missing.setdefault(text, []).append(i)
+            else:
+                self._cache.move_to_end(text)
+                out[i] = vec
+                self.hits += 1
+        if missing:
+            new = self.inner.encode(list(missing))
+            for (text, rows), vec in zip(missing.items(), new, strict=True):
+                out[rows] = vec
+                self._cache[text] = vec
+                self.misses += len(rows)
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()

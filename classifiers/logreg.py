@@ -1,16 +1,25 @@
-"""Embedding + logistic regression: the shipped complexity classifier, saved as plain JSON.
+"""Embedding (+ cheap text features) + logistic regression, saved as plain JSON.
 
 ``model.json`` (no pickle; a few KB) holds::
 
-    {"format": "tierroute.logreg/1", "name": ..., "features": ["embedding"],
-     "embedding": {"model_id", "dim", "truncation", ...}, "text": {"chat": "last_user"},
-     "coef": [dim floats], "intercept": float, "C": float, "training": {...}}
+    {"format": "tierroute.logreg/2", "name": ..., "features": ["embedding"] or
+     ["embedding", "text_features"], "embedding": {"kind", "model_id", "dim", ...},
+     "text": {"chat": "last_user", "view": "full" | "focus"},
+     "text_features": {"names": [...], "mean": [...], "scale": [...]}   (only with text_features)
+     "coef": [dim (+ features) floats], "intercept": float, "C": float, "training": {...}}
 
-The score of a text is ``sigmoid(coef · embed(text) + intercept)``: the fitted probability
-that the strong model does strictly better than the weak one (with ``class_weight=
-"balanced"``, so 0.5 is the point where both kinds of error are weighted equally, not the
-base rate). Loading refuses a file whose embedding model or dimension does not match the
+Scoring a text: take its view (``focus``: :func:`classifiers.features.focus_text`, the question
+of a few-shot prompt; ``full``: the text), embed it, append the standardised
+:func:`classifiers.features.text_features` of the text when the model uses them, and return
+``sigmoid(coef · x + intercept)``: the fitted probability that the strong model does strictly
+better than the weak one (``class_weight="balanced"``, so 0.5 weighs both errors equally; it
+is not the base rate). Format ``tierroute.logreg/1`` files (MiniLM, embedding only, full view)
+still load. Loading refuses a file whose embedding model or dimension does not match the
 embedder it is given.
+
+Embedders: ``embedding.kind == "static"`` loads :class:`classifiers.static.StaticEmbedder`
+from the model directory itself (numpy + tokenizers: no torch); MiniLM models load
+:class:`classifiers.embed.MiniLMEmbedder` (torch); any other embedder must be passed in.
 """
 
 from __future__ import annotations
@@ -26,11 +35,16 @@ import orjson
 
 from .base import Classifier
 from .embed import MINILM_ID, TRUNCATIONS, Embedder, MiniLMEmbedder
+from .features import FEATURE_NAMES, feature_matrix, focus_text
 
-FORMAT = "tierroute.logreg/1"
+FORMAT = "tierroute.logreg/2"
+FORMATS = ("tierroute.logreg/1", FORMAT)
 FEATURES = ["embedding"]
+FEATURE_SETS = (["embedding"], ["embedding", "text_features"])
+VIEWS = ("full", "focus")
 MODEL_FILE = "model.json"
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+EMBEDDING_WEIGHTS = (1.0, 0.0)
 
 
 @dataclass
@@ -44,21 +58,66 @@ class LogRegModel:
     C: float = 1.0
     name: str = "minilm-logreg"
     training: dict[str, Any] = field(default_factory=dict)
+    features: list[str] = field(default_factory=lambda: list(FEATURES))
+    feature_mean: np.ndarray | None = None
+    feature_scale: np.ndarray | None = None
+    embedding_weight: float = 1.0
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, *, embedding: dict[str, Any], C: float | None = None,
-            seed: int = 0, **kwargs: Any) -> LogRegModel:
-        """Fit balanced L2 logistic regression; ``C=None`` picks C from ``C_GRID`` by :func:`choose_c`."""
+            seed: int = 0, text_features: np.ndarray | None = None, embedding_weight: float | None = 1.0,
+            **kwargs: Any) -> LogRegModel:
+        """Fit balanced L2 logistic regression on the embeddings ``X`` (+ text features).
+
+        ``text_features`` (one row per text, :data:`FEATURE_NAMES` columns), when given, are
+        z-scored with their mean and sd over these rows and appended. ``embedding_weight``
+        multiplies the embedding block during the fit (its L2 penalty is divided by the
+        square; 0 leaves the embedding out); the saved coefficients are rescaled so scoring
+        needs no factor. ``C=None`` picks C from ``C_GRID``, and ``embedding_weight=None`` the
+        weight from ``EMBEDDING_WEIGHTS`` (only with text features), by :func:`choose_c`.
+        """
         from sklearn.linear_model import LogisticRegression
 
-        c = choose_c(X, y, seed=seed) if C is None else C
-        lr = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(X, y)
-        return cls(coef=lr.coef_[0].astype(np.float64), intercept=float(lr.intercept_[0]),
-                   embedding=dict(embedding), C=c, **kwargs)
+        dim = X.shape[1]
+        mean = scale = None
+        T = None
+        if text_features is not None:
+            mean = text_features.mean(axis=0)
+            scale = np.where(text_features.std(axis=0) > 1e-9, text_features.std(axis=0), 1.0)
+            T = (text_features - mean) / scale
+        weights = (EMBEDDING_WEIGHTS if T is not None else (1.0,)) if embedding_weight is None else (embedding_weight,)
+        cs = C_GRID if C is None else (C,)
+        if len(weights) * len(cs) > 1:
+            weight, c = choose_c(X, y, seed=seed, text_features=T, weights=weights, grid=cs)
+        else:
+            weight, c = weights[0], cs[0]
+        Xw = _design(X, T, weight)
+        lr = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(Xw, y)
+        features = list(FEATURE_SETS[1] if text_features is not None else FEATURE_SETS[0])
+        coef = lr.coef_[0].astype(np.float64)
+        coef[:dim] = coef[:dim] * weight if weight else 0.0
+        kwargs.setdefault("training", {})
+        return cls(coef=coef, intercept=float(lr.intercept_[0]), embedding=dict(embedding), C=c, features=features,
+                   feature_mean=mean, feature_scale=scale, embedding_weight=weight, **kwargs)
 
     @property
     def dim(self) -> int:
         return int(self.coef.shape[0])
+
+    @property
+    def uses_text_features(self) -> bool:
+        return "text_features" in self.features
+
+    @property
+    def view(self) -> str:
+        return str(self.text.get("view", "full"))
+
+    def inputs(self, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """The model's input rows: the embeddings, plus standardised text features if used."""
+        if not self.uses_text_features:
+            return embeddings
+        assert self.feature_mean is not None and self.feature_scale is not None
+        return np.hstack([embeddings, (feature_matrix(texts) - self.feature_mean) / self.feature_scale])
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """``sigmoid(X @ coef + intercept)``, computed stably; shape ``(n,)``."""
@@ -66,29 +125,51 @@ class LogRegModel:
         return np.exp(-np.logaddexp(0.0, -z))
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "name": self.name, "features": FEATURES, "embedding": self.embedding,
-                "text": self.text, "C": self.C, "intercept": self.intercept,
-                "coef": [float(v) for v in self.coef], "training": self.training}
+        out: dict[str, Any] = {"format": FORMAT, "name": self.name, "features": self.features,
+                               "embedding": self.embedding, "text": self.text}
+        if self.uses_text_features:
+            assert self.feature_mean is not None and self.feature_scale is not None
+            out["text_features"] = {"names": list(FEATURE_NAMES), "mean": [float(v) for v in self.feature_mean],
+                                    "scale": [float(v) for v in self.feature_scale]}
+        return {**out, "C": self.C, "embedding_weight": self.embedding_weight, "intercept": self.intercept,
+                "coef": [float(v) for v in self.coef],
+                "training": self.training}
 
     @classmethod
     def from_json(cls, obj: Any) -> LogRegModel:
         """Validate and build; raises ``ValueError`` naming what is wrong."""
-        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        if not isinstance(obj, dict) or obj.get("format") not in FORMATS:
             raise ValueError(f"not a {FORMAT} model file")
-        if obj.get("features") != FEATURES:
-            raise ValueError(f"unsupported feature set {obj.get('features')!r}; this version reads {FEATURES}")
+        features = obj.get("features")
+        if features not in FEATURE_SETS:
+            raise ValueError(f"unsupported feature set {features!r}; this version reads {list(FEATURE_SETS)}")
         emb = obj.get("embedding")
         if not isinstance(emb, dict) or not isinstance(emb.get("model_id"), str) or not isinstance(emb.get("dim"), int):
             raise ValueError("`embedding` must name model_id (string) and dim (integer)")
+        text = dict(obj.get("text") or {})
+        if text.get("view", "full") not in VIEWS:
+            raise ValueError(f"unknown text view {text.get('view')!r}; expected one of {VIEWS}")
+        n_in, mean, scale = emb["dim"], None, None
+        if "text_features" in features:
+            tf = obj.get("text_features")
+            if not isinstance(tf, dict) or tf.get("names") != list(FEATURE_NAMES):
+                raise ValueError(f"`text_features.names` must be {list(FEATURE_NAMES)}")
+            mean, scale = (np.asarray(tf.get(k), dtype=np.float64) for k in ("mean", "scale"))
+            n_feat = (len(FEATURE_NAMES),)
+            if mean.shape != n_feat or scale.shape != n_feat or not (np.all(np.isfinite(mean)) and np.all(scale > 0)):
+                raise ValueError("`text_features` mean/scale must be one finite number per feature, scale > 0")
+            n_in += len(FEATURE_NAMES)
         coef = np.asarray(obj.get("coef"), dtype=np.float64)
         intercept = obj.get("intercept")
-        if coef.shape != (emb["dim"],) or not np.all(np.isfinite(coef)):
-            raise ValueError(f"`coef` must be {emb['dim']} finite numbers")
+        if coef.shape != (n_in,) or not np.all(np.isfinite(coef)):
+            raise ValueError(f"`coef` must be {n_in} finite numbers")
         if not isinstance(intercept, (int, float)) or not math.isfinite(intercept):
             raise ValueError("`intercept` must be a finite number")
-        return cls(coef=coef, intercept=float(intercept), embedding=emb, text=dict(obj.get("text") or {}),
-                   C=float(obj.get("C", 0.0)), name=str(obj.get("name", "minilm-logreg")),
-                   training=dict(obj.get("training") or {}))
+        return cls(coef=coef, intercept=float(intercept), embedding=emb, text=text,
+                   C=float(obj.get("C", 0.0)), embedding_weight=float(obj.get("embedding_weight", 1.0)),
+                   name=str(obj.get("name", "minilm-logreg")),
+                   training=dict(obj.get("training") or {}), features=list(features), feature_mean=mean,
+                   feature_scale=scale)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``directory/model.json`` (creating the directory); returns its path."""
@@ -111,26 +192,36 @@ class LogRegModel:
             raise ValueError(f"{path}: {e}") from None
 
 
-def choose_c(X: np.ndarray, y: np.ndarray, *, seed: int = 0, folds: int = 5) -> float:
-    """The C in ``C_GRID`` with the best mean ROC AUC over stratified ``folds``-fold CV.
+def _design(X: np.ndarray, T: np.ndarray | None, weight: float) -> np.ndarray:
+    """The fit's design matrix: the weighted embeddings, then the standardised text features."""
+    Xw = X * weight
+    return Xw if T is None else np.hstack([Xw, T])
+
+
+def choose_c(X: np.ndarray, y: np.ndarray, *, seed: int = 0, folds: int = 5, text_features: np.ndarray | None = None,
+             weights: Sequence[float] = (1.0,), grid: Sequence[float] = C_GRID) -> tuple[float, float]:
+    """``(embedding weight, C)`` with the best mean ROC AUC over stratified ``folds``-fold CV.
 
     AUC (ranking quality of the labels) is a smooth stand-in for APGR, which on a few hundred
-    rows per fold is too noisy to choose a hyper-parameter with. Ties go to the smaller C.
+    rows per fold is too noisy to choose a hyper-parameter with. Ties go to the earlier pair
+    (weights and C in the given order: the smaller C first).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    best_c, best_auc = C_GRID[0], -1.0
-    for c in C_GRID:
-        aucs = []
-        for fit_idx, val_idx in cv.split(X, y):
-            lr = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(X[fit_idx], y[fit_idx])
-            aucs.append(roc_auc_score(y[val_idx], lr.decision_function(X[val_idx])))
-        if float(np.mean(aucs)) > best_auc:
-            best_c, best_auc = c, float(np.mean(aucs))
-    return best_c
+    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y))
+    best, best_auc = (weights[0], grid[0]), -1.0
+    for w in weights:
+        Xw = _design(X, text_features, w)
+        for c in grid:
+            aucs = []
+            for fit_idx, val_idx in splits:
+                lr = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(Xw[fit_idx], y[fit_idx])
+                aucs.append(roc_auc_score(y[val_idx], lr.decision_function(Xw[val_idx])))
+            if float(np.mean(aucs)) > best_auc:
+                best, best_auc = (w, c), float(np.mean(aucs))
+    return best
 
 
 class EmbeddingLogRegClassifier:
@@ -148,13 +239,19 @@ class EmbeddingLogRegClassifier:
     def score(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros(0, dtype=np.float64)
-        return self.model.predict_proba(self.embedder.encode(texts))
+        if self.model.embedding_weight == 0.0:  # the fit left the embedding out: skip computing it
+            embeddings = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+        else:
+            views = [focus_text(t) for t in texts] if self.model.view == "focus" else texts
+            embeddings = self.embedder.encode(views)
+        return self.model.predict_proba(self.model.inputs(embeddings, texts))
 
     def describe(self) -> dict[str, Any]:
         t = self.model.training
         return {"kind": "embedding-logreg", "embedding": self.model.embedding, "text": self.model.text,
-                "features": FEATURES, "C": self.model.C, "trained_on": t.get("data"), "split": t.get("split"),
-                "rows": t.get("rows"), "dev": t.get("dev")}
+                "features": self.model.features, "C": self.model.C, "embedding_weight": self.model.embedding_weight,
+                "trained_on": t.get("data"),
+                "split": t.get("split"), "rows": t.get("rows"), "dev": t.get("dev")}
 
 
 def default_model_dir() -> Path:
@@ -165,10 +262,16 @@ def default_model_dir() -> Path:
 def load_classifier(model_dir: str | Path | None = None, *, embedder: Embedder | None = None) -> Classifier:
     """Load ``model_dir/model.json`` (None: the shipped default) with a matching embedder.
 
-    Without ``embedder``, MiniLM is loaded with the truncation recorded in the file; a file
-    trained on any other embedding model needs its embedder passed in.
+    Without ``embedder``: a static model loads its vectors from ``model_dir`` (no torch);
+    MiniLM is loaded with the truncation recorded in the file; a file trained on any other
+    embedding model needs its embedder passed in.
     """
-    model = LogRegModel.load(default_model_dir() if model_dir is None else model_dir)
+    directory = default_model_dir() if model_dir is None else Path(model_dir)
+    model = LogRegModel.load(directory)
+    if embedder is None and model.embedding.get("kind") == "static":
+        from .static import StaticEmbedder
+
+        embedder = StaticEmbedder.load(directory)
     if embedder is None:
         if model.embedding.get("model_id") != MINILM_ID:
             raise ValueError(f"model needs embedding {model.embedding.get('model_id')!r}; "

@@ -9,6 +9,7 @@ import pytest
 
 from classifiers.base import Classifier
 from classifiers.fake import HashEmbedder
+from classifiers.features import FEATURE_NAMES, feature_matrix
 from classifiers.logreg import EmbeddingLogRegClassifier, LogRegModel, default_model_dir, load_classifier
 
 TEXTS = [f"easy chat {i}" for i in range(20)] + [f"hard proof theorem {i}" for i in range(20)]
@@ -32,8 +33,43 @@ def test_fit_and_score_separates() -> None:
 
 def test_choose_c_from_grid() -> None:
     emb = HashEmbedder()
-    model = LogRegModel.fit(emb.encode(TEXTS), LABELS, embedding=emb.describe())
-    assert model.C in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+    model = LogRegModel.fit(emb.encode(TEXTS), LABELS, embedding=emb.describe(), C=None)
+    assert model.C in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0) and model.embedding_weight == 1.0
+
+
+def test_text_features_and_focus_view_round_trip(tmp_path: Path) -> None:
+    emb = HashEmbedder()
+    texts = [f"{t}\n\n{t}" for t in TEXTS]
+    model = LogRegModel.fit(emb.encode(texts), LABELS, embedding=emb.describe(), C=1.0,
+                            text_features=feature_matrix(texts), text={"chat": "last_user", "view": "focus"})
+    assert model.features == ["embedding", "text_features"] and model.dim == 64 + len(FEATURE_NAMES)
+    model.save(tmp_path)
+    obj = json.loads((tmp_path / "model.json").read_text())
+    assert obj["text_features"]["names"] == list(FEATURE_NAMES) and len(obj["coef"]) == model.dim
+    before = EmbeddingLogRegClassifier(emb, model).score(texts)
+    np.testing.assert_allclose(load_classifier(tmp_path, embedder=emb).score(texts), before)
+    obj["text_features"]["scale"][0] = 0.0
+    (tmp_path / "model.json").write_text(json.dumps(obj))
+    with pytest.raises(ValueError, match="scale"):
+        LogRegModel.load(tmp_path)
+
+
+def test_embedding_weight_zero_drops_the_embedding() -> None:
+    emb = HashEmbedder()
+    model = LogRegModel.fit(emb.encode(TEXTS), LABELS, embedding=emb.describe(), C=1.0,
+                            text_features=feature_matrix(TEXTS), embedding_weight=0.0)
+    assert model.embedding_weight == 0.0 and not model.coef[:64].any()
+    chosen = LogRegModel.fit(emb.encode(TEXTS), LABELS, embedding=emb.describe(), C=None,
+                             text_features=feature_matrix(TEXTS), embedding_weight=None)
+    assert chosen.embedding_weight in (0.0, 1.0)
+
+
+def test_version_1_files_still_load(tmp_path: Path) -> None:
+    obj = {**fitted(HashEmbedder()).to_json(), "format": "tierroute.logreg/1"}
+    obj.pop("embedding_weight")
+    (tmp_path / "model.json").write_text(json.dumps(obj))
+    model = LogRegModel.load(tmp_path)
+    assert model.view == "full" and model.features == ["embedding"] and model.embedding_weight == 1.0
 
 
 def test_save_load_round_trip_is_plain_json(tmp_path: Path) -> None:
@@ -43,7 +79,7 @@ def test_save_load_round_trip_is_plain_json(tmp_path: Path) -> None:
     raw = path.read_bytes()
     assert path.name == "model.json" and len(raw) < 100_000
     obj = json.loads(raw)  # plain JSON, not a pickle
-    assert obj["format"] == "tierroute.logreg/1" and obj["embedding"]["model_id"] == "fake/hash-bow"
+    assert obj["format"] == "tierroute.logreg/2" and obj["embedding"]["model_id"] == "fake/hash-bow"
     assert len(obj["coef"]) == 64 and obj["features"] == ["embedding"] and obj["text"] == {"chat": "last_user"}
     with pytest.raises(pickle.UnpicklingError):
         pickle.loads(raw)
@@ -66,7 +102,8 @@ def test_embedding_mismatch_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("patch, message", [
-    ({"format": "other"}, "not a tierroute.logreg/1"),
+    ({"format": "other"}, "not a tierroute.logreg/2"),
+    ({"text": {"chat": "last_user", "view": "middle"}}, "unknown text view"),
     ({"features": ["embedding", "length"]}, "unsupported feature set"),
     ({"coef": [0.0] * 3}, "coef"),
     ({"intercept": None}, "intercept"),
@@ -79,9 +116,12 @@ def test_invalid_files_are_refused(tmp_path: Path, patch: dict, message: str) ->
 
 
 def test_shipped_default_is_small_json() -> None:
-    path = default_model_dir() / "model.json"
-    assert path.stat().st_size < 100_000
-    model = LogRegModel.load(default_model_dir())
-    assert model.embedding["model_id"] == "sentence-transformers/all-MiniLM-L6-v2" and model.dim == 384
+    d = default_model_dir()
+    assert (d / "model.json").stat().st_size < 100_000
+    for f in d.iterdir():
+        assert f.stat().st_size < 2 * 1024 * 1024, f"{f.name} is over the repository's 2 MiB limit"
+    model = LogRegModel.load(d)
+    assert model.embedding["kind"] == "static" and model.embedding["dim"] == 64
+    assert model.text == {"chat": "last_user", "view": "focus"} and model.uses_text_features
     assert model.training["split"] == "train" and model.training["data"] == "routerbench0shot_mistral7b_vs_gpt4.jsonl"
-    assert (default_model_dir() / "MODEL_CARD.md").is_file()
+    assert (d / "MODEL_CARD.md").is_file()

@@ -35,7 +35,7 @@ def test_train_writes_model_and_card_and_beats_baselines(write_jsonl, tmp_path: 
     out = tmp_path / "model"
     report = train(data, out, embedder=HashEmbedder(), seed=1)
     assert report.rows == 110 and report.dev_rows == 22 and report.fit_rows == 88
-    assert set(report.dev) == {"model", "prompt_length", "random", "oracle"}
+    assert set(report.dev) == {"model", "prompt_length", "bag_of_words", "random", "oracle"}
     assert report.dev["model"]["apgr"] > 0.75
     assert report.dev["prompt_length"]["apgr"] < 0.5
     assert report.dev["random"]["apgr"] == pytest.approx(0.5, abs=0.05)
@@ -68,3 +68,44 @@ def test_train_arguments_and_command() -> None:
     assert _train_command(ns) == "tierroute train d.jsonl -o o --split all --dev-fraction 0.1 --seed 3"
     with pytest.raises(SystemExit):
         parser.parse_args(["d.jsonl"])  # -o is required
+
+
+def test_fit_classifier_is_the_recipe_in_memory() -> None:
+    from classifiers.data import PairRow
+    from classifiers.train import fit_classifier
+
+    rows = [PairRow(id=r["id"], prompt=r["prompt"], weak_score=r["weak_score"], strong_score=r["strong_score"])
+            for r in synthetic_rows(60)]
+    clf = fit_classifier(rows, embedder=HashEmbedder())
+    info = clf.describe()
+    assert info["text"] == {"chat": "last_user", "view": "focus"}
+    assert info["features"] == ["embedding", "text_features"] and info["embedding_weight"] in (0.0, 1.0)
+    hard, easy = clf.score(["prove theorem proof alpha", "say hello to everyone in the room today beta"])
+    assert hard > easy
+    with pytest.raises(ValueError, match="both labels"):
+        fit_classifier(rows[1:3] * 5, embedder=HashEmbedder())
+
+
+def test_fit_classifier_with_the_shipped_static_embedding() -> None:
+    from classifiers.data import PairRow
+    from classifiers.train import fit_classifier
+
+    rows = [PairRow(id=r["id"], prompt=r["prompt"], weak_score=r["weak_score"], strong_score=r["strong_score"])
+            for r in synthetic_rows(60)]
+    clf = fit_classifier(rows)
+    assert clf.describe()["embedding"]["kind"] == "static"
+    hard, easy = clf.score(["prove theorem proof alpha", "say hello to everyone in the room today beta"])
+    assert hard > easy
+
+
+def test_train_with_static_embedder_writes_a_self_contained_dir(write_jsonl, tmp_path: Path) -> None:
+    from classifiers.train import default_embedder
+
+    out = tmp_path / "model"
+    train(write_jsonl(synthetic_rows()), out, embedder=default_embedder(), seed=1)
+    assert {p.name for p in out.iterdir()} == {"model.json", "MODEL_CARD.md", "static.npz", "static.json",
+                                               "tokenizer.json"}
+    clf = load_classifier(out)  # no embedder passed: the static files in `out` are used
+    hard, easy = clf.score(["prove theorem proof alpha", "say hello to everyone in the room today beta"])
+    assert hard > easy
+    assert "| bag_of_words |" in (out / "MODEL_CARD.md").read_text()
