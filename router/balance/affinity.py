@@ -7,9 +7,10 @@ the choice rule (:mod:`.rule`), and records the choice: the blocks now belong to
 replica too, and a lease counts the request against it until ``finish``.
 
 Entries expire: a (block, replica) pair not used for ``entry_ttl_s`` no longer matches
-(sliding TTL). Each replica's share is trimmed to about its KV capacity
-(``max_total_num_tokens`` / tokens per block), least recently used first. Leases expire after
-``lease_ttl_s`` unless renewed, so a proxy that dies stops counting against replicas.
+(sliding TTL). Each replica's share is trimmed to the capacity the caller gives (about its KV
+capacity), least recently used first, a prefix's deepest blocks before its head, as a radix
+LRU evicts leaves first. Leases expire after ``lease_ttl_s`` unless renewed, so a proxy that
+dies stops counting against replicas.
 
 :class:`MemoryAffinity` is the single-process store (and the Redis store's fallback); the
 Redis store (:mod:`.redis_affinity`) shares the same state among every proxy replica.
@@ -18,7 +19,7 @@ Redis store (:mod:`.redis_affinity`) shares the same state among every proxy rep
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,10 +37,12 @@ class AffinityParams:
 @dataclass(frozen=True, slots=True)
 class Choice:
     key: str
-    reason: str  # cache | balance | least_loaded | fallback
+    reason: str  # cache | balance | least_loaded
     matched: int  # blocks of this prompt the chosen replica holds
     matches: dict[str, int]
     loads: dict[str, float]
+    matched_stamp: float | None = None  # when the chosen replica's deepest matched block was last used
+    now: float = 0.0  # the store's clock at the decision (stamps are in this clock)
 
 
 class AffinityStore(Protocol):
@@ -48,8 +51,10 @@ class AffinityStore(Protocol):
         """Choose, record and lease in one step; None when no candidate is healthy."""
         ...
 
-    async def finish(self, scope: str, replica: str, lease: str, forget: Sequence[str]) -> None:
-        """Release the lease; drop ``forget`` blocks from the replica (it evicted them)."""
+    async def finish(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
+                     forget_older_than: float | None = None) -> None:
+        """Release the lease. Drop ``forget`` blocks from the replica (it never cached them), and
+        with ``forget_older_than`` every entry it last used before that stamp (it evicted them)."""
         ...
 
     async def renew(self, leases: Sequence[tuple[str, str, str]], ttl_s: float) -> None:
@@ -60,38 +65,47 @@ class AffinityStore(Protocol):
 
 
 class MemoryAffinity:
+    """Per (scope, replica): held blocks in least-recently-used order, and leases."""
+
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._holders: dict[tuple[str, str], dict[str, float]] = {}  # (scope, block) -> replica -> last use
-        self._lru: dict[tuple[str, str], OrderedDict[str, float]] = {}  # (scope, replica) -> block -> last use
-        self._leases: dict[tuple[str, str], dict[str, float]] = {}  # (scope, replica) -> lease -> expiry
+        self._held: dict[tuple[str, str], OrderedDict[str, float]] = {}  # block -> stamp, oldest first
+        self._leases: dict[tuple[str, str], dict[str, float]] = {}  # lease -> expiry
 
     async def choose(self, scope: str, blocks: Sequence[str], candidates: Sequence[Candidate], lease: str,
                      params: AffinityParams) -> Choice | None:
         now = self._clock.now()
+        fresh = now - params.entry_ttl_s
         keys = [c.key for c in candidates]
-        cached = {k: self._purge_lru(scope, k, now - params.entry_ttl_s) for k in keys}
+        held = {k: self._purged(scope, k, fresh) for k in keys}
         leases = {k: self._live_leases(scope, k, now) for k in keys}
-        matches = self._matches(scope, blocks, keys, now - params.entry_ttl_s)
-        picked = choose(candidates, matches, leases, cached, len(blocks), params.rule)
+        matches = {k: deepest_held(held[k], blocks) for k in keys}
+        picked = choose(candidates, matches, leases, {k: len(held[k]) for k in keys}, len(blocks), params.rule)
         if picked is None:
             return None
         key, reason = picked
         cand = next(c for c in candidates if c.key == key)
-        self._record(scope, blocks, cand, now)
+        mine = held[key]
+        stamp = mine.get(blocks[matches[key] - 1]) if matches[key] else None
+        for i in range(len(blocks), 0, -1):  # deeper blocks a little older: a prefix's tail goes first
+            mine[blocks[i - 1]] = now - i * 1e-6
+            mine.move_to_end(blocks[i - 1])
+        while cand.capacity_blocks > 0 and len(mine) > cand.capacity_blocks:
+            mine.popitem(last=False)
         self._leases.setdefault((scope, key), {})[lease] = now + params.lease_ttl_s
         loads = {c.key: load_of(c, leases[c.key]) for c in candidates}
-        return Choice(key, reason, matches.get(key, 0), {k: matches.get(k, 0) for k in keys}, loads)
+        return Choice(key, reason, matches[key], matches, loads, stamp, now)
 
-    async def finish(self, scope: str, replica: str, lease: str, forget: Sequence[str]) -> None:
+    async def finish(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
+                     forget_older_than: float | None = None) -> None:
         self._leases.get((scope, replica), {}).pop(lease, None)
-        lru = self._lru.get((scope, replica))
+        mine = self._held.get((scope, replica))
+        if mine is None:
+            return
         for b in forget:
-            holders = self._holders.get((scope, b))
-            if holders is not None:
-                holders.pop(replica, None)
-            if lru is not None:
-                lru.pop(b, None)
+            mine.pop(b, None)
+        if forget_older_than is not None:
+            self._purged(scope, replica, forget_older_than)
 
     async def renew(self, leases: Sequence[tuple[str, str, str]], ttl_s: float) -> None:
         expiry = self._clock.now() + ttl_s
@@ -103,49 +117,15 @@ class MemoryAffinity:
     async def aclose(self) -> None:
         return None
 
-    def _matches(self, scope: str, blocks: Sequence[str], keys: list[str], fresh_after: float) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for i in range(len(blocks), 0, -1):  # the deepest block held wins: its hash stands for the prefix
-            holders = self._holders.get((scope, blocks[i - 1]))
-            if not holders:
-                continue
-            for k in keys:
-                if k not in out and holders.get(k, -1.0) >= fresh_after:
-                    out[k] = i
-            if len(out) == len(keys):
+    def _purged(self, scope: str, replica: str, fresh: float) -> OrderedDict[str, float]:
+        """The replica's held blocks, after dropping those last used before ``fresh``."""
+        mine = self._held.setdefault((scope, replica), OrderedDict())
+        while mine:
+            oldest = next(iter(mine.values()))
+            if oldest >= fresh:
                 break
-        return out
-
-    def _record(self, scope: str, blocks: Sequence[str], cand: Candidate, now: float) -> None:
-        lru = self._lru.setdefault((scope, cand.key), OrderedDict())
-        for i in range(len(blocks), 0, -1):  # deeper blocks a little older: trimming drops a prefix's tail first
-            b, stamp = blocks[i - 1], now - i * 1e-6
-            self._holders.setdefault((scope, b), {})[cand.key] = stamp
-            lru[b] = stamp
-            lru.move_to_end(b)
-        while cand.capacity_blocks > 0 and len(lru) > cand.capacity_blocks:
-            old, _ = lru.popitem(last=False)
-            holders = self._holders.get((scope, old))
-            if holders is not None:
-                holders.pop(cand.key, None)
-                if not holders:
-                    del self._holders[(scope, old)]
-
-    def _purge_lru(self, scope: str, replica: str, fresh_after: float) -> int:
-        lru = self._lru.get((scope, replica))
-        if lru is None:
-            return 0
-        while lru:
-            b, ts = next(iter(lru.items()))
-            if ts >= fresh_after:
-                break
-            lru.popitem(last=False)
-            holders = self._holders.get((scope, b))
-            if holders is not None and holders.get(replica) == ts:
-                del holders[replica]
-                if not holders:
-                    del self._holders[(scope, b)]
-        return len(lru)
+            mine.popitem(last=False)
+        return mine
 
     def _live_leases(self, scope: str, replica: str, now: float) -> int:
         held = self._leases.get((scope, replica))
@@ -154,3 +134,15 @@ class MemoryAffinity:
         for lease in [k for k, exp in held.items() if exp <= now]:
             del held[lease]
         return len(held)
+
+
+def deepest_held(held: Mapping[str, float], blocks: Sequence[str]) -> int:
+    """1-based index of the deepest block of ``blocks`` in ``held`` (0: none).
+
+    A replica's held blocks of one chain form a prefix (deeper blocks are always stamped older,
+    and every removal is by age or drops a tail), so the deepest held block is the match.
+    """
+    for i in range(len(blocks), 0, -1):
+        if blocks[i - 1] in held:
+            return i
+    return 0

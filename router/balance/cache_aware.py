@@ -5,16 +5,23 @@ candidate (health; ``max_running_requests`` and KV capacity from ``/get_server_i
 queued and, for speculative replicas, the acceptance length from ``/metrics``), and let the
 affinity store choose, record and lease in one step (:mod:`.affinity`, rule in :mod:`.rule`).
 
+Capacity: a replica's share of the store is trimmed to ``max_total_num_tokens`` converted to
+blocks with the characters per token *learned* from its answers (``usage.prompt_tokens`` against
+the prompt's length; 4 until known), times ``CAPACITY_SLACK``. The slack is deliberate: a store
+entry the replica has already evicted costs one miss, but sends the prefix back to the same
+replica, which caches it again; trimming too eagerly scatters a prefix's requests over replicas
+that all miss (measured in docs/benchmarks/cache_affinity.md).
+
 Speculative replicas: decoding pays only while the draft's acceptance stays high, so a
 replica's load is weighed by ``mean acceptance of its tier / its acceptance`` (clamped to
 [0.5, 2]): one that accepts fewer draft tokens counts as busier.
 
 Feedback when the request ends (:meth:`done`):
 - the lease is released;
-- the replica reported fewer cached tokens than the store predicted: it evicted more than the
-  store assumed, so this proxy shrinks its estimate of the replica's capacity by 10% (the store
-  then trims that replica's least recently used entries); correct predictions grow it back
-  by 1% up to the nominal size;
+- the replica reported under half the cached tokens the store predicted, and the matched
+  entry was older than ``PREFILL_GRACE_S`` (younger ones may still be in another request's
+  prefill, which SGLang caches only when it ends): the replica evicted that prefix. Its LRU
+  evicted everything it used even longer ago too, so those entries are forgotten there;
 - the replica never processed the request (it failed before the first token): the blocks
   recorded for it beyond the prefix the replica already had are forgotten there.
 External (litellm) tiers have no prefix cache to aim at: they use least-in-flight.
@@ -23,6 +30,7 @@ External (litellm) tiers have no prefix cache to aim at: they use least-in-fligh
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,11 +38,14 @@ from ..errors import NoHealthyReplica
 from ..policy.model import Balance
 from ..usage import Usage
 from .affinity import AffinityParams, AffinityStore, Choice
-from .fingerprint import blocks_for_tokens, fingerprint
+from .fingerprint import canonical_text, fingerprint_text
 from .pick import LeastInFlight, PickRequest, healthy_or_fail
 from .pool import Replica
-from .redis_affinity import capacity_blocks
 from .rule import Candidate, RuleParams
+
+CAPACITY_SLACK = 2.0
+PREFILL_GRACE_S = 5.0
+DEFAULT_CHARS_PER_TOKEN = 4.0
 
 
 @dataclass(slots=True)
@@ -43,6 +54,9 @@ class _Pending:
     replica: str
     blocks: list[str]
     matched: int
+    matched_age: float | None  # seconds since the matched entry was last used, at the decision
+    matched_stamp: float | None
+    chars: int  # the canonical prompt's length
 
 
 class CacheAwarePicker:
@@ -51,15 +65,17 @@ class CacheAwarePicker:
         self._settings = settings
         self._fallback = LeastInFlight()
         self._pending: dict[str, _Pending] = {}  # request id -> what was predicted and leased
-        self._capacity_factor: dict[str, float] = {}
+        self._chars_per_token: dict[str, float] = {}  # replica key -> learned from its answers
         self.reasons: dict[str, int] = {}
+        self.evictions_seen = 0
 
     async def pick(self, candidates: Sequence[Replica], request: PickRequest) -> Replica:
         if any(r.kind != "sglang" for r in candidates):
             return await self._fallback.pick(candidates, request)
         healthy_or_fail(candidates, request.tier)
         b = self._settings()
-        blocks = fingerprint(request.body, candidates[0].model, block_chars=b.block_chars, max_blocks=b.max_blocks)
+        text = canonical_text(request.body)
+        blocks = fingerprint_text(text, candidates[0].model, block_chars=b.block_chars, max_blocks=b.max_blocks)
         params = AffinityParams(RuleParams(b.match_threshold, b.balance_abs_threshold, b.balance_rel_threshold),
                                 b.entry_ttl_s, b.lease_ttl_s)
         choice = await self._store.choose(request.tier, blocks, self._candidates(candidates, b), request.request_id,
@@ -67,7 +83,9 @@ class CacheAwarePicker:
         if choice is None:
             raise NoHealthyReplica(f"no healthy replica in tier {request.tier!r}")
         self.reasons[choice.reason] = self.reasons.get(choice.reason, 0) + 1
-        self._pending[request.request_id] = _Pending(request.tier, choice.key, blocks, choice.matched)
+        age = choice.now - choice.matched_stamp if choice.matched_stamp is not None else None
+        self._pending[request.request_id] = _Pending(request.tier, choice.key, blocks, choice.matched, age,
+                                                     choice.matched_stamp, len(text))
         return _by_key(candidates, choice)
 
     async def done(self, replica: Replica, request: PickRequest, usage: Usage | None, *, served: bool) -> None:
@@ -76,18 +94,20 @@ class CacheAwarePicker:
             if replica.kind != "sglang":
                 await self._fallback.done(replica, request, usage, served=served)
             return
-        forget: list[str] = []
-        block_chars = self._settings().block_chars
         if not served:
-            forget = p.blocks[p.matched:]
-        elif usage is not None:
-            factor = self._capacity_factor.get(p.replica, 1.0)
-            # Tokens per character differ by model; under half the predicted prefix is an eviction.
-            if 2 * blocks_for_tokens(usage.cached_tokens, block_chars) < p.matched:
-                self._capacity_factor[p.replica] = max(0.1, factor * 0.9)
-            else:
-                self._capacity_factor[p.replica] = min(1.0, factor * 1.01)
-        await self._store.finish(p.scope, p.replica, request.request_id, forget)
+            await self._store.finish(p.scope, p.replica, request.request_id, p.blocks[p.matched:])
+            return
+        older_than = None
+        if usage is not None and usage.prompt_tokens > 0:
+            learned = self._chars_per_token.get(p.replica, p.chars / usage.prompt_tokens)
+            cpt = min(8.0, max(1.5, 0.9 * learned + 0.1 * p.chars / usage.prompt_tokens))
+            self._chars_per_token[p.replica] = cpt
+            predicted = p.matched * self._settings().block_chars / cpt
+            if (p.matched and usage.cached_tokens < 0.5 * predicted and p.matched_age is not None
+                    and p.matched_age > PREFILL_GRACE_S):
+                older_than = p.matched_stamp  # evicted: so is everything it last used before
+                self.evictions_seen += 1
+        await self._store.finish(p.scope, p.replica, request.request_id, (), older_than)
 
     async def run(self) -> None:
         """Renew the leases of requests still running, every third of the lease TTL."""
@@ -108,8 +128,8 @@ class CacheAwarePicker:
             accept = st.metric("spec_accept_length")
             if r.speculative and mean_accept and accept and accept > 0:
                 weight = min(2.0, max(0.5, mean_accept / accept))
-            cap = capacity_blocks(st.max_total_tokens, b.block_chars)
-            cap = int(cap * self._capacity_factor.get(r.key, 1.0)) if cap else 0
+            cpt = self._chars_per_token.get(r.key, DEFAULT_CHARS_PER_TOKEN)
+            cap = capacity_blocks(st.max_total_tokens, b.block_chars, chars_per_token=cpt * CAPACITY_SLACK)
             running = st.metric("num_running_reqs") or 0.0
             queued = st.metric("num_queue_reqs") or 0.0
             out.append(Candidate(r.key, st.healthy, _int(st.server_info, "max_running_requests"),
@@ -127,3 +147,10 @@ def _by_key(candidates: Sequence[Replica], choice: Choice) -> Replica:
 def _int(info: dict[str, object] | None, name: str) -> int:
     v = (info or {}).get(name)
     return v if isinstance(v, int) else 0
+
+
+def capacity_blocks(max_total_tokens: int | None, block_chars: int, *, chars_per_token: float = 4.0) -> int:
+    """Blocks of ``block_chars`` characters that fit a KV cache of ``max_total_tokens`` (0: unknown)."""
+    if not max_total_tokens:
+        return 0
+    return max(1, math.floor(max_total_tokens * chars_per_token / block_chars))

@@ -23,8 +23,6 @@ import orjson
 
 from classifiers.text import content_text
 
-CHARS_PER_TOKEN = 4
-
 
 def canonical_text(body: dict[str, Any]) -> str:
     """The prompt as the chat template would order it (tools, then messages), or the raw prompt."""
@@ -45,15 +43,14 @@ def canonical_text(body: dict[str, Any]) -> str:
 
 def fingerprint(body: dict[str, Any], model: str, *, block_chars: int = 256, max_blocks: int = 128) -> list[str]:
     """The chain hashes of ``body``'s prompt blocks (see the module docstring)."""
-    text = canonical_text(body)
+    return fingerprint_text(canonical_text(body), model, block_chars=block_chars, max_blocks=max_blocks)
+
+
+def fingerprint_text(text: str, model: str, *, block_chars: int = 256, max_blocks: int = 128) -> list[str]:
+    """The chain hashes of an already canonical prompt text."""
     h = hashlib.blake2b(model.encode(), digest_size=8).digest()
     out: list[str] = []
     for start in range(0, min(len(text), block_chars * max_blocks), block_chars):
         h = hashlib.blake2b(h + text[start:start + block_chars].encode(), digest_size=8).digest()
         out.append(h.hex())
     return out
-
-
-def blocks_for_tokens(tokens: int, block_chars: int) -> int:
-    """How many whole blocks ``tokens`` cached tokens cover (the inverse of the block size)."""
-    return (tokens * CHARS_PER_TOKEN) // block_chars

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.balance.fingerprint import blocks_for_tokens, canonical_text, fingerprint
+from router.balance.fingerprint import canonical_text, fingerprint
 from router.balance.sglang_metrics import parse_sglang_metrics
 
 SYS = {"role": "system", "content": "You are a support agent. " * 40}
@@ -33,7 +33,6 @@ def test_bounded_and_partial_last_block() -> None:
     assert len(fingerprint({"prompt": "x" * 10_000}, "m", block_chars=100, max_blocks=8)) == 8
     assert len(fingerprint({"prompt": "x" * 250}, "m", block_chars=100)) == 3
     assert fingerprint({"prompt": ""}, "m") == []
-    assert blocks_for_tokens(64, 256) == 1 and blocks_for_tokens(63, 256) == 0
 
 
 def test_parse_sglang_metrics() -> None:
