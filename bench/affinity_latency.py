@@ -36,8 +36,8 @@ from cache_affinity_workloads import generated_shared_prefix, percentile  # noqa
 from redis.asyncio import Redis  # noqa: E402
 
 from router.balance.affinity import AffinityParams, MemoryAffinity  # noqa: E402
-from router.balance.fingerprint import fingerprint  # noqa: E402
 from router.balance.cache_aware import capacity_blocks  # noqa: E402
+from router.balance.fingerprint import fingerprint  # noqa: E402
 from router.balance.redis_affinity import RedisAffinity, key_prefix  # noqa: E402
 from router.balance.rule import Candidate, RuleParams  # noqa: E402
 from router.clock import SystemClock  # noqa: E402
