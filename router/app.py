@@ -27,8 +27,9 @@ from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMo
 
 from .api import admin, anthropic, openai
 from .api.common import json_response, request_id
+from .api.edge import Edge
 from .auth import RateLimiter
-from .backends.base import Backend
+from .backends.base import Backend, Endpoint
 from .backends.litellm import LiteLLMBackend
 from .backends.sglang import SGLangBackend
 from .balance.affinity import AffinityStore, MemoryAffinity
@@ -84,7 +85,7 @@ class RuntimeHolder:
 
 
 def create_app(settings: Settings, *, classifier: Classifier | None = None, clock: Clock | None = None,
-               env: Mapping[str, str] | None = None) -> Starlette:
+               env: Mapping[str, str] | None = None) -> Edge:
     env = dict(os.environ) if env is None else env
     clock = clock or SystemClock()
     loaded = load_policy(settings.policy_path, env=env)
@@ -155,12 +156,15 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                            lambda: {"store": getattr(store, "describe", lambda: {"store": "memory"})(),
                                     "decisions": dict(cache_aware.reasons),
                                     "conversation_store_errors": getattr(conversations, "errors", 0)})
-    routes = openai.routes(svc) + anthropic.routes(svc) + admin.routes(deps)
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    starlette = Starlette(routes=openai.routes(svc) + admin.routes(deps), lifespan=lifespan,
+                          exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    oai = openai.OpenAIDialect()
+    return Edge(svc, starlette, {"/v1/chat/completions": (Endpoint.CHAT, oai),
+                                 "/v1/completions": (Endpoint.COMPLETIONS, oai),
+                                 "/v1/messages": (Endpoint.CHAT, anthropic.AnthropicDialect())})
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> Edge:
     """Factory for ``uvicorn --factory`` worker processes (``serve --workers N``)."""
     settings = Settings.from_json(os.environ["TIERROUTE_SETTINGS_JSON"])
     configure_logging(settings.log_level)

@@ -43,6 +43,12 @@ class TierrouteError(Exception):
         }
 
 
+class InternalError(TierrouteError):
+    """A bug: logged with its traceback; the client sees this message, never the traceback."""
+
+    code = "internal_error"
+
+
 class BadRequest(TierrouteError):
     status = 400
     type = "invalid_request_error"
@@ -72,6 +78,12 @@ class NotFound(TierrouteError):
     status = 404
     type = "invalid_request_error"
     code = "model_not_found"
+
+
+class MethodNotAllowed(TierrouteError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
 
 
 class PayloadTooLarge(TierrouteError):

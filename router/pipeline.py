@@ -66,9 +66,10 @@ async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], header
         score = await svc.scorer.score(req.text_for_score(svc.scorer.chat_text_mode))
         svc.thresholds.observe(score)
         conv, floor = await _conversation(svc, rt, req, headers, principal.name)
+    auto = target.kind == "auto"  # only auto routing looks at tier health and cut points
     decision = decide(rt.policy, target, score=score, needed_tokens=req.needed_tokens(),  # decide tier
-                      allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers(),
-                      cuts=svc.thresholds.cuts(rt.policy.routing), floor=floor)
+                      allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers() if auto else (),
+                      cuts=svc.thresholds.cuts(rt.policy.routing) if auto else (), floor=floor)
     svc.stats.record_decision(decision.tier, decision.reason, decision.score)
     if conv is not None:
         await _remember(svc, rt, conv, floor, decision.tier)
@@ -179,6 +180,8 @@ def _record(svc: Services, rt: Runtime, routed: Routed, status: int, latency: fl
     svc.stats.record(RequestRecord(routed.decision.tier, routed.replica.id, routed.replica.model, status,
                                    u.prompt_tokens, u.completion_tokens, u.cached_tokens, cost, baseline,
                                    latency, ttft))
+    if not log.isEnabledFor(logging.INFO):
+        return cost
     d = routed.decision
     log.info("request", extra={
         "request_id": routed.request_id, "endpoint": routed.request.endpoint.value, "status": status,

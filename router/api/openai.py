@@ -1,68 +1,40 @@
-"""OpenAI-compatible endpoints: /v1/chat/completions, /v1/completions, /v1/models."""
+"""OpenAI's API: the dialect of the generation endpoints, and ``GET /v1/models``."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import pipeline
 from ..auth import bearer
-from ..backends.base import Endpoint
 from ..errors import TierrouteError
-from ..parse import decode_json
 from ..runtime import Services
-from .common import error_response, json_response, read_body, request_id
-
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+from .common import error_response, json_response, request_id
 
 
-def routes(svc: Services) -> list[Route]:
-    async def chat(request: Request) -> Response:
-        return await _complete(svc, request, Endpoint.CHAT)
+class OpenAIDialect:
+    """Requests pass as they are; answers are the upstream's bytes; errors in OpenAI's shape."""
 
-    async def completions(request: Request) -> Response:
-        return await _complete(svc, request, Endpoint.COMPLETIONS)
+    def request(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body
 
-    async def models(request: Request) -> Response:
-        rid = request_id(request)
-        rt = svc.runtime()
-        try:
-            rt.keys.client(bearer(request.headers))
-        except TierrouteError as e:
-            svc.stats.record_rejected(e.status)
-            return error_response(e, rid)
-        created = int(rt.loaded.loaded_at)
-        ids = [("auto", "tierroute")] + [(t.name, "tierroute-tier") for t in rt.policy.tiers] \
-            + [(m, "tierroute-model") for m in rt.table.model_names]
-        data = [{"id": i, "object": "model", "created": created, "owned_by": o} for i, o in ids]
-        return json_response({"object": "list", "data": data}, headers={"x-tierroute-request-id": rid})
-
-    return [
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/completions", completions, methods=["POST"]),
-        Route("/v1/models", models, methods=["GET"]),
-    ]
-
-
-async def _complete(svc: Services, request: Request, endpoint: Endpoint) -> Response:
-    started = svc.clock.now()
-    rid = request_id(request)
-    try:
-        raw = await read_body(request, svc.runtime().policy.upstream.max_body_bytes)
-        routed = await pipeline.handle(svc, endpoint, decode_json(raw), request.headers, rid, started)
-    except TierrouteError as e:
-        svc.stats.record_rejected(e.status)
-        return error_response(e, rid)
-    if routed.events is None:
+    def reply(self, routed: pipeline.Routed) -> bytes:
         assert routed.reply is not None
-        body = routed.reply.raw if routed.reply.raw is not None else orjson.dumps(routed.reply.data)
-        return Response(body, media_type="application/json", headers=routed.headers())
-    return StreamingResponse(_sse(routed), media_type="text/event-stream",
-                             headers={**SSE_HEADERS, **routed.headers()})
+        return routed.reply.raw if routed.reply.raw is not None else orjson.dumps(routed.reply.data)
+
+    def stream(self, routed: pipeline.Routed) -> AsyncIterator[bytes]:
+        return _sse(routed)
+
+    def headers(self, routed: pipeline.Routed) -> dict[str, str]:
+        return routed.headers()
+
+    def error(self, e: TierrouteError, request_id: str) -> tuple[bytes, dict[str, str]]:
+        return orjson.dumps(e.body()), {**e.headers, "x-tierroute-request-id": request_id}
 
 
 async def _sse(routed: pipeline.Routed) -> AsyncIterator[bytes]:
@@ -80,3 +52,21 @@ async def _sse(routed: pipeline.Routed) -> AsyncIterator[bytes]:
         yield b"data: " + orjson.dumps(e.body()) + b"\n\n"
     finally:
         await events.aclose()
+
+
+def routes(svc: Services) -> list[Route]:
+    async def models(request: Request) -> Response:
+        rid = request_id(request)
+        rt = svc.runtime()
+        try:
+            rt.keys.client(bearer(request.headers))
+        except TierrouteError as e:
+            svc.stats.record_rejected(e.status)
+            return error_response(e, rid)
+        created = int(rt.loaded.loaded_at)
+        ids = [("auto", "tierroute")] + [(t.name, "tierroute-tier") for t in rt.policy.tiers] \
+            + [(m, "tierroute-model") for m in rt.table.model_names]
+        data = [{"id": i, "object": "model", "created": created, "owned_by": o} for i, o in ids]
+        return json_response({"object": "list", "data": data}, headers={"x-tierroute-request-id": rid})
+
+    return [Route("/v1/models", models, methods=["GET"])]

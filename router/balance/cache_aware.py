@@ -72,7 +72,9 @@ class CacheAwarePicker:
     async def pick(self, candidates: Sequence[Replica], request: PickRequest) -> Replica:
         if any(r.kind != "sglang" for r in candidates):
             return await self._fallback.pick(candidates, request)
-        healthy_or_fail(candidates, request.tier)
+        healthy = healthy_or_fail(candidates, request.tier)
+        if len(healthy) == 1:
+            return healthy[0]  # nothing to choose: no fingerprint, no store round trip
         b = self._settings()
         text = canonical_text(request.body)
         blocks = fingerprint_text(text, candidates[0].model, block_chars=b.block_chars, max_blocks=b.max_blocks)

@@ -93,9 +93,9 @@ class Stats:
         self.scores = SampleWindow(SCORE_SAMPLE)  # recent classifier scores, for calibration on traffic
 
     def record(self, r: RequestRecord) -> None:
-        self.tiers.setdefault(r.tier, Group()).add(r)
+        _group(self.tiers, r.tier).add(r)
         if r.replica is not None:
-            self.replicas.setdefault(r.replica, Group()).add(r)
+            _group(self.replicas, r.replica).add(r)
             self.replica_tier[r.replica] = r.tier
 
     def record_decision(self, tier: str, reason: str, score: float | None) -> None:
@@ -124,6 +124,13 @@ class Stats:
             "escalations": self.escalations,
             "scores": self.scores.values(),
         }
+
+
+def _group(groups: dict[str, Group], key: str) -> Group:
+    g = groups.get(key)
+    if g is None:
+        g = groups[key] = Group()
+    return g
 
 
 def merge_exports(exports: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,181 @@
+"""The HTTP edge of the hot path: raw ASGI for the generation endpoints, Starlette for the rest.
+
+``POST /v1/chat/completions``, ``/v1/completions`` and ``/v1/messages`` are served here
+directly: read the body, run :func:`router.pipeline.handle`, send the answer or relay the
+stream. Everything else (models, admin, health, errors for unknown paths, the lifespan) goes to
+the Starlette app. A framework's routing, middleware and per-chunk wrappers cost about half
+of a pass-through's time on this path (profiled in docs/performance.md); the edge keeps to
+what the ASGI spec requires.
+
+A :class:`Dialect` shapes requests, answers and errors for one API (OpenAI's or Anthropic's).
+Streams watch for the client hanging up (a task waiting on ``receive``): the relay is
+cancelled and the upstream stream closed, so SGLang stops generating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from .. import pipeline
+from ..backends.base import Endpoint
+from ..errors import InternalError, MethodNotAllowed, PayloadTooLarge, TierrouteError
+from ..parse import decode_json
+from ..runtime import Services
+
+log = logging.getLogger("tierroute.access")
+
+Scope = dict[str, Any]
+Receive = Any
+Send = Any
+Headers = list[tuple[bytes, bytes]]
+
+SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+JSON = [(b"content-type", b"application/json")]
+
+
+class Dialect(Protocol):
+    def request(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The client's body in OpenAI's request shape (raises TierrouteError when it cannot be)."""
+        ...
+
+    def reply(self, routed: pipeline.Routed) -> bytes: ...
+
+    def stream(self, routed: pipeline.Routed) -> AsyncIterator[bytes]: ...
+
+    def headers(self, routed: pipeline.Routed) -> dict[str, str]: ...
+
+    def error(self, e: TierrouteError, request_id: str) -> tuple[bytes, dict[str, str]]: ...
+
+
+class _ClientGone(Exception):
+    """The client hung up before it finished sending its request."""
+
+
+class RequestIds:
+    """Short unique request ids: a random per-process prefix and a counter (no syscall per request)."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(6).hex()
+        self._count = itertools.count(1)
+
+    def new(self) -> str:
+        return f"{self._prefix}{next(self._count):08x}"
+
+
+def _safe_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(c.isalnum() or c in "._:-" for c in value)
+
+
+class Edge:
+    def __init__(self, svc: Services, app: Any, routes: dict[str, tuple[Endpoint, Dialect]]) -> None:
+        self._svc = svc
+        self._app = app
+        self._routes = routes
+        self._ids = RequestIds()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            route = self._routes.get(scope["path"])
+            if route is not None:
+                if scope["method"] == "POST":
+                    await self._generate(scope, receive, send, *route)
+                else:
+                    e = MethodNotAllowed(f"Method {scope['method']} is not allowed on {scope['path']}; use POST.")
+                    await self._fail(send, route[1], e, self._ids.new(), extra={"allow": "POST"})
+                return
+        await self._app(scope, receive, send)
+
+    async def _generate(self, scope: Scope, receive: Receive, send: Send, endpoint: Endpoint,
+                        dialect: Dialect) -> None:
+        svc = self._svc
+        started = svc.clock.now()
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id")
+        rid = given if given is not None and _safe_id(given) else self._ids.new()
+        try:
+            raw = await _read_body(receive, headers, svc.runtime().policy.upstream.max_body_bytes)
+            body = dialect.request(decode_json(raw))
+            routed = await pipeline.handle(svc, endpoint, body, headers, rid, started)
+            if routed.events is None:
+                await _send(send, 200, JSON + _encode(dialect.headers(routed)), dialect.reply(routed))
+                return
+        except TierrouteError as e:
+            await self._fail(send, dialect, e, rid)
+            return
+        except _ClientGone:
+            return
+        except Exception:  # noqa: BLE001 - the last resort: logged with its traceback, answered as a 500
+            log.exception("unhandled error", extra={"request_id": rid, "path": scope["path"]})
+            await self._fail(send, dialect, InternalError(f"Internal error (request id {rid}); see the proxy log."),
+                             rid)
+            return
+        await _stream(send, receive, SSE + _encode(dialect.headers(routed)), dialect.stream(routed))
+
+    async def _fail(self, send: Send, dialect: Dialect, e: TierrouteError, rid: str,
+                    extra: dict[str, str] | None = None) -> None:
+        self._svc.stats.record_rejected(e.status)
+        if log.isEnabledFor(logging.INFO):
+            log.info("request failed", extra={"request_id": rid, "status": e.status, "code": e.code})
+        payload, headers = dialect.error(e, rid)
+        await _send(send, e.status, JSON + _encode({**headers, **(extra or {})}), payload)
+
+
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit}.")
+    body = b""
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            raise _ClientGone
+        body += msg.get("body", b"")
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+        if not msg.get("more_body", False):
+            return body
+
+
+def _encode(headers: dict[str, str]) -> Headers:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+async def _send(send: Send, status: int, headers: Headers, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": headers + [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _stream(send: Send, receive: Receive, headers: Headers, chunks: AsyncIterator[bytes]) -> None:
+    """Relay ``chunks``; if the client hangs up, stop (the chunks' owner closes the upstream)."""
+    task = asyncio.current_task()
+    assert task is not None
+    hung_up = False
+
+    async def watch() -> None:
+        nonlocal hung_up
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        hung_up = True
+        task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if not hung_up:
+            raise  # the server is shutting down: let the cancellation through
+        task.uncancel()
+    finally:
+        watcher.cancel()
+        closer = getattr(chunks, "aclose", None)
+        if closer is not None:
+            await closer()
