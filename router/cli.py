@@ -109,8 +109,9 @@ def _serve(ns: argparse.Namespace) -> int:
     if warning:
         log.warning(warning, extra={"requested_host": settings.host})
     settings = dataclasses.replace(settings, host=host)
+    # proxy_headers off: tierroute does not use the client's address, so X-Forwarded-* need no parsing.
     common = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
-                  loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
+                  loop="uvloop", http="httptools", timeout_graceful_shutdown=10, proxy_headers=False)
     if settings.workers <= 1:
         try:
             app = create_app(settings)

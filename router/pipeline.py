@@ -77,7 +77,7 @@ async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], header
     routed = Routed(request_id, req, decision, replica)
     if isinstance(answer, Reply):  # answer whole, then record
         routed.reply = answer
-        routed.usage = usage_of(answer.data)
+        routed.usage = answer.usage
         routed.cost_usd = _record(svc, rt, routed, 200, svc.clock.now() - started, None)
     else:  # stream back; recorded when the stream ends
         routed.events = _stream_back(svc, rt, routed, answer, pick_req, started)
@@ -138,7 +138,8 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
                 _record_failure(svc, decision, replica, e.status)
             raise
         if isinstance(answer, Reply):  # a stream keeps its slot and lease until it ends
-            await _release(svc, rt, replica, pick_req, usage_of(answer.data), served=True)
+            answer.usage = usage_of(answer.data)
+            await _release(svc, rt, replica, pick_req, answer.usage, served=True)
         return replica, answer, pick_req
     if last is None:
         raise NoHealthyReplica(f"no healthy replica in tier {decision.tier!r}")

@@ -34,6 +34,9 @@ Receive = Any
 Send = Any
 Headers = list[tuple[bytes, bytes]]
 
+# The request headers the pipeline reads; the rest are never decoded.
+WANTED = frozenset({b"authorization", b"x-api-key", b"content-length", b"x-request-id", b"x-tierroute-tier",
+                    b"x-tierroute-session"})
 SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 JSON = [(b"content-type", b"application/json")]
 
@@ -94,7 +97,7 @@ class Edge:
                         dialect: Dialect) -> None:
         svc = self._svc
         started = svc.clock.now()
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in WANTED}
         given = headers.get("x-request-id")
         rid = given if given is not None and _safe_id(given) else self._ids.new()
         try:

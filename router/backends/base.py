@@ -18,6 +18,7 @@ import orjson
 
 from ..balance.pool import Replica
 from ..errors import NoHealthyReplica, TierrouteError, UpstreamError, UpstreamStatus, UpstreamTimeout
+from ..usage import Usage
 
 
 class Endpoint(StrEnum):
@@ -43,6 +44,7 @@ class Reply:
 
     data: dict[str, Any]
     raw: bytes | None = None  # the upstream's bytes when they can be passed on unchanged
+    usage: Usage | None = None  # read from ``data`` once, by the pipeline
 
 
 class EventStream(Protocol):

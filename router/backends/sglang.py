@@ -17,6 +17,8 @@ from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.payload import BytesPayload
+from yarl import URL
 
 from ..balance.pool import Replica
 from ..errors import TierrouteError, UpstreamError, UpstreamTimeout
@@ -29,23 +31,33 @@ class SGLangBackend:
     def __init__(self, *, connect_timeout_s: float, read_timeout_s: float) -> None:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[tuple[str | None, Endpoint], URL] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=10)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout,
-                                              auto_decompress=True, skip_auto_headers=("User-Agent",))
+        # No Accept-Encoding is sent (skipped below), so answers come uncompressed: nothing to decode.
+        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, auto_decompress=False,
+                                              skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"))
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
 
+    def _url(self, replica: Replica, endpoint: Endpoint) -> URL:
+        """Parsed once per replica and endpoint: aiohttp would otherwise parse the string every time."""
+        key = (replica.url, endpoint)
+        url = self._urls.get(key)
+        if url is None:
+            url = self._urls[key] = URL(f"{replica.url}{endpoint.path}")
+        return url
+
     async def _post(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
                     request_id: str) -> aiohttp.ClientResponse:
         assert self._session is not None, "backend not started"
-        url = f"{replica.url}{endpoint.path}"
         headers = {**_JSON, "X-Request-Id": request_id}
         try:
-            resp = await self._session.post(url, data=orjson.dumps(body), headers=headers)
+            resp = await self._session.post(self._url(replica, endpoint), data=BytesPayload(orjson.dumps(body)),
+                                            headers=headers)
         except aiohttp.ClientConnectorError as e:
             raise ConnectFailed(f"cannot reach replica {replica.id}: {e.os_error or e}") from None
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
