@@ -4,13 +4,14 @@ Keys (one hash tag per tier, so a tier's keys share a slot and Redis Cluster wor
 ``tierroute:{<tier>}:lru:<replica>`` zset block → last use, ``…:lease:<replica>`` zset lease →
 expiry; each expires when unused.
 
-``CHOOSE`` (Lua) does in one call what :class:`.affinity.MemoryAffinity` does: purge expired
-entries and leases, find each replica's deepest held block (a ZSCORE of the first block, then
-one ZMSCORE on the replicas that hold it), apply
+``CHOOSE`` (Lua) does in one call what :class:`.affinity.MemoryAffinity` does: count each
+replica's fresh entries and live leases, find its deepest held block (a ZSCORE of the first
+block, then one ZMSCORE on the replicas that hold it), apply
 the rule of :mod:`.rule` (the same steps, the same tie-breaking), record the prompt's blocks for
 the chosen replica (one ZADD; deeper blocks get slightly older stamps so trimming drops a
-prefix's tail first, as a radix LRU does), trim it to capacity, add the lease. Five Redis calls
-per replica plus five: the count grows with replicas, not with the prompt's length.
+prefix's tail first, as a radix LRU does), drop its expired entries and leases, trim it to
+capacity, add the lease. Three Redis calls per replica plus about eight: the count grows with
+replicas, not with the prompt's length.
 Times come from Redis' own clock, as whole microseconds (integer scores keep Redis' small
 sorted sets fast: with fractional scores a 46-block ZADD cost ~0.5 ms instead of ~0.05 ms).
 
@@ -55,20 +56,19 @@ for j = 1, nc do
   cands[j] = {key = ARGV[o + 1], healthy = ARGV[o + 2] == '1', max_running = tonumber(ARGV[o + 3]),
               external = tonumber(ARGV[o + 4]), weight = tonumber(ARGV[o + 5]), cap = tonumber(ARGV[o + 6])}
 end
--- per replica: drop expired entries, count what it holds and what runs on it, find the match
+-- per replica: what it caches (fresh entries), what runs on it (live leases), the match
 local cached, leases, matches, stamps = {}, {}, {}, {}
 for _, c in ipairs(cands) do
-  local lru, lk = prefix .. 'lru:' .. c.key, prefix .. 'lease:' .. c.key
-  redis.call('ZREMRANGEBYSCORE', lru, '-inf', '(' .. us(fresh))
-  cached[c.key] = redis.call('ZCARD', lru)
-  redis.call('ZREMRANGEBYSCORE', lk, '-inf', us(now))
-  leases[c.key] = redis.call('ZCARD', lk)
+  local lru = prefix .. 'lru:' .. c.key
+  cached[c.key] = redis.call('ZCOUNT', lru, us(fresh), '+inf')
+  leases[c.key] = redis.call('ZCOUNT', prefix .. 'lease:' .. c.key, '(' .. us(now), '+inf')
   local m = 0
   -- held blocks of one chain form a prefix: without the first block, nothing matches
-  if nb > 0 and cached[c.key] > 0 and redis.call('ZSCORE', lru, blocks[1]) then
+  local first = nb > 0 and cached[c.key] > 0 and redis.call('ZSCORE', lru, blocks[1])
+  if first and tonumber(first) >= fresh then
     local vals = redis.call('ZMSCORE', lru, unpack(blocks))
     for i = nb, 1, -1 do
-      if vals[i] then m = i; stamps[c.key] = vals[i]; break end
+      if vals[i] and tonumber(vals[i]) >= fresh then m = i; stamps[c.key] = vals[i]; break end
     end
   end
   matches[c.key] = m
@@ -118,6 +118,7 @@ else
 end
 -- record the prompt's blocks on the chosen replica (deeper = a little older), trim, lease
 local lru = prefix .. 'lru:' .. chosen.key
+redis.call('ZREMRANGEBYSCORE', lru, '-inf', '(' .. us(fresh))  -- expired entries go when their replica is chosen
 if nb > 0 then
   local zargs = {}
   for i = 1, nb do
@@ -131,6 +132,7 @@ if nb > 0 then
   end
 end
 local lk = prefix .. 'lease:' .. chosen.key
+redis.call('ZREMRANGEBYSCORE', lk, '-inf', us(now))
 redis.call('ZADD', lk, us(now + lease_ttl * 1000000), lease)
 redis.call('EXPIRE', lk, math.ceil(lease_ttl * 2))
 local out = {chosen.key, reason, tostring(matches[chosen.key]), stamps[chosen.key] or '', us(now)}
