@@ -1,5 +1,5 @@
-"""Command-line entries: ``tierroute train DATA.jsonl -o DIR`` (wired by ``router/cli.py``) and
-an evaluation command, ``python -m classifiers.cli eval DATA.jsonl --split test [--model DIR]``.
+"""Command-line entries: ``tierroute train DATA.jsonl -o DIR`` (wired by ``router/cli.py``), and
+``python -m classifiers.cli {train,eval}`` for use without the proxy installed.
 
 Heavy imports (torch, sentence-transformers, scikit-learn) happen only when a command runs.
 """
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 import time
 from collections.abc import Sequence
+
+from .eval_cli import add_eval_arguments, run_eval
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,36 +38,13 @@ def run_train(ns: argparse.Namespace) -> int:
     return 0
 
 
-def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", metavar="DATA.jsonl", help="pair-schema JSONL")
-    parser.add_argument("--split", default="test", help="rows whose `split` is this (default: test; 'all': every row)")
-    parser.add_argument("--model", metavar="DIR", default=None, help="model directory (default: the shipped model)")
-
-
-def run_eval(ns: argparse.Namespace) -> int:
-    """Score the rows with a trained classifier and print it next to the baselines."""
-    from .data import load_pairs
-    from .logreg import load_classifier
-    from .train import compare_routers, metrics_table
-
-    rows = load_pairs(ns.data, split=_split(ns.split))
-    if not rows:
-        print(f"no rows in {ns.data} for split {ns.split!r}", file=sys.stderr)
-        return 1
-    classifier = load_classifier(ns.model)
-    scores = classifier.score([r.prompt for r in rows])
-    print(f"{len(rows)} rows of {ns.data} (split {ns.split}), model {ns.model or 'default'}:")
-    print(metrics_table(compare_routers(scores, rows)))
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classifiers.cli", description="Train or evaluate the classifier.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     add_train_arguments(t := sub.add_parser("train", help="train on pair-schema JSONL"))
     t.set_defaults(func=run_train)
     add_eval_arguments(e := sub.add_parser("eval", help="evaluate a trained model on pair-schema JSONL"))
-    e.set_defaults(func=run_eval)
+    e.set_defaults(func=run_eval)  # the same command as `tierroute eval`
     ns = parser.parse_args(argv)
     return int(ns.func(ns))
 
