@@ -16,7 +16,8 @@ Speculative replicas: decoding pays only while the draft's acceptance stays high
 replica's load is weighed by ``mean acceptance of its tier / its acceptance`` (clamped to
 [0.5, 2]): one that accepts fewer draft tokens counts as busier.
 
-Feedback when the request ends (:meth:`done`):
+Feedback when the request ends (:meth:`done`, sent to the store in the background so that no
+answer waits for it; the decision is the request's only store round trip):
 - the lease is released;
 - the replica reported under half the cached tokens the store predicted, and the matched
   entry was older than ``PREFILL_GRACE_S`` (younger ones may still be in another request's
@@ -68,6 +69,7 @@ class CacheAwarePicker:
         self._chars_per_token: dict[str, float] = {}  # replica key -> learned from its answers
         self.reasons: dict[str, int] = {}
         self.evictions_seen = 0
+        self._finishing: set[asyncio.Task[None]] = set()
 
     async def pick(self, candidates: Sequence[Replica], request: PickRequest) -> Replica:
         if any(r.kind != "sglang" for r in candidates):
@@ -97,7 +99,7 @@ class CacheAwarePicker:
                 await self._fallback.done(replica, request, usage, served=served)
             return
         if not served:
-            await self._store.finish(p.scope, p.replica, request.request_id, p.blocks[p.matched:])
+            self._finish(p, request.request_id, p.blocks[p.matched:], None)
             return
         older_than = None
         if usage is not None and usage.prompt_tokens > 0:
@@ -109,7 +111,13 @@ class CacheAwarePicker:
                     and p.matched_age > PREFILL_GRACE_S):
                 older_than = p.matched_stamp  # evicted: so is everything it last used before
                 self.evictions_seen += 1
-        await self._store.finish(p.scope, p.replica, request.request_id, (), older_than)
+        self._finish(p, request.request_id, (), older_than)
+
+    def _finish(self, p: _Pending, lease: str, forget: Sequence[str], older_than: float | None) -> None:
+        """Release and feed back in the background: the answer does not wait for the store."""
+        task = asyncio.create_task(self._store.finish(p.scope, p.replica, lease, forget, older_than))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
 
     async def run(self) -> None:
         """Renew the leases of requests still running, every third of the lease TTL."""

@@ -12,6 +12,7 @@ import openai
 
 from classifiers.fake import ConstantClassifier
 from router.app import create_app
+from router.procs import ProcessGroup, free_port, tierroute_cmd
 from router.settings import Settings
 from router.sim import worker
 from tests.integration.conftest import ADMIN_KEY, CLIENT_KEY, FAST
@@ -43,10 +44,27 @@ def _ask(base: str, system: str, i: int) -> str:
     return raw.headers["x-tierroute-replica"]
 
 
-def test_three_proxies_on_one_redis_send_a_prefix_to_one_replica(tmp_path: Path, shared_redis) -> None:
+def _proxy_processes(stack: ExitStack, tmp_path: Path, urls: list[str], n: int, redis_url: str) -> list[str]:
+    """``tierroute serve`` processes, as deployed: nothing shared but the Redis."""
+    pol = policy_dict(small=urls)
+    pol["balance"] = {"policy": "cache_aware", "block_chars": 128}
+    path = write_policy(tmp_path / "affinity.yaml", pol)
+    procs = stack.enter_context(ProcessGroup(tmp_path / "logs"))
+    bases = []
+    for i in range(n):
+        port = free_port()
+        procs.start(f"proxy{i}", tierroute_cmd("serve", "--policy", str(path), "--port", str(port),
+                                               "--redis-url", redis_url, "--log-level", "warning"), env=ENV)
+        bases.append(f"http://127.0.0.1:{port}")
+    for i, base in enumerate(bases):
+        procs.wait_http(f"proxy{i}", base + "/ready", timeout=60)
+    return bases
+
+
+def test_three_proxy_processes_on_one_redis_send_a_prefix_to_one_replica(tmp_path: Path, shared_redis) -> None:
     with ExitStack() as stack:
         urls = _workers(stack, 4)
-        proxies = _proxies(stack, tmp_path, urls, 3, "redis://127.0.0.1:6379/0")
+        proxies = _proxy_processes(stack, tmp_path, urls, 3, "redis://127.0.0.1:6379/0")
         chosen: dict[int, set[str]] = {g: set() for g in range(len(SYSTEMS))}
         for i in range(18):  # round-robin over the proxies, as a load balancer in front would
             g = i % len(SYSTEMS)
