@@ -98,7 +98,8 @@ def _serve(ns: argparse.Namespace) -> int:
     from .settings import Settings
 
     settings = Settings.from_env(policy_path=ns.policy_path, host=ns.host, port=ns.port, workers=ns.workers,
-                                 redis_url=ns.redis_url, classifier_dir=ns.classifier_dir, log_level=ns.log_level)
+                                 redis_url=ns.redis_url, classifier_dir=ns.classifier_dir, log_level=ns.log_level,
+                                 freeze_heap=True)
     configure_logging(settings.log_level)
     try:
         loaded = load_policy(settings.policy_path)

@@ -40,7 +40,7 @@ class Routed:
     decision: Decision
     replica: Replica
     reply: Reply | None = None  # non-streaming
-    events: AsyncGenerator[StreamEvent, None] | None = None  # streaming
+    events: AsyncGenerator[list[StreamEvent], None] | None = None  # streaming, in upstream groups
     usage: Usage | None = None
     cost_usd: float | None = None
 
@@ -155,13 +155,13 @@ async def _release(svc: Services, rt: Runtime, replica: Replica, pick_req: PickR
 
 
 async def _stream_back(svc: Services, rt: Runtime, routed: Routed, opened: OpenedStream, pick_req: PickRequest,
-                       started: float) -> AsyncGenerator[StreamEvent, None]:
+                       started: float) -> AsyncGenerator[list[StreamEvent], None]:
     """Relay the stream; when it ends (done, failed or the client left) release and record."""
     capture = UsageCapture()
     status = 499  # the client went away, unless the stream completes or fails
     try:
-        async for event in relay(opened, capture):
-            yield event
+        async for batch in relay(opened, capture):
+            yield batch
         status = 200
     except TierrouteError as e:
         status = e.status

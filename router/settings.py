@@ -20,6 +20,7 @@ class Settings:
     log_level: str = "info"
     reload_interval_s: float = 1.0
     stats_dir: str | None = None  # set by `serve --workers N` so workers can merge their stats
+    freeze_heap: bool = False  # set by `serve`: gc.freeze() once started (see router.app.freeze_heap)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -6,9 +6,11 @@ reporting a bad streaming request as an error event after its 200) then still ge
 HTTP status, and a replica that fails that early can be skipped for another one. The client
 loses nothing: its first byte could not come before that event anyway.
 
-After that, events are passed on one by one without re-encoding; only chunks that carry a
-usage object are parsed. When the client goes away, the relay generator is closed, which
-closes the upstream response: SGLang sees the disconnect and aborts the request.
+After that, events are passed on as they arrive, without re-encoding, in the groups the
+upstream delivered them (one read, one list): the client gets them in one write, not one write
+per event. Only chunks that carry a usage object are parsed. When the client goes away, the
+relay generator is closed, which closes the upstream response: SGLang sees the disconnect and
+aborts the request.
 """
 
 from __future__ import annotations
@@ -32,26 +34,26 @@ class StreamEvent:
 @dataclass(slots=True)
 class OpenedStream:
     upstream: EventStream
-    events: AsyncIterator[bytes]
-    first: bytes | None  # None: the upstream ended without any event
+    batches: AsyncIterator[list[bytes]]
+    first: list[bytes] | None  # the first group of events; None: the upstream ended without any
     first_at: float  # clock time of the first event (time to first token)
 
 
 async def open_stream(upstream: EventStream, clock: Clock, where: str) -> OpenedStream:
     """Wait for the first event; raise (and close the upstream) if it is an error."""
-    events = upstream.events()
+    batches = upstream.batches()
     try:
-        first: bytes | None = await anext(events)
+        first: list[bytes] | None = await anext(batches)
     except StopAsyncIteration:
         first = None
     except BaseException:
         await upstream.aclose()
         raise
-    error = inband_error(first, where) if first is not None else None
+    error = inband_error(first[0], where) if first else None
     if error is not None:
         await upstream.aclose()
         raise error
-    return OpenedStream(upstream, events, first, clock.now())
+    return OpenedStream(upstream, batches, first, clock.now())
 
 
 class UsageCapture:
@@ -73,10 +75,10 @@ class UsageCapture:
         return StreamEvent(payload, usage_only)
 
 
-async def relay(opened: OpenedStream, capture: UsageCapture) -> AsyncGenerator[StreamEvent, None]:
-    """Every event of an opened stream, first one included, as it arrives."""
+async def relay(opened: OpenedStream, capture: UsageCapture) -> AsyncGenerator[list[StreamEvent], None]:
+    """Every event of an opened stream, first one included, as it arrives, in its upstream group."""
     if opened.first is None:
         return
-    yield capture.event(opened.first)
-    async for payload in opened.events:
-        yield capture.event(payload)
+    yield [capture.event(p) for p in opened.first]
+    async for batch in opened.batches:
+        yield [capture.event(p) for p in batch]

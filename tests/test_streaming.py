@@ -12,14 +12,17 @@ from router.streaming import UsageCapture, open_stream, relay
 
 
 class FakeStream:
-    def __init__(self, payloads: list[bytes], fail: Exception | None = None) -> None:
+    """Delivers ``payloads`` in groups of ``group`` events, as one upstream read each."""
+
+    def __init__(self, payloads: list[bytes], fail: Exception | None = None, group: int = 1) -> None:
         self.payloads = payloads
         self.fail = fail
+        self.group = group
         self.closed = False
 
-    async def events(self) -> AsyncIterator[bytes]:
-        for p in self.payloads:
-            yield p
+    async def batches(self) -> AsyncIterator[list[bytes]]:
+        for i in range(0, len(self.payloads), self.group):
+            yield self.payloads[i:i + self.group]
         if self.fail:
             raise self.fail
 
@@ -32,11 +35,14 @@ USAGE = (b'{"id":"c","object":"chat.completion.chunk","choices":[],'
          b'"usage":{"prompt_tokens":5,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":3}}}')
 
 
-async def test_relay_passes_events_unchanged_and_captures_usage() -> None:
-    up = FakeStream([CHUNK, CHUNK, USAGE])
+@pytest.mark.parametrize("group", [1, 2, 3])
+async def test_relay_passes_events_unchanged_in_their_groups_and_captures_usage(group: int) -> None:
+    up = FakeStream([CHUNK, CHUNK, USAGE], group=group)
     opened = await open_stream(up, FakeClock(), "r")
     cap = UsageCapture()
-    events = [e async for e in relay(opened, cap)]
+    batches = [b async for b in relay(opened, cap)]
+    assert [len(b) for b in batches] == {1: [1, 1, 1], 2: [2, 1], 3: [3]}[group]  # as they arrived
+    events = [e for b in batches for e in b]
     assert [e.payload for e in events] == [CHUNK, CHUNK, USAGE]
     assert [e.usage_only for e in events] == [False, False, True]
     assert cap.usage == (5, 2, 3)
@@ -49,7 +55,7 @@ async def test_relay_passes_events_unchanged_and_captures_usage() -> None:
     (b'{"error":{"message":"boom"}}', 502),
 ])
 async def test_inband_error_as_first_event_becomes_a_status(first: bytes, status: int) -> None:
-    up = FakeStream([first, CHUNK])
+    up = FakeStream([first, CHUNK], group=2)  # the error leads the first group
     with pytest.raises(Exception) as ei:
         await open_stream(up, FakeClock(), "replica small/0")
     assert ei.value.status == status and up.closed

@@ -51,11 +51,13 @@ async def _events(routed: pipeline.Routed) -> AsyncIterator[bytes]:
     assert events is not None
     translator = StreamTranslator(routed.replica.model)
     try:
-        async for ev in events:
-            for out in translator.feed(orjson.loads(ev.payload)):
+        async for batch in events:
+            out = b"".join([part for ev in batch for part in translator.feed(orjson.loads(ev.payload))])
+            if out:
                 yield out
-        for out in translator.finish():
-            yield out
+        tail = b"".join(translator.finish())
+        if tail:
+            yield tail
     except TierrouteError as e:
         yield error_event(e.status, e.message)
     finally:

@@ -38,15 +38,15 @@ class OpenAIDialect:
 
 
 async def _sse(routed: pipeline.Routed) -> AsyncIterator[bytes]:
-    """OpenAI SSE framing; the trailing usage chunk only when the client asked for it."""
+    """OpenAI SSE framing, one write per upstream group; the trailing usage chunk only when asked for."""
     events = routed.events
     assert events is not None
     include_usage = routed.request.include_usage
     try:
-        async for ev in events:
-            if ev.usage_only and not include_usage:
-                continue
-            yield b"data: " + ev.payload + b"\n\n"
+        async for batch in events:
+            out = b"".join([b"data: " + ev.payload + b"\n\n" for ev in batch if include_usage or not ev.usage_only])
+            if out:
+                yield out
         yield b"data: [DONE]\n\n"
     except TierrouteError as e:  # after the headers went out: report in-band, as OpenAI does
         yield b"data: " + orjson.dumps(e.body()) + b"\n\n"

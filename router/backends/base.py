@@ -48,10 +48,12 @@ class Reply:
 
 
 class EventStream(Protocol):
-    """An open upstream stream; iterate ``events()`` once, always ``aclose()``."""
+    """An open upstream stream; iterate ``batches()`` once, always ``aclose()``."""
 
-    def events(self) -> AsyncIterator[bytes]:
-        """Each SSE ``data:`` payload (JSON bytes), without the final ``[DONE]``."""
+    def batches(self) -> AsyncIterator[list[bytes]]:
+        """The SSE ``data:`` payloads (JSON bytes), without the final ``[DONE]``, in the groups they
+        arrived in (one upstream read; never an empty list). Relaying a group as one write instead
+        of one write per event is most of a stream's cost at the proxy (docs/performance.md)."""
         ...
 
     async def aclose(self) -> None: ...

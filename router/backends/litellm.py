@@ -89,7 +89,8 @@ class _LiteLLMStream:
         self._replica = replica
         self._object = "chat.completion.chunk" if endpoint is Endpoint.CHAT else "text_completion"
 
-    async def events(self) -> AsyncIterator[bytes]:
+    async def batches(self) -> AsyncIterator[list[bytes]]:
+        """One event per litellm chunk (litellm hands them over one at a time)."""
         usage: dict[str, Any] | None = None
         last: dict[str, Any] = {}
         try:
@@ -101,13 +102,13 @@ class _LiteLLMStream:
                         continue
                 data.pop("usage", None)
                 last = data
-                yield orjson.dumps(data)
+                yield [orjson.dumps(data)]
         except Exception as e:  # noqa: BLE001 - mapped, not swallowed
             raise _map_error(e, self._replica) from None
         if usage is not None:
-            yield orjson.dumps({"id": last.get("id", ""), "object": self._object,
-                                "created": last.get("created", int(time.time())),
-                                "model": last.get("model", self._replica.model), "choices": [], "usage": usage})
+            yield [orjson.dumps({"id": last.get("id", ""), "object": self._object,
+                                 "created": last.get("created", int(time.time())),
+                                 "model": last.get("model", self._replica.model), "choices": [], "usage": usage})]
 
     async def aclose(self) -> None:
         closer = getattr(self._resp, "aclose", None)

@@ -3,7 +3,7 @@
 One pooled ``aiohttp.ClientSession`` is created at start and shared by every request (aiohttp
 measured ~7x the throughput of httpx as a pass-through client on this 2-core machine; see
 docs/performance.md). Streams are relayed event by event: bytes are split on blank lines and
-each ``data:`` payload is handed on without re-encoding.
+the ``data:`` payloads of one read are handed on together, without re-encoding.
 
 Status mapping: upstream 4xx (incl. 429) → the same status with the upstream's message;
 503 → 503; 504 → 504; other 5xx or an unreadable body → 502; no connection → ConnectFailed
@@ -103,10 +103,10 @@ class _SSEStream:
         self._resp = resp
         self._replica = replica
 
-    async def events(self) -> AsyncIterator[bytes]:
+    async def batches(self) -> AsyncIterator[list[bytes]]:
         try:
-            async for payload in sse_payloads(self._resp.content.iter_any()):
-                yield payload
+            async for batch in sse_batches(self._resp.content.iter_any()):
+                yield batch
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(f"replica {self._replica.id} stalled mid-stream") from None
         except aiohttp.ClientError as e:
@@ -116,13 +116,18 @@ class _SSEStream:
         self._resp.close()
 
 
-async def sse_payloads(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Split a byte stream into SSE events and yield each event's ``data`` (stops at ``[DONE]``)."""
+async def sse_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    """Split a byte stream into SSE events; yield the ``data`` of the events each read completed.
+
+    One list per upstream read that completed at least one event (never an empty list), so the
+    layers above handle, and the client gets, what arrived together in one go. Stops at ``[DONE]``.
+    """
     buf = b""
     async for chunk in chunks:
         buf = buf + chunk if buf else chunk
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n")
+        batch: list[bytes] = []
         while True:
             end = buf.find(b"\n\n")
             if end < 0:
@@ -132,12 +137,16 @@ async def sse_payloads(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             if data is None:
                 continue
             if data == b"[DONE]":
+                if batch:
+                    yield batch
                 return
-            yield data
+            batch.append(data)
+        if batch:
+            yield batch
     if buf.strip():
         data = _data_of(buf.strip())
         if data is not None and data != b"[DONE]":
-            yield data
+            yield [data]
 
 
 def _data_of(block: bytes) -> bytes | None:
