@@ -1,13 +1,14 @@
 """SGLang replicas over their OpenAI-compatible HTTP API — the hot path.
 
-One pooled ``aiohttp.ClientSession`` is created at start and shared by every request (aiohttp
-measured ~7x the throughput of httpx as a pass-through client on this 2-core machine; see
-docs/performance.md). Streams are relayed event by event: bytes are split on blank lines and
-the ``data:`` payloads of one read are handed on together, without re-encoding.
+One connection pool (:mod:`.h1`, keep-alive HTTP/1.1 parsed by httptools) is created at start
+and shared by every request. It replaced ``aiohttp.ClientSession``, which cost about half of
+every proxied request's CPU time here (docs/performance.md, section 10). Streams are relayed as
+they arrive: the ``data:`` payloads of one read are handed on together, without re-encoding.
 
 Status mapping: upstream 4xx (incl. 429) → the same status with the upstream's message;
-503 → 503; 504 → 504; other 5xx or an unreadable body → 502; no connection → ConnectFailed
-(retried on another replica by the caller); read timeout → 504.
+503 → 503; 504 → 504; other 5xx or an unreadable body → 502; no connection, or the connection
+lost before the answer began → ConnectFailed (retried on another replica by the caller);
+read timeout → 504.
 """
 
 from __future__ import annotations
@@ -15,62 +16,50 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
-from aiohttp.payload import BytesPayload
-from yarl import URL
 
 from ..balance.pool import Replica
 from ..errors import TierrouteError, UpstreamError, UpstreamTimeout
 from .base import ConnectFailed, Endpoint, Reply, error_for_status
+from .h1 import BrokenResponse, ConnectError, Disconnected, H1Pool, ReadTimeout, Response, Target
 
-_JSON = {"Content-Type": "application/json"}
+_JSON = b"Content-Type: application/json\r\nX-Request-Id: "
 
 
 class SGLangBackend:
     def __init__(self, *, connect_timeout_s: float, read_timeout_s: float) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s)
-        self._session: aiohttp.ClientSession | None = None
-        self._urls: dict[tuple[str | None, Endpoint], URL] = {}
+        self._pool = H1Pool(connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s)
+        self._targets: dict[tuple[str | None, Endpoint], Target] = {}
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=10)
-        # No Accept-Encoding is sent (skipped below), so answers come uncompressed: nothing to decode.
-        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, auto_decompress=False,
-                                              skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"))
+        return None  # connections open on first use
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._pool.aclose()
 
-    def _url(self, replica: Replica, endpoint: Endpoint) -> URL:
-        """Parsed once per replica and endpoint: aiohttp would otherwise parse the string every time."""
+    def _target(self, replica: Replica, endpoint: Endpoint) -> Target:
+        """Parsed once per replica and endpoint."""
         key = (replica.url, endpoint)
-        url = self._urls.get(key)
-        if url is None:
-            url = self._urls[key] = URL(f"{replica.url}{endpoint.path}")
-        return url
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = Target(f"{replica.url}{endpoint.path}")
+        return target
 
-    async def _post(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
-                    request_id: str) -> aiohttp.ClientResponse:
-        assert self._session is not None, "backend not started"
-        headers = {**_JSON, "X-Request-Id": request_id}
+    async def _post(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any], request_id: str) -> Response:
+        headers = _JSON + request_id.encode("latin-1") + b"\r\n"
         try:
-            resp = await self._session.post(self._url(replica, endpoint), data=BytesPayload(orjson.dumps(body)),
-                                            headers=headers)
-        except aiohttp.ClientConnectorError as e:
-            raise ConnectFailed(f"cannot reach replica {replica.id}: {e.os_error or e}") from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
+            resp = await self._pool.request(self._target(replica, endpoint), headers, orjson.dumps(body))
+        except ConnectError as e:
+            raise ConnectFailed(f"cannot reach replica {replica.id}: {e}") from None
+        except (Disconnected, BrokenResponse) as e:
             raise ConnectFailed(f"replica {replica.id} dropped the connection: {e}") from None
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except ReadTimeout:
             raise UpstreamTimeout(f"replica {replica.id} did not answer in time") from None
         if resp.status != 200:
             try:
                 raw = await resp.read()
-            except (TimeoutError, aiohttp.ClientError):
+            except (ReadTimeout, BrokenResponse):
                 raw = b""
-            finally:
-                resp.release()
             raise _status_error(resp.status, raw, replica)
         return resp
 
@@ -79,12 +68,10 @@ class SGLangBackend:
         resp = await self._post(replica, endpoint, body, request_id)
         try:
             raw = await resp.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except ReadTimeout:
             raise UpstreamTimeout(f"replica {replica.id} stopped answering") from None
-        except aiohttp.ClientError as e:
+        except BrokenResponse as e:
             raise UpstreamError(f"replica {replica.id} broke off its answer: {e}") from None
-        finally:
-            resp.release()
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -99,17 +86,17 @@ class SGLangBackend:
 
 
 class _SSEStream:
-    def __init__(self, resp: aiohttp.ClientResponse, replica: Replica) -> None:
+    def __init__(self, resp: Response, replica: Replica) -> None:
         self._resp = resp
         self._replica = replica
 
     async def batches(self) -> AsyncIterator[list[bytes]]:
         try:
-            async for batch in sse_batches(self._resp.content.iter_any()):
+            async for batch in sse_batches(self._resp.iter_chunks()):
                 yield batch
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except ReadTimeout:
             raise UpstreamTimeout(f"replica {self._replica.id} stalled mid-stream") from None
-        except aiohttp.ClientError as e:
+        except BrokenResponse as e:
             raise UpstreamError(f"replica {self._replica.id} broke off the stream: {e}") from None
 
     async def aclose(self) -> None:

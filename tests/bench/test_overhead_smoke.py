@@ -159,7 +159,7 @@ def test_loadgen_checks_pass_through_floor(servers: dict[str, str]) -> None:
 @pytest.mark.skipif(not loadgen.wrk_available(), reason="wrk is not installed")
 def test_wrk_stops_after_the_count(servers: dict[str, str]) -> None:
     r = loadgen.run_wrk(loadgen.Spec(servers["mock"] + "/v1/chat/completions", "m", 4, 300, key=KEY, tag="smoke"))
-    assert r["count"] == 300 and r["errors"] == 0 and r["elapsed_s"] < 30
+    assert 300 <= r["count"] <= 300 + 4 and r["errors"] == 0 and r["elapsed_s"] < 30  # + in flight at the stop
 
 
 def test_check_stream_rejects_truncated() -> None:
