@@ -164,7 +164,10 @@ class _Connection(asyncio.Protocol):
             w.set_result(True)
 
     async def wait(self, timeout: float) -> None:
-        """Until something happens on the connection; :class:`ReadTimeout` after ``timeout``."""
+        """Raise the connection's error if it has one, else wait until something happens on it
+        (:class:`ReadTimeout` after ``timeout``)."""
+        if self.error is not None:
+            raise self.error
         waiter = self._waiter = self._loop.create_future()
         timer = self._loop.call_later(timeout, _expire, waiter)
         try:
@@ -214,8 +217,6 @@ class Response:
         conn = self._conn
         try:
             while not conn.complete:
-                if conn.error is not None:
-                    raise conn.error
                 await conn.wait(self._timeout)
         except BaseException:
             self.close()
@@ -237,8 +238,6 @@ class Response:
                     continue
                 if conn.complete:
                     break
-                if conn.error is not None:
-                    raise conn.error
                 await conn.wait(self._timeout)
         except BaseException:
             self.close()
@@ -283,8 +282,6 @@ class H1Pool:
             try:
                 conn.send(head, body)
                 while not conn.headers_done:
-                    if conn.error is not None:
-                        raise conn.error
                     await conn.wait(self._read_timeout)
             except Disconnected:
                 conn.close()
