@@ -4,8 +4,10 @@ Pooled keep-alive connections, one write per request, and responses parsed by ``
 (the C parser uvicorn serves with). It does what tierroute needs from an upstream and no more:
 a request with a bytes body, an answer read whole or chunk by chunk as it arrives, http and
 https. Redirects, cookies, proxies, compression, 1xx answers and pipelining are not handled
-(SGLang needs none of them). aiohttp took 85–100 µs of CPU per proxied request on this
-machine; with this client the whole proxy takes ~127 µs (docs/performance.md, section 10).
+(SGLang needs none of them), and an answer must carry a Content-Length or use chunked encoding,
+as HTTP/1.1 servers' answers do (one that ends at connection close is reported as cut off).
+aiohttp took 85–100 µs of CPU per proxied request on this machine; with this client the whole
+proxy takes ~127 µs (docs/performance.md, section 10).
 
 Behaviour:
 
@@ -20,7 +22,7 @@ Behaviour:
   ``read_timeout_s`` bounds every wait for more of the answer (aiohttp's ``sock_read``), so a
   stream that keeps producing is never cut.
 * **Flow control.** When more than ``HIGH_WATER`` bytes of an answer wait unread, the socket stops
-  being read until the reader catches up to ``LOW_WATER``.
+  being read until the reader takes them.
 * **Closing.** :meth:`Response.close` before the answer is complete closes the connection: the
   server sees the client go (SGLang aborts the generation).
 
@@ -40,7 +42,6 @@ from urllib.parse import urlsplit
 import httptools
 
 HIGH_WATER = 1 << 20
-LOW_WATER = 1 << 18
 
 
 class H1Error(Exception):
@@ -179,12 +180,17 @@ class _Connection(asyncio.Protocol):
             raise ReadTimeout(f"no data for {timeout:g} s")
 
     def take(self) -> bytes | None:
-        """The next unread piece of the answer, if any has arrived."""
+        """Everything of the answer that has arrived unread, as one piece (``None``: nothing yet).
+
+        A chunked answer (SGLang sends each SSE event as its own chunk) gives one ``on_body`` per
+        chunk; handing over all of them together keeps what came in one read together.
+        """
         if not self.chunks:
             return None
-        chunk = self.chunks.popleft()
-        self.buffered -= len(chunk)
-        if self.paused and self.buffered <= LOW_WATER and self.transport is not None:
+        chunk = self.chunks.popleft() if len(self.chunks) == 1 else b"".join(self.chunks)
+        self.chunks.clear()
+        self.buffered = 0
+        if self.paused and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()
         return chunk
@@ -228,7 +234,8 @@ class Response:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """Body pieces as they arrive (as decoded from chunked transfer encoding, if used)."""
+        """The body as it arrives: each piece is all that came since the last one (chunked
+        transfer encoding decoded)."""
         conn = self._conn
         try:
             while True:

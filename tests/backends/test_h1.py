@@ -154,6 +154,18 @@ async def test_chunked_stream_arrives_piece_by_piece(pool: H1Pool) -> None:
         assert pool.idle_count() == 1  # a complete chunked answer keeps the connection
 
 
+async def test_chunks_that_arrive_together_come_as_one_piece(pool: H1Pool) -> None:
+    async def two_events_one_write(n: int, w: asyncio.StreamWriter) -> bool:
+        w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"9\r\ndata: a\n\n\r\n9\r\ndata: b\n\n\r\n0\r\n\r\n")
+        await w.drain()
+        return True
+
+    async with Server(two_events_one_write) as srv:
+        resp = await pool.request(srv.target(), b"", b"{}")
+        assert [p async for p in resp.iter_chunks()] == [b"data: a\n\ndata: b\n\n"]  # SSE events stay grouped
+
+
 async def test_large_answer_with_flow_control(pool: H1Pool) -> None:
     body = bytes(range(256)) * (3 * 4096 + 7)  # ~3 MB: reading pauses and resumes
 
