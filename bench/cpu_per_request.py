@@ -23,12 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from overhead import CLIENT_KEY, POLICY, free_port, py_spy_exe, tierroute_cmd, tierroute_env  # noqa: E402
+from overhead import CLIENT_KEY, POLICY, free_port, pinned, py_spy_exe, tierroute_cmd, tierroute_env  # noqa: E402
+
+from router.procs import ProcessGroup  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = """wrk.method = "POST"
@@ -41,18 +42,6 @@ wrk.headers["Authorization"] = "Bearer KEY"
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime, stime
-
-
-def wait_http(url: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def drive(work: Path, port: int, model: str, seconds: int) -> int:
@@ -89,66 +78,53 @@ def main() -> int:
     p.add_argument("--profile", action="store_true")
     ns = p.parse_args()
     py = sys.executable
-    procs: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="tierroute-cpu-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tierroute-cpu-") as tmp, ProcessGroup(Path(tmp) / "logs") as procs:
         work = Path(tmp)
         mock_a, mock_b, floor_port, tr_port = free_port(), free_port(), free_port(), free_port()
         (work / "policy.yaml").write_text(POLICY.format(port_a=mock_a, port_b=mock_b))
-        env = {**os.environ, **tierroute_env()}
-
-        def start(cmd: list[str], cpu: int) -> subprocess.Popen[bytes]:
-            proc = subprocess.Popen(["taskset", "-c", str(cpu), *cmd], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=(work / f"{len(procs)}.log").open("wb"))
-            procs.append(proc)
-            return proc
-
-        try:
-            start([py, "bench/mock_upstream.py", "--port", str(mock_a), "--port", str(mock_b)], 0)
-            floor = start([py, "bench/floor_proxy.py", "--upstream", f"http://127.0.0.1:{mock_a}", "--port",
-                           str(floor_port)], 1)
-            tier = start(tierroute_cmd(py, work / "policy.yaml", tr_port, 1), 1)
-            wait_http(f"http://127.0.0.1:{tr_port}/health")
-            targets = {"floor_proxy": (floor, floor_port, "mock-small"), "tierroute_pinned": (tier, tr_port, "small")}
-            for _, port, model in targets.values():
-                drive(work, port, model, 1)  # warm-up
-            per: dict[str, list[float]] = {name: [] for name in targets}
-            for r in range(ns.rounds):
-                for name, (proc, port, model) in targets.items():
-                    before = cpu_ticks(proc.pid)
-                    n = drive(work, port, model, ns.seconds)
-                    us = (cpu_ticks(proc.pid) - before) / os.sysconf("SC_CLK_TCK") / n * 1e6
-                    per[name].append(us)
-                    print(f"round {r + 1}  {name:17s} {us:6.1f} µs/request  {n / ns.seconds:7.0f} req/s", flush=True)
-            med = {name: statistics.median(v) for name, v in per.items()}
-            ratio = med["floor_proxy"] / med["tierroute_pinned"]
-            print(f"\nmedian CPU per request: floor_proxy {med['floor_proxy']:.1f} µs, tierroute_pinned "
-                  f"{med['tierroute_pinned']:.1f} µs (floor / tierroute = {ratio:.0%}); "
-                  f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-            if ns.profile:
-                spy_exe = py_spy_exe()
-                for name, (proc, port, model) in targets.items():
-                    out = work / f"{name}.txt"
-                    spy = subprocess.Popen([spy_exe, "record", "--pid", str(proc.pid), "--rate", "1000", "--format",
-                                            "raw", "--output", str(out), "--nonblocking"],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    time.sleep(1)
-                    drive(work, port, model, ns.seconds)
-                    spy.send_signal(signal.SIGINT)
-                    spy.wait(30)
-                    modules, lines = own_time(out, med[name])
-                    print(f"\n{name}: µs per request by module (own time of the sampled frame)")
-                    for m, us in modules.items():
-                        print(f"  {us:6.1f}  {m}")
-                    for us, frame in lines:
-                        print(f"  {us:6.1f}  {frame}")
-        finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGINT)
-            for proc in procs:
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        env = tierroute_env()
+        bench = ROOT / "bench"
+        procs.start("mock", pinned([py, str(bench / "mock_upstream.py"), "--port", str(mock_a), "--port",
+                                    str(mock_b)], 0), env=env)
+        floor = procs.start("floor_proxy", pinned([py, str(bench / "floor_proxy.py"), "--upstream",
+                                                   f"http://127.0.0.1:{mock_a}", "--port", str(floor_port)], 1),
+                            env=env)
+        tier = procs.start("tierroute", pinned(tierroute_cmd(py, work / "policy.yaml", tr_port, 1), 1), env=env)
+        procs.wait_http("floor_proxy", f"http://127.0.0.1:{floor_port}/v1/models", status=200)
+        procs.wait_http("tierroute", f"http://127.0.0.1:{tr_port}/health", timeout=120)
+        targets = {"floor_proxy": (floor, floor_port, "mock-small"), "tierroute_pinned": (tier, tr_port, "small")}
+        for _, port, model in targets.values():
+            drive(work, port, model, 1)  # warm-up
+        per: dict[str, list[float]] = {name: [] for name in targets}
+        for r in range(ns.rounds):
+            for name, (proc, port, model) in targets.items():
+                before = cpu_ticks(proc.pid)  # taskset execs the command: same pid
+                n = drive(work, port, model, ns.seconds)
+                us = (cpu_ticks(proc.pid) - before) / os.sysconf("SC_CLK_TCK") / n * 1e6
+                per[name].append(us)
+                print(f"round {r + 1}  {name:17s} {us:6.1f} µs/request  {n / ns.seconds:7.0f} req/s", flush=True)
+        med = {name: statistics.median(v) for name, v in per.items()}
+        ratio = med["floor_proxy"] / med["tierroute_pinned"]
+        print(f"\nmedian CPU per request: floor_proxy {med['floor_proxy']:.1f} µs, tierroute_pinned "
+              f"{med['tierroute_pinned']:.1f} µs (floor / tierroute = {ratio:.0%}); "
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+        if ns.profile:
+            spy_exe = py_spy_exe()
+            for name, (proc, port, model) in targets.items():
+                out = work / f"{name}.txt"
+                spy = subprocess.Popen([spy_exe, "record", "--pid", str(proc.pid), "--rate", "1000", "--format",
+                                        "raw", "--output", str(out), "--nonblocking"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1)
+                drive(work, port, model, ns.seconds)
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
+                modules, lines = own_time(out, med[name])
+                print(f"\n{name}: µs per request by module (own time of the sampled frame)")
+                for m, us in modules.items():
+                    print(f"  {us:6.1f}  {m}")
+                for us, frame in lines:
+                    print(f"  {us:6.1f}  {frame}")
     return 0
 
 
