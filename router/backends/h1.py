@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import httptools
 
 HIGH_WATER = 1 << 20
+ONE_WRITE_MAX = 1 << 14  # a body up to this size goes out in the same write as the head
 
 
 class H1Error(Exception):
@@ -151,8 +152,10 @@ class _Connection(asyncio.Protocol):
     def send(self, head: bytes, body: bytes) -> None:
         self._reset()
         assert self.transport is not None
-        self.transport.write(head + body if len(body) < 16384 else head)
-        if len(body) >= 16384:
+        if len(body) <= ONE_WRITE_MAX:
+            self.transport.write(head + body)
+        else:
+            self.transport.write(head)
             self.transport.write(body)
 
     def _fail(self, error: H1Error) -> None:
@@ -317,7 +320,9 @@ class H1Pool:
         loop = asyncio.get_running_loop()
         tls: ssl.SSLContext | None = None
         if scheme == "https":
-            tls = self._ssl or ssl.create_default_context()
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context()  # once: building one loads the CA store
+            tls = self._ssl
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, conn = await loop.create_connection(lambda: _Connection(loop), host, port, ssl=tls)
