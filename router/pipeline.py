@@ -123,6 +123,7 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
             if req.stream:
                 stream = await backend.stream(replica, req.endpoint, body, request_id)
                 answer: Reply | OpenedStream = await open_stream(stream, svc.clock, f"replica {replica.id}")
+                picker.started(replica, pick_req)  # its first token is out: the prompt is prefilled
             else:
                 answer = await backend.complete(replica, req.endpoint, body, request_id)
         except (ConnectFailed, NoHealthyReplica) as e:  # not delivered: another replica may serve it

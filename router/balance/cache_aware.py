@@ -25,6 +25,9 @@ answer waits for it; the decision is the request's only store round trip):
   evicted everything it used even longer ago too, so those entries are forgotten there;
 - the replica never processed the request (it failed before the first token): the blocks
   recorded for it beyond the prefix the replica already had are forgotten there.
+A request sent to a replica for a prefix that another request of this proxy is still
+prefilling there waits for that prefill, at most ``balance.prefill_wait_s`` (:mod:`.prefill_wait`).
+
 External (litellm) tiers have no prefix cache to aim at: they use least-in-flight.
 """
 
@@ -42,6 +45,7 @@ from .affinity import AffinityParams, AffinityStore, Choice
 from .fingerprint import canonical_text, fingerprint_text
 from .pick import LeastInFlight, PickRequest, healthy_or_fail
 from .pool import Replica
+from .prefill_wait import PrefillTracker
 from .rule import Candidate, RuleParams
 
 CAPACITY_SLACK = 2.0
@@ -70,6 +74,7 @@ class CacheAwarePicker:
         self.reasons: dict[str, int] = {}
         self.evictions_seen = 0
         self._finishing: set[asyncio.Task[None]] = set()
+        self.prefills = PrefillTracker()
 
     async def pick(self, candidates: Sequence[Replica], request: PickRequest) -> Replica:
         if any(r.kind != "sglang" for r in candidates):
@@ -90,9 +95,16 @@ class CacheAwarePicker:
         age = choice.now - choice.matched_stamp if choice.matched_stamp is not None else None
         self._pending[request.request_id] = _Pending(request.tier, choice.key, blocks, choice.matched, age,
                                                      choice.matched_stamp, len(text))
+        if choice.matched:
+            await self.prefills.wait(choice.key, blocks[choice.matched - 1], b.prefill_wait_s)
+        self.prefills.begin(request.request_id, choice.key, blocks[choice.matched:])
         return _by_key(candidates, choice)
 
+    def started(self, replica: Replica, request: PickRequest) -> None:
+        self.prefills.end(request.request_id)
+
     async def done(self, replica: Replica, request: PickRequest, usage: Usage | None, *, served: bool) -> None:
+        self.prefills.end(request.request_id)
         p = self._pending.pop(request.request_id, None)
         if p is None:
             if replica.kind != "sglang":

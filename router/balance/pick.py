@@ -32,6 +32,10 @@ class ReplicaPicker(Protocol):
         """Choose one replica or raise NoHealthyReplica."""
         ...
 
+    def started(self, replica: Replica, request: PickRequest) -> None:
+        """The replica sent the request's first token (its prompt is prefilled)."""
+        ...
+
     async def done(self, replica: Replica, request: PickRequest, usage: Usage | None, *, served: bool) -> None:
         """The request ended; ``served`` False: the replica never processed it."""
         ...
@@ -57,6 +61,9 @@ class LeastInFlight:
         best = [r for r in healthy if r.state.in_flight == low]
         self._turn += 1
         return best[self._turn % len(best)]
+
+    def started(self, replica: Replica, request: PickRequest) -> None:
+        return None
 
     async def done(self, replica: Replica, request: PickRequest, usage: Usage | None, *, served: bool) -> None:
         return None
