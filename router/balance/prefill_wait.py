@@ -16,10 +16,11 @@ the replica (those past its own match) when it is routed and releases them at it
 The registry is per process. Proxies sharing a Redis do not see each other's prefills in flight;
 each still holds its own.
 
-Off by default (``balance.prefill_wait_s: 0``). Measured with the cache-affinity benchmark
+Off by default (``balance.prefill_wait_s: 0``), because the registry is not yet shared through
+Redis, so N proxies hold less than one does. Measured with the cache-affinity benchmark
 (docs/benchmarks/cache_affinity.md, notes): at 0.5 s, one proxy's hit rate on shared prefixes went
-from 0.843 to 0.879 with 32k tokens of cache per worker, the workload's upper bound. With 16k it
-fell from 0.63–0.67 to 0.57; that loss is not yet explained.
+from 0.843 to 0.879 (the workload's upper bound) with 32k tokens of cache per worker, and from
+0.664 to 0.687 with 16k (3 runs each).
 """
 
 from __future__ import annotations
