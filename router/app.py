@@ -158,8 +158,8 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     deps = admin.AdminDeps(svc, lambda: watcher.status, lambda: scorer.info, shared.exports,
                            lambda: {"store": getattr(store, "describe", lambda: {"store": "memory"})(),
                                     "decisions": dict(cache_aware.reasons),
-                                    "prefill_waits": cache_aware.prefills.waits,
-                                    "prefill_waits_timed_out": cache_aware.prefills.waits_timed_out,
+                                    "prefill_holds": cache_aware.holds,
+                                    "prefill_holds_timed_out": cache_aware.holds_timed_out,
                                     "conversation_store_errors": getattr(conversations, "errors", 0)})
     starlette = Starlette(routes=openai.routes(svc) + admin.routes(deps), lifespan=lifespan,
                           exception_handlers={HTTPException: _http_error, Exception: _server_error})

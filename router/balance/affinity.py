@@ -6,6 +6,12 @@ replica, the longest prefix of blocks it holds and the requests in flight to it 
 the choice rule (:mod:`.rule`), and records the choice: the blocks now belong to the chosen
 replica too, and a lease counts the request against it until ``finish``.
 
+With ``fill_ttl_s`` > 0 the store also marks the blocks a request brings to its replica as
+*being prefilled* until the caller reports its first token (:meth:`AffinityStore.filled`) or the
+mark expires; :attr:`Choice.filling` tells a later request that the prefix it matched is such a
+block, so the caller can hold it briefly (see :mod:`.cache_aware`). Redis shares the marks among
+proxies like everything else.
+
 Entries expire: a (block, replica) pair not used for ``entry_ttl_s`` no longer matches
 (sliding TTL). Each replica's share is trimmed to the capacity the caller gives (about its KV
 capacity), least recently used first, a prefix's deepest blocks before its head, as a radix
@@ -32,6 +38,7 @@ class AffinityParams:
     rule: RuleParams = field(default_factory=RuleParams)
     entry_ttl_s: float = 600.0
     lease_ttl_s: float = 60.0
+    fill_ttl_s: float = 0.0  # > 0: mark new blocks as being prefilled for at most this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,7 @@ class Choice:
     loads: dict[str, float]
     matched_stamp: float | None = None  # when the chosen replica's deepest matched block was last used
     now: float = 0.0  # the store's clock at the decision (stamps are in this clock)
+    filling: bool = False  # the deepest matched block is still being prefilled there (fill marks on)
 
 
 class AffinityStore(Protocol):
@@ -61,6 +69,14 @@ class AffinityStore(Protocol):
         """Extend (scope, replica, lease) leases of requests still running."""
         ...
 
+    async def filling(self, scope: str, replica: str, block: str) -> bool:
+        """Is ``block`` still marked as being prefilled on ``replica``?"""
+        ...
+
+    async def filled(self, scope: str, replica: str, blocks: Sequence[str]) -> None:
+        """The request that brought ``blocks`` to ``replica`` has its first token (or ended)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -71,6 +87,7 @@ class MemoryAffinity:
         self._clock = clock
         self._held: dict[tuple[str, str], OrderedDict[str, float]] = {}  # block -> stamp, oldest first
         self._leases: dict[tuple[str, str], dict[str, float]] = {}  # lease -> expiry
+        self._fill: dict[tuple[str, str], dict[str, float]] = {}  # block -> mark's expiry
 
     async def choose(self, scope: str, blocks: Sequence[str], candidates: Sequence[Candidate], lease: str,
                      params: AffinityParams) -> Choice | None:
@@ -87,6 +104,7 @@ class MemoryAffinity:
         cand = next(c for c in candidates if c.key == key)
         mine = held[key]
         stamp = mine.get(blocks[matches[key] - 1]) if matches[key] else None
+        filling = self._mark(scope, key, blocks, matches[key], now, params.fill_ttl_s)
         for i in range(len(blocks), 0, -1):  # deeper blocks a little older: a prefix's tail goes first
             mine[blocks[i - 1]] = now - i * 1e-6
             mine.move_to_end(blocks[i - 1])
@@ -94,7 +112,29 @@ class MemoryAffinity:
             mine.popitem(last=False)
         self._leases.setdefault((scope, key), {})[lease] = now + params.lease_ttl_s
         loads = {c.key: load_of(c, leases[c.key]) for c in candidates}
-        return Choice(key, reason, matches[key], matches, loads, stamp, now)
+        return Choice(key, reason, matches[key], matches, loads, stamp, now, filling)
+
+    def _mark(self, scope: str, replica: str, blocks: Sequence[str], matched: int, now: float, ttl: float) -> bool:
+        """Whether the matched prefix is being prefilled; then mark this prompt's new blocks."""
+        if ttl <= 0:
+            return False
+        marks = self._fill.setdefault((scope, replica), {})
+        for b in [b for b, exp in marks.items() if exp <= now]:
+            del marks[b]
+        filling = matched > 0 and blocks[matched - 1] in marks
+        for b in blocks[matched:]:
+            marks.setdefault(b, now + ttl)  # an earlier claim stands
+        return filling
+
+    async def filling(self, scope: str, replica: str, block: str) -> bool:
+        exp = self._fill.get((scope, replica), {}).get(block)
+        return exp is not None and exp > self._clock.now()
+
+    async def filled(self, scope: str, replica: str, blocks: Sequence[str]) -> None:
+        marks = self._fill.get((scope, replica))
+        if marks:
+            for b in blocks:
+                marks.pop(b, None)
 
     async def finish(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
                      forget_older_than: float | None = None) -> None:

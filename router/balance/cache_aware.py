@@ -25,8 +25,13 @@ answer waits for it; the decision is the request's only store round trip):
   evicted everything it used even longer ago too, so those entries are forgotten there;
 - the replica never processed the request (it failed before the first token): the blocks
   recorded for it beyond the prefix the replica already had are forgotten there.
-A request sent to a replica for a prefix that another request of this proxy is still
-prefilling there waits for that prefill, at most ``balance.prefill_wait_s`` (:mod:`.prefill_wait`).
+Prefill hold (``balance.prefill_wait_s`` > 0). SGLang caches a prompt's prefix when that
+prompt's prefill ends; a request with the same prefix that reaches the replica earlier computes
+it again (the replica does the work twice, and the request's first token comes no sooner). So
+the store marks the blocks each request brings to its replica as being prefilled until its first
+token (or its end, or twice ``prefill_wait_s``); a request whose matched prefix is still marked polls
+the mark every ``HOLD_POLL_S`` and is sent when it clears, at most ``prefill_wait_s`` later. With
+Redis the marks are shared, so every proxy holds alike.
 
 External (litellm) tiers have no prefix cache to aim at: they use least-in-flight.
 """
@@ -45,10 +50,10 @@ from .affinity import AffinityParams, AffinityStore, Choice
 from .fingerprint import canonical_text, fingerprint_text
 from .pick import LeastInFlight, PickRequest, healthy_or_fail
 from .pool import Replica
-from .prefill_wait import PrefillTracker
 from .rule import Candidate, RuleParams
 
 CAPACITY_SLACK = 2.0
+HOLD_POLL_S = 0.01
 PREFILL_GRACE_S = 5.0
 DEFAULT_CHARS_PER_TOKEN = 4.0
 
@@ -62,6 +67,7 @@ class _Pending:
     matched_age: float | None  # seconds since the matched entry was last used, at the decision
     matched_stamp: float | None
     chars: int  # the canonical prompt's length
+    marked: bool = False  # its new blocks carry prefill marks until its first token
 
 
 class CacheAwarePicker:
@@ -74,7 +80,8 @@ class CacheAwarePicker:
         self.reasons: dict[str, int] = {}
         self.evictions_seen = 0
         self._finishing: set[asyncio.Task[None]] = set()
-        self.prefills = PrefillTracker()
+        self.holds = 0  # requests held for a prefix still being prefilled
+        self.holds_timed_out = 0
 
     async def pick(self, candidates: Sequence[Replica], request: PickRequest) -> Replica:
         if any(r.kind != "sglang" for r in candidates):
@@ -86,7 +93,7 @@ class CacheAwarePicker:
         text = canonical_text(request.body)
         blocks = fingerprint_text(text, candidates[0].model, block_chars=b.block_chars, max_blocks=b.max_blocks)
         params = AffinityParams(RuleParams(b.match_threshold, b.balance_abs_threshold, b.balance_rel_threshold),
-                                b.entry_ttl_s, b.lease_ttl_s)
+                                b.entry_ttl_s, b.lease_ttl_s, 2 * b.prefill_wait_s)  # marks outlive a hold
         choice = await self._store.choose(request.tier, blocks, self._candidates(candidates, b), request.request_id,
                                           params)
         if choice is None:
@@ -95,17 +102,38 @@ class CacheAwarePicker:
         age = choice.now - choice.matched_stamp if choice.matched_stamp is not None else None
         self._pending[request.request_id] = _Pending(request.tier, choice.key, blocks, choice.matched, age,
                                                      choice.matched_stamp, len(text))
-        if choice.matched:
-            await self.prefills.wait(choice.key, blocks[choice.matched - 1], b.prefill_wait_s)
-        self.prefills.begin(request.request_id, choice.key, blocks[choice.matched:])
+        if params.fill_ttl_s > 0:
+            self._pending[request.request_id].marked = choice.matched < len(blocks)
+            if choice.filling:
+                await self._hold(request.tier, choice.key, blocks[choice.matched - 1], b.prefill_wait_s)
         return _by_key(candidates, choice)
 
+    async def _hold(self, scope: str, replica: str, block: str, cap: float) -> None:
+        """Until ``block`` is no longer being prefilled on ``replica``, at most ``cap`` seconds."""
+        self.holds += 1
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cap
+        while loop.time() < deadline:
+            await asyncio.sleep(HOLD_POLL_S)
+            if not await self._store.filling(scope, replica, block):
+                return
+        self.holds_timed_out += 1
+
     def started(self, replica: Replica, request: PickRequest) -> None:
-        self.prefills.end(request.request_id)
+        p = self._pending.get(request.request_id)
+        if p is not None and p.marked:
+            self._clear_marks(p)
+
+    def _clear_marks(self, p: _Pending) -> None:
+        p.marked = False
+        task = asyncio.create_task(self._store.filled(p.scope, p.replica, p.blocks[p.matched:]))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
 
     async def done(self, replica: Replica, request: PickRequest, usage: Usage | None, *, served: bool) -> None:
-        self.prefills.end(request.request_id)
         p = self._pending.pop(request.request_id, None)
+        if p is not None and p.marked:
+            self._clear_marks(p)
         if p is None:
             if replica.kind != "sglang":
                 await self._fallback.done(replica, request, usage, served=served)

@@ -43,14 +43,15 @@ _CHOOSE = """
 local prefix, lease, nb, nc = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local ttl, lease_ttl = tonumber(ARGV[5]), tonumber(ARGV[6])  -- seconds
 local match_thr, abs_thr, rel_thr = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local fill_ttl = tonumber(ARGV[10])  -- seconds; 0: no prefill marks
 -- stamps are whole microseconds since REDIS_EPOCH: integer scores keep small sorted sets fast
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - 1790000000) * 1000000 + tonumber(t[2])
 local function us(x) return string.format('%d', x) end
 local fresh = now - ttl * 1000000
 local blocks = {}
-for i = 1, nb do blocks[i] = ARGV[9 + i] end
-local cands, base = {}, 9 + nb
+for i = 1, nb do blocks[i] = ARGV[10 + i] end
+local cands, base = {}, 10 + nb
 for j = 1, nc do
   local o = base + (j - 1) * 6
   cands[j] = {key = ARGV[o + 1], healthy = ARGV[o + 2] == '1', max_running = tonumber(ARGV[o + 3]),
@@ -116,6 +117,19 @@ else
     chosen, reason = pick(eligible, function(c) return load[c.key] end), 'least_loaded'
   end
 end
+-- prefill marks: is the matched prefix still being prefilled there? then mark this prompt's new blocks
+local filling = '0'
+if fill_ttl > 0 then
+  local fk, m = prefix .. 'fill:' .. chosen.key, matches[chosen.key]
+  redis.call('ZREMRANGEBYSCORE', fk, '-inf', us(now))
+  if m > 0 and redis.call('ZSCORE', fk, blocks[m]) then filling = '1' end
+  if nb > m then
+    local fargs = {'NX'}  -- an earlier claim stands
+    for i = m + 1, nb do fargs[#fargs + 1] = us(now + fill_ttl * 1000000); fargs[#fargs + 1] = blocks[i] end
+    redis.call('ZADD', fk, unpack(fargs))
+    redis.call('EXPIRE', fk, math.ceil(fill_ttl) + 1)
+  end
+end
 -- record the prompt's blocks on the chosen replica (deeper = a little older), trim, lease
 local lru = prefix .. 'lru:' .. chosen.key
 redis.call('ZREMRANGEBYSCORE', lru, '-inf', '(' .. us(fresh))  -- expired entries go when their replica is chosen
@@ -135,13 +149,21 @@ local lk = prefix .. 'lease:' .. chosen.key
 redis.call('ZREMRANGEBYSCORE', lk, '-inf', us(now))
 redis.call('ZADD', lk, us(now + lease_ttl * 1000000), lease)
 redis.call('EXPIRE', lk, math.ceil(lease_ttl * 2))
-local out = {chosen.key, reason, tostring(matches[chosen.key]), stamps[chosen.key] or '', us(now)}
+local out = {chosen.key, reason, tostring(matches[chosen.key]), stamps[chosen.key] or '', us(now), filling}
 for _, c in ipairs(cands) do
   out[#out + 1] = c.key
   out[#out + 1] = tostring(matches[c.key])
   out[#out + 1] = tostring(math.max(leases[c.key], c.external) * c.weight)
 end
 return out
+"""
+
+_FILLING = """
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) - 1790000000) * 1000000 + tonumber(t[2])
+local exp = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if exp and tonumber(exp) > now then return 1 end
+return 0
 """
 
 _FINISH = """
@@ -179,6 +201,7 @@ class RedisAffinity:
         self._clock = clock
         self._choose = redis.register_script(_CHOOSE)
         self._finish = redis.register_script(_FINISH)
+        self._filling = redis.register_script(_FILLING)
         self._local = MemoryAffinity(clock)
         self._failures_in_row = 0
         self._open_until = 0.0
@@ -197,7 +220,7 @@ class RedisAffinity:
             return await self._local.choose(scope, blocks, candidates, lease, params)
         args: list[Any] = [key_prefix(scope), lease, len(blocks), len(candidates), params.entry_ttl_s,
                            params.lease_ttl_s, params.rule.match_threshold, params.rule.abs_threshold,
-                           params.rule.rel_threshold, *blocks]
+                           params.rule.rel_threshold, params.fill_ttl_s, *blocks]
         for c in candidates:
             args += [c.key, "1" if c.healthy else "0", c.max_running, c.external, c.weight, c.capacity_blocks]
         try:
@@ -210,10 +233,32 @@ class RedisAffinity:
         if not out:
             return None
         vals = [v.decode() if isinstance(v, bytes) else str(v) for v in out]
-        matches = {vals[i]: int(vals[i + 1]) for i in range(5, len(vals), 3)}
-        loads = {vals[i]: float(vals[i + 2]) for i in range(5, len(vals), 3)}
+        matches = {vals[i]: int(vals[i + 1]) for i in range(6, len(vals), 3)}
+        loads = {vals[i]: float(vals[i + 2]) for i in range(6, len(vals), 3)}
         return Choice(vals[0], vals[1], int(vals[2]), matches, loads,
-                      int(vals[3]) / 1e6 if vals[3] else None, int(vals[4]) / 1e6)
+                      int(vals[3]) / 1e6 if vals[3] else None, int(vals[4]) / 1e6, vals[5] == "1")
+
+    async def filling(self, scope: str, replica: str, block: str) -> bool:
+        if not self._usable():
+            return await self._local.filling(scope, replica, block)
+        try:
+            out = await self._filling(keys=[key_prefix(scope) + "fill:" + replica], args=[block])
+        except (TimeoutError, RedisError, OSError) as e:
+            self._failed(e)
+            return False  # stop holding: the request goes on
+        self._succeeded()
+        return bool(out)
+
+    async def filled(self, scope: str, replica: str, blocks: Sequence[str]) -> None:
+        await self._local.filled(scope, replica, blocks)
+        if not blocks or not self._usable():
+            return
+        try:
+            await self._redis.zrem(key_prefix(scope) + "fill:" + replica, *blocks)
+        except (TimeoutError, RedisError, OSError) as e:
+            self._failed(e)  # the marks expire by themselves
+            return
+        self._succeeded()
 
     async def finish(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
                      forget_older_than: float | None = None) -> None:

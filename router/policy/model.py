@@ -192,7 +192,7 @@ class Balance(_Frozen):
     balance_rel_threshold: float = Field(default=1.5, ge=1, description="and load ratio that overrides it")
     entry_ttl_s: float = Field(default=600, gt=0, description="affinity entries unused this long expire")
     lease_ttl_s: float = Field(default=60, gt=0, description="in-flight leases of a dead proxy expire")
-    prefill_wait_s: float = Field(default=0.0, ge=0, le=30,
+    prefill_wait_s: float = Field(default=0.5, ge=0, le=30,
                                   description="longest hold for a prefix another request is still prefilling; 0: off")
 
 
