@@ -25,7 +25,7 @@ answer waits for it; the decision is the request's only store round trip):
   evicted everything it used even longer ago too, so those entries are forgotten there;
 - the replica never processed the request (it failed before the first token): the blocks
   recorded for it beyond the prefix the replica already had are forgotten there.
-Prefill hold (``balance.prefill_wait_s`` > 0). SGLang caches a prompt's prefix when that
+Prefill hold (``balance.prefill_wait_s`` > 0; streamed requests only). SGLang caches a prompt's prefix when that
 prompt's prefill ends; a request with the same prefix that reaches the replica earlier computes
 it again (the replica does the work twice, and the request's first token comes no sooner). So
 the store marks the blocks each request brings to its replica as being prefilled until its first
@@ -92,8 +92,11 @@ class CacheAwarePicker:
         b = self._settings()
         text = canonical_text(request.body)
         blocks = fingerprint_text(text, candidates[0].model, block_chars=b.block_chars, max_blocks=b.max_blocks)
+        # Prefill marks only for streams: a stream's first token says when its prefill ended; a whole
+        # answer would keep its marks (and hold others) until it is complete.
+        fill_ttl = 2 * b.prefill_wait_s if request.body.get("stream") is True else 0.0  # marks outlive a hold
         params = AffinityParams(RuleParams(b.match_threshold, b.balance_abs_threshold, b.balance_rel_threshold),
-                                b.entry_ttl_s, b.lease_ttl_s, 2 * b.prefill_wait_s)  # marks outlive a hold
+                                b.entry_ttl_s, b.lease_ttl_s, fill_ttl)
         choice = await self._store.choose(request.tier, blocks, self._candidates(candidates, b), request.request_id,
                                           params)
         if choice is None:

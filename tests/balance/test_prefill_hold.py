@@ -23,9 +23,9 @@ SYSTEM = "You are a careful assistant for a shipping company. " * 60  # ~3,000 c
 MARKS = AffinityParams(fill_ttl_s=5)
 
 
-def _body(question: str) -> dict:
-    return {"model": "small", "messages": [{"role": "system", "content": SYSTEM},
-                                           {"role": "user", "content": question}]}
+def _body(question: str, stream: bool = True) -> dict:
+    return {"model": "small", "stream": stream, "messages": [{"role": "system", "content": SYSTEM},
+                                                             {"role": "user", "content": question}]}
 
 
 def _replicas():
@@ -96,3 +96,13 @@ async def test_off_when_prefill_wait_is_zero() -> None:
     await picker.pick(reps, PickRequest("small", "first", _body("Where is parcel 1?")))
     await asyncio.wait_for(picker.pick(reps, PickRequest("small", "second", _body("Where is parcel 2?"))), 0.1)
     assert picker.holds == 0
+
+
+async def test_whole_answers_neither_mark_nor_wait() -> None:
+    reps = _replicas()
+    picker = CacheAwarePicker(MemoryAffinity(FakeClock()), lambda: Balance(prefill_wait_s=5))
+    await picker.pick(reps, PickRequest("small", "first", _body("Where is parcel 1?", stream=False)))
+    await asyncio.wait_for(picker.pick(reps, PickRequest("small", "second", _body("Where is parcel 2?"))), 0.1)
+    await asyncio.wait_for(picker.pick(reps, PickRequest("small", "third", _body("Where is parcel 3?",
+                                                                                stream=False))), 0.1)
+    assert picker.holds == 0  # a stream does not wait on a whole answer's prefill, nor a whole answer on one
