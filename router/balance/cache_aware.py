@@ -108,7 +108,11 @@ class CacheAwarePicker:
         if params.fill_ttl_s > 0:
             self._pending[request.request_id].marked = choice.matched < len(blocks)
             if choice.filling:
-                await self._hold(request.tier, choice.key, blocks[choice.matched - 1], b.prefill_wait_s)
+                try:
+                    await self._hold(request.tier, choice.key, blocks[choice.matched - 1], b.prefill_wait_s)
+                except BaseException:  # cancelled while held (the client left): nothing was sent
+                    await self.done(_by_key(candidates, choice), request, None, served=False)
+                    raise
         return _by_key(candidates, choice)
 
     async def _hold(self, scope: str, replica: str, block: str, cap: float) -> None:

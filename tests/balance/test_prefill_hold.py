@@ -106,3 +106,20 @@ async def test_whole_answers_neither_mark_nor_wait() -> None:
     await asyncio.wait_for(picker.pick(reps, PickRequest("small", "third", _body("Where is parcel 3?",
                                                                                 stream=False))), 0.1)
     assert picker.holds == 0  # a stream does not wait on a whole answer's prefill, nor a whole answer on one
+
+
+async def test_a_request_cancelled_while_held_leaves_no_lease_or_marks() -> None:
+    reps = _replicas()
+    store = MemoryAffinity(SystemClock())
+    picker = CacheAwarePicker(store, lambda: Balance(prefill_wait_s=5))
+    first_req = PickRequest("small", "first", _body("Where is parcel 1?"))
+    first = await picker.pick(reps, first_req)
+    second = asyncio.create_task(picker.pick(reps, PickRequest("small", "second", _body("Where is parcel 2?"))))
+    await asyncio.sleep(0.05)
+    second.cancel()  # the client hung up while its request was held
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    await asyncio.sleep(0.01)  # the release runs in the background
+    leases = store._leases.get(("small", first.key), {})  # noqa: SLF001 - white-box check of the store
+    assert "second" not in leases and "first" in leases
+    assert "second" not in picker._pending  # noqa: SLF001 - nothing left to renew
