@@ -1,4 +1,4 @@
-"""What every endpoint shares: request ids, bounded body reading, error responses."""
+"""What every endpoint shares: request ids and error responses."""
 
 from __future__ import annotations
 
@@ -10,31 +10,21 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import PayloadTooLarge, TierrouteError
+from ..errors import TierrouteError
 
 log = logging.getLogger("tierroute.access")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+def accepted_id(given: str | None) -> str | None:
+    """The caller's ``x-request-id`` when it is a plain ASCII token (safe in logs and headers)."""
+    return given if given and _SAFE_ID.match(given) else None
+
+
 def request_id(request: Request) -> str:
     """The caller's ``x-request-id`` when it is a plain token, else a fresh one."""
-    given = request.headers.get("x-request-id")
-    return given if given and _SAFE_ID.match(given) else uuid.uuid4().hex
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit}.")
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
-        parts.append(chunk)
-    return b"".join(parts)
+    return accepted_id(request.headers.get("x-request-id")) or uuid.uuid4().hex
 
 
 def json_response(data: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:

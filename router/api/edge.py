@@ -26,6 +26,7 @@ from ..backends.base import Endpoint
 from ..errors import InternalError, MethodNotAllowed, PayloadTooLarge, TierrouteError
 from ..parse import decode_json
 from ..runtime import Services
+from .common import accepted_id
 
 log = logging.getLogger("tierroute.access")
 
@@ -70,10 +71,6 @@ class RequestIds:
         return f"{self._prefix}{next(self._count):08x}"
 
 
-def _safe_id(value: str) -> bool:
-    return 0 < len(value) <= 64 and all(c.isalnum() or c in "._:-" for c in value)
-
-
 class Edge:
     def __init__(self, svc: Services, app: Any, routes: dict[str, tuple[Endpoint, Dialect]]) -> None:
         self._svc = svc
@@ -98,8 +95,7 @@ class Edge:
         svc = self._svc
         started = svc.clock.now()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in WANTED}
-        given = headers.get("x-request-id")
-        rid = given if given is not None and _safe_id(given) else self._ids.new()
+        rid = accepted_id(headers.get("x-request-id")) or self._ids.new()
         try:
             raw = await _read_body(receive, headers, svc.runtime().policy.upstream.max_body_bytes)
             body = dialect.request(decode_json(raw))

@@ -113,3 +113,15 @@ def test_unknown_fields_pass_through_to_the_backend(proxy: Proxy, cluster) -> No
     assert r.choices
     body = httpx.get(cluster.provider + "/fake/stats", timeout=5).json()["last_body"]
     assert body["tools"] == tools and body["seed"] == 7 and body["response_format"] == {"type": "text"}
+
+
+@pytest.mark.parametrize("given, kept", [("trace-42:a.b", True), ("bad id", False), ("caf\u00e9", False),
+                                         ("x" * 65, False)])
+def test_request_id_kept_only_when_it_is_a_plain_token(proxy: Proxy, given: str, kept: bool) -> None:
+    for path, method, body in (("/chat/completions", "POST", {"model": "small", "messages": MSG, "max_tokens": 2}),
+                               ("/models", "GET", None)):
+        r = httpx.request(method, proxy.v1 + path, json=body, timeout=30,
+                          headers={"Authorization": f"Bearer {CLIENT_KEY}", "x-request-id": given.encode("latin-1")})
+        assert r.status_code == 200
+        rid = r.headers["x-tierroute-request-id"]
+        assert (rid == given) is kept and rid.isascii()  # the edge and the Starlette routes agree
