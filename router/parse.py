@@ -1,8 +1,10 @@
 """Parse and check a client's request body; everything not checked here passes through untouched.
 
 Only what routing needs is looked at: ``model``, ``messages`` / ``prompt``, ``stream``,
-``stream_options`` and the output budget. Unknown fields (tools, response_format, seed, …)
-stay in ``body`` and reach the backend as sent. Shape errors name the field (``param``).
+``stream_options`` and the output budget. The other fields (tools, response_format, seed, …)
+stay in ``body``; which of them may reach a backend is decided in one place,
+:mod:`router.backends.fields` (unknown ones are refused here). Shape errors name the field
+(``param``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import orjson
 
 from classifiers.text import DEFAULT_CHAT_TEXT_MODE, ChatTextMode, text_for_chat, text_for_prompt
 
+from .backends import fields
 from .backends.base import Endpoint
+from .backends.fields import BackendKind
 from .errors import BadRequest, InvalidJSON, Unprocessable
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -52,15 +56,9 @@ class ParsedRequest:
             return text_for_chat(self.body["messages"], chat_mode)
         return text_for_prompt(self.body["prompt"])
 
-    def for_upstream(self, model: str) -> dict[str, Any]:
-        """The body to send: the concrete model and, when streaming, usage always requested."""
-        body = dict(self.body)
-        body["model"] = model
-        if self.stream:
-            opts = body.get("stream_options")
-            body["stream_options"] = {**opts, "include_usage": True} if isinstance(opts, dict) \
-                else {"include_usage": True}
-        return body
+    def for_upstream(self, kind: BackendKind, model: str) -> dict[str, Any]:
+        """The body to send to a replica of ``kind`` (:func:`router.backends.fields.build`)."""
+        return fields.build(kind, self.endpoint, self.body, model, self.stream)
 
 
 def decode_json(raw: bytes) -> dict[str, Any]:
@@ -80,6 +78,7 @@ def parse_request(endpoint: Endpoint, body: dict[str, Any]) -> ParsedRequest:
     if not isinstance(model, str) or not model:
         raise Unprocessable("`model` is required: 'auto', a tier name or a model from /v1/models.",
                             param="model", code="missing_required_parameter" if model is None else None)
+    fields.check(endpoint, body)
     if endpoint is Endpoint.CHAT:
         _check_messages(body.get("messages"))
     else:

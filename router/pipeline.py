@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .auth import bearer
+from .backends import fields
 from .backends.base import ConnectFailed, Endpoint, Reply
 from .balance.health import mark_failed
 from .balance.pick import PickRequest
@@ -51,6 +52,10 @@ class Routed:
             h["x-tierroute-score"] = f"{self.decision.score:.4f}"
         if self.cost_usd is not None:
             h["x-tierroute-cost-usd"] = f"{self.cost_usd:.8f}"
+        if self.replica.kind == "litellm":  # SGLang extensions and `metadata` are not sent there
+            dropped = fields.dropped(self.replica.kind, self.request.endpoint, self.request.body)
+            if dropped:
+                h["x-tierroute-dropped-params"] = ",".join(dropped)
         return h
 
 
@@ -117,7 +122,7 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
             svc.stats.record(RequestRecord(decision.tier, None, None, NoHealthyReplica.status))
             raise
         backend = svc.backends[replica.kind]
-        body = req.for_upstream(replica.model)
+        body = req.for_upstream(replica.kind, replica.model)
         replica.state.in_flight += 1
         try:
             if req.stream:

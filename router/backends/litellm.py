@@ -1,5 +1,8 @@
 """External providers through ``litellm.acompletion`` / ``litellm.atext_completion``.
 
+Only allow-listed request fields become litellm arguments (:mod:`.fields`): litellm reads
+fields such as ``api_base`` or ``extra_headers`` as instructions to itself.
+
 litellm is imported in :meth:`LiteLLMBackend.start` (in a worker thread, once, only when the
 policy has a litellm backend) with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` so that the import
 does not fetch the cost map over the network. Replies are normalised to OpenAI's wire shape:
@@ -24,9 +27,10 @@ import orjson
 
 from ..balance.pool import Replica
 from ..errors import NoHealthyReplica, TierrouteError, UpstreamError, UpstreamStatus, UpstreamTimeout
+from . import fields
 from .base import ConnectFailed, Endpoint, Reply
 
-_OWN_FIELDS = frozenset({"model", "messages", "prompt", "stream", "stream_options"})
+_OWN_FIELDS = frozenset({"model", "messages", "prompt", "stream", "stream_options"})  # passed explicitly
 
 
 class LiteLLMBackend:
@@ -43,9 +47,12 @@ class LiteLLMBackend:
     async def aclose(self) -> None:
         return None
 
-    async def _kwargs(self, replica: Replica, body: dict[str, Any]) -> dict[str, Any]:
+    async def _kwargs(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
         await self.start()  # normally done at app start; a reload may add the first litellm backend
-        kw = {k: v for k, v in body.items() if k not in _OWN_FIELDS}
+        # The allow-list again, whoever the caller: a field litellm does not get from here cannot
+        # steer it (api_base, api_key, extra_headers, ...; see router/backends/fields.py).
+        allowed = fields.build("litellm", endpoint, body, replica.model, stream=False)
+        kw = {k: v for k, v in allowed.items() if k not in _OWN_FIELDS}
         kw.update(model=replica.model, timeout=self._timeout, max_retries=0)
         if replica.api_base:
             kw["api_base"] = replica.api_base
@@ -59,7 +66,7 @@ class LiteLLMBackend:
 
     async def complete(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
                        request_id: str) -> Reply:
-        kw = await self._kwargs(replica, body)
+        kw = await self._kwargs(replica, endpoint, body)
         try:
             if endpoint is Endpoint.CHAT:
                 resp = await self._litellm.acompletion(messages=body["messages"], **kw)
@@ -71,7 +78,7 @@ class LiteLLMBackend:
 
     async def stream(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
                      request_id: str) -> _LiteLLMStream:
-        kw = await self._kwargs(replica, body)
+        kw = await self._kwargs(replica, endpoint, body)
         kw["stream_options"] = {"include_usage": True}
         try:
             if endpoint is Endpoint.CHAT:
