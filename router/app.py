@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from classifiers.base import Classifier
 from classifiers.batching import MicroBatcher
+from classifiers.registry import Registry
 from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMode
 
 from .api import admin, anthropic, openai
@@ -42,6 +43,7 @@ from .balance.redis_affinity import RedisAffinity
 from .clock import Clock, SystemClock
 from .conversations import ConversationStore, MemoryConversations, RedisConversations
 from .errors import NotReady
+from .learning.model_watch import Loaded, ModelWatcher, WatchStatus, load_version, registry_of
 from .logs import configure_logging
 from .policy.loader import LoadedPolicy, PolicyWatcher, load_policy
 from .policy.thresholds import Thresholds
@@ -61,13 +63,27 @@ class ScorerSlot:
         self.batcher: MicroBatcher | None = None
         self.info: dict[str, Any] | None = None
         self.chat_text_mode: ChatTextMode = DEFAULT_CHAT_TEXT_MODE
+        self.version: str | None = None  # the registry version serving (None: not from a registry)
 
-    def fill(self, batcher: MicroBatcher, info: dict[str, Any]) -> None:
-        self.batcher, self.info = batcher, info
+    def fill(self, batcher: MicroBatcher, info: dict[str, Any], version: str | None = None) -> None:
         mode = (info.get("text") or {}).get("chat", DEFAULT_CHAT_TEXT_MODE)
         if mode not in CHAT_TEXT_MODES:
             raise ValueError(f"the classifier asks for an unknown chat text mode {mode!r}")
-        self.chat_text_mode = mode
+        self.batcher, self.info, self.chat_text_mode, self.version = batcher, info, mode, version
+
+    async def swap(self, loaded: Loaded, thresholds: Thresholds) -> None:
+        """Serve ``loaded`` from now on (see router/learning/model_watch.py); raises ValueError if unusable."""
+        batcher = MicroBatcher(loaded.classifier)
+        await batcher.start()
+        old = self.batcher
+        try:
+            self.fill(batcher, {**_describe(loaded.classifier), "version": loaded.version}, loaded.version)
+        except ValueError:
+            await batcher.aclose()
+            raise
+        thresholds.restart(loaded.meta.get("score_quantiles"))
+        if old is not None:
+            await old.aclose()
 
     async def score(self, text: str) -> float:
         if self.batcher is None:
@@ -124,21 +140,33 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
         t.add_done_callback(tasks.discard)
 
     watcher = PolicyWatcher(settings.policy_path, loaded, on_reload, interval_s=settings.reload_interval_s)
+    models = registry_of(settings.models_dir)
+    watcher_status = WatchStatus()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backends["sglang"].start()
         if any(r.kind == "litellm" for r in runtime().table.all_replicas()):
             await backends["litellm"].start()
-        model = classifier if classifier is not None else await asyncio.to_thread(_load_classifier, settings)
-        batcher = MicroBatcher(model)
-        await batcher.start()
-        scorer.fill(batcher, _describe(model))
-        thresholds.set_reference(scorer.info.get("score_quantiles") if scorer.info else None)
+        start = await asyncio.to_thread(_start_model, models, watcher_status) \
+            if classifier is None and models else None
+        if start is not None:  # the registry's promoted model
+            await scorer.swap(start, thresholds)
+            watcher_status.version = start.version
+        else:
+            model = classifier if classifier is not None else await asyncio.to_thread(_load_classifier, settings)
+            batcher = MicroBatcher(model)
+            await batcher.start()
+            scorer.fill(batcher, _describe(model))
+            thresholds.set_reference(scorer.info.get("score_quantiles") if scorer.info else None)
         await health.check_all()
         if settings.freeze_heap:
             freeze_heap()
-        for loop_fn in (health.run, watcher.run, shared.run, cache_aware.run):
+        loops = [health.run, watcher.run, shared.run, cache_aware.run]
+        if models is not None:
+            loops.append(ModelWatcher(models, lambda loaded: scorer.swap(loaded, thresholds),
+                                      interval_s=settings.model_poll_s, status=watcher_status).run)
+        for loop_fn in loops:
             tasks.add(asyncio.create_task(loop_fn()))
         log.info("tierroute ready", extra={"policy": settings.policy_path, "digest": loaded.digest,
                                            "healthy_tiers": sorted(runtime().table.healthy_tiers())})
@@ -149,7 +177,8 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             shared.write()
-            await batcher.aclose()
+            if scorer.batcher is not None:
+                await scorer.batcher.aclose()
             for b in backends.values():
                 await b.aclose()
             await http.aclose()
@@ -160,7 +189,10 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                                     "decisions": dict(cache_aware.reasons),
                                     "prefill_holds": cache_aware.holds,
                                     "prefill_holds_timed_out": cache_aware.holds_timed_out,
-                                    "conversation_store_errors": getattr(conversations, "errors", 0)})
+                                    "conversation_store_errors": getattr(conversations, "errors", 0)},
+                           lambda: {"version": scorer.version, "registry": settings.models_dir,
+                                    "swaps": watcher_status.swaps, "refused": dict(watcher_status.refused),
+                                    "last_error": watcher_status.last_error})
     starlette = Starlette(routes=openai.routes(svc) + admin.routes(deps), lifespan=lifespan,
                           exception_handlers={HTTPException: _http_error, Exception: _server_error})
     oai = openai.OpenAIDialect()
@@ -189,6 +221,20 @@ def app_from_env() -> Edge:
     settings = Settings.from_json(os.environ["TIERROUTE_SETTINGS_JSON"])
     configure_logging(settings.log_level)
     return create_app(settings)
+
+
+def _start_model(registry: Registry, status: WatchStatus) -> Loaded | None:
+    """The registry's promoted model; None when nothing is promoted yet or it cannot be used (the
+    refusal is recorded): then the shipped model serves until a usable one is promoted."""
+    version = registry.current()
+    if not version:
+        return None
+    try:
+        return load_version(registry, version)
+    except ValueError as e:
+        status.refused[version] = str(e)
+        log.error("model refused", extra={"version": version, "reason": str(e), "serving": "shipped default"})
+        return None
 
 
 def _load_classifier(settings: Settings) -> Classifier:

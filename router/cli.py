@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, help="worker processes (default 1)")
     s.add_argument("--redis-url", help="Redis shared by proxy replicas for cache affinity (env TIERROUTE_REDIS_URL)")
     s.add_argument("--classifier", dest="classifier_dir", help="classifier model dir (default: shipped model)")
+    s.add_argument("--models-dir", help="follow the promoted model of this registry, swapping it in live "
+                                        "(tierroute learn writes it; env TIERROUTE_MODELS_DIR)")
     s.add_argument("--log-level", help="debug, info, warning, error (default info)")
     s.set_defaults(func=_serve)
 
@@ -98,7 +100,8 @@ def _serve(ns: argparse.Namespace) -> int:
     from .settings import Settings
 
     settings = Settings.from_env(policy_path=ns.policy_path, host=ns.host, port=ns.port, workers=ns.workers,
-                                 redis_url=ns.redis_url, classifier_dir=ns.classifier_dir, log_level=ns.log_level,
+                                 redis_url=ns.redis_url, classifier_dir=ns.classifier_dir, models_dir=ns.models_dir,
+                                 log_level=ns.log_level,
                                  freeze_heap=True)
     configure_logging(settings.log_level)
     try:

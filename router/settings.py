@@ -17,6 +17,8 @@ class Settings:
     workers: int = 1
     redis_url: str | None = None  # shared prefix-cache affinity and leases across proxy replicas
     classifier_dir: str | None = None  # None: the model shipped in classifiers/default
+    models_dir: str | None = None  # a model registry to follow (classifiers/registry.py); overrides classifier_dir
+    model_poll_s: float = 1.0  # how often the registry's pointer is read
     log_level: str = "info"
     reload_interval_s: float = 1.0
     stats_dir: str | None = None  # set by `serve --workers N` so workers can merge their stats
@@ -28,7 +30,7 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         for name, cast in (("policy_path", str), ("host", str), ("port", int), ("workers", int),
-                           ("redis_url", str), ("classifier_dir", str), ("log_level", str),
+                           ("redis_url", str), ("classifier_dir", str), ("models_dir", str), ("log_level", str),
                            ("reload_interval_s", float)):
             key = "TIERROUTE_POLICY" if name == "policy_path" else "TIERROUTE_" + name.upper()
             if env.get(key):

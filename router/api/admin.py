@@ -25,6 +25,7 @@ class AdminDeps:
     classifier_info: Callable[[], dict[str, Any] | None]  # None until the classifier is loaded
     stats_exports: Callable[[], list[dict[str, Any]]]
     affinity: Callable[[], dict[str, Any]]  # the affinity store's state (Redis breaker events) and choices
+    model: Callable[[], dict[str, Any]] = dict  # the classifier version serving, swaps and refusals
 
 
 def routes(deps: AdminDeps) -> list[Route]:
@@ -97,6 +98,7 @@ def _stats_document(deps: AdminDeps) -> dict[str, Any]:
     doc = render(merged, now=deps.svc.clock.wall(), strongest_tier=rt.policy.strongest.name, replica_info=info)
     doc["auto_routing"] = _auto_routing(deps, merged)
     doc["affinity"] = deps.affinity()
+    doc["model"] = deps.model()
     doc["workers"] = len(exports)
     return doc
 

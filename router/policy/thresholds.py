@@ -60,6 +60,13 @@ class Thresholds:
         self._reference = np.asarray(reference, dtype=np.float64) if reference is not None else None
         self._cache = None
 
+    def restart(self, reference: Sequence[float] | None) -> None:
+        """A new model scores from now on: forget the old model's scores (they are on another
+        scale), and let its reference quantiles stand in until enough new scores arrived."""
+        self._scores.clear()
+        self._seen = 0
+        self.set_reference(reference)
+
     def cuts(self, routing: Routing) -> tuple[float, ...]:
         """The current cut points for ``routing`` (one fewer than its tiers)."""
         if not routing.by_share:

@@ -1,0 +1,1 @@
+"""The serving half of learning from traffic: feedback, shadow judging, labels, model swaps (docs/learning.md)."""

@@ -1,0 +1,3 @@
+"""The loopback cluster of the integration tests (sim workers, fake provider), shared here."""
+
+from tests.integration.conftest import cluster, make_proxy, proxy  # noqa: F401 - fixtures
