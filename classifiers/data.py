@@ -10,6 +10,7 @@ weak_score``: the strong model did strictly better on this prompt.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,30 @@ def load_pairs(path: str | Path, split: str | None = None, keep_contaminated: bo
                 continue
             rows.append(row)
     return rows
+
+
+def read_objects(path: str | Path, ok: Callable[[dict[str, Any]], bool], need: str) -> list[dict[str, Any]]:
+    """Every JSON object line of ``path`` (blank lines skipped); ``ValueError`` names a line that is not
+    valid JSON or fails ``ok`` (``need`` says what was expected)."""
+    objs: list[dict[str, Any]] = []
+    with Path(path).open("rb") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not valid JSON: {e}") from None
+            if not (isinstance(obj, dict) and ok(obj)):
+                raise ValueError(f"{path}:{lineno}: need {need}")
+            objs.append(obj)
+    return objs
+
+
+def number_or_nan(value: Any) -> float:
+    """A finite number as float; NaN for null, missing, non-numeric or non-finite."""
+    out = _score(value)
+    return math.nan if out is None else out
 
 
 def _parse(line: bytes, path: str | Path, lineno: int) -> PairRow | None:

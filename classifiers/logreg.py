@@ -13,8 +13,12 @@ of a few-shot prompt; ``full``: the text), embed it, append the standardised
 :func:`classifiers.features.text_features` of the text when the model uses them, and return
 ``sigmoid(coef · x + intercept)``: the fitted probability that the strong model does strictly
 better than the weak one (``class_weight="balanced"``, so 0.5 weighs both errors equally; it
-is not the base rate). Format ``tierroute.logreg/1`` files (MiniLM, embedding only, full view)
-still load. Loading refuses a file whose embedding model or dimension does not match the
+is not the base rate). Format ``tierroute.logreg/3`` (written by :func:`classifiers.recipe.fit`
+when it uses hashed n-grams) adds ``"features": [..., "ngrams"]`` and ``"ngrams": {"buckets",
+"orders", "max_tokens", "hash": "crc32", "ids": [bucket ids], "coef": [weights]}``: the logit
+gains ``sum(coef[id]) / sqrt(#ids)`` over the distinct ids of the view
+(:mod:`classifiers.ngrams`). Format ``tierroute.logreg/1`` files (MiniLM, embedding only, full
+view) still load. Loading refuses a file whose embedding model or dimension does not match the
 embedder it is given.
 
 Embedders: ``embedding.kind == "static"`` loads :class:`classifiers.static.StaticEmbedder`
@@ -35,12 +39,15 @@ import orjson
 
 from .base import Classifier
 from .embed import MINILM_ID, TRUNCATIONS, Embedder, MiniLMEmbedder
+from .feature_arrays import FeatureArrays, as_arrays
 from .features import FEATURE_NAMES, feature_matrix, focus_text
+from .ngrams import NgramSpec, flatten, ngram_ids, row_sums
 
 FORMAT = "tierroute.logreg/2"
-FORMATS = ("tierroute.logreg/1", FORMAT)
+FORMAT_NGRAMS = "tierroute.logreg/3"
+FORMATS = ("tierroute.logreg/1", FORMAT, FORMAT_NGRAMS)
 FEATURES = ["embedding"]
-FEATURE_SETS = (["embedding"], ["embedding", "text_features"])
+FEATURE_SETS = (["embedding"], ["embedding", "text_features"], ["embedding", "text_features", "ngrams"])
 VIEWS = ("full", "focus")
 MODEL_FILE = "model.json"
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -62,6 +69,10 @@ class LogRegModel:
     feature_mean: np.ndarray | None = None
     feature_scale: np.ndarray | None = None
     embedding_weight: float = 1.0
+    ngrams: NgramSpec | None = None
+    ngram_ids: np.ndarray | None = None
+    ngram_coef: np.ndarray | None = None
+    _ngram_table: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, *, embedding: dict[str, Any], C: float | None = None,
@@ -119,18 +130,53 @@ class LogRegModel:
         assert self.feature_mean is not None and self.feature_scale is not None
         return np.hstack([embeddings, (feature_matrix(texts) - self.feature_mean) / self.feature_scale])
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """``sigmoid(X @ coef + intercept)``, computed stably; shape ``(n,)``."""
+    def predict_proba(self, X: np.ndarray, ngram_z: np.ndarray | None = None) -> np.ndarray:
+        """``sigmoid(X @ coef + intercept (+ ngram_z))``, computed stably; shape ``(n,)``."""
         z = np.asarray(X, dtype=np.float64) @ self.coef + self.intercept
+        if ngram_z is not None:
+            z = z + ngram_z
         return np.exp(-np.logaddexp(0.0, -z))
 
+    def ngram_z(self, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
+        """The n-gram block's share of the logit per row (None when the model has no n-grams)."""
+        if self.ngrams is None:
+            return None
+        if self._ngram_table is None:
+            assert self.ngram_ids is not None and self.ngram_coef is not None
+            table = np.zeros(self.ngrams.buckets, dtype=np.float64)
+            table[self.ngram_ids] = self.ngram_coef
+            self._ngram_table = table
+        return row_sums(self._ngram_table, ids, offsets)
+
+    def text_ngram_z(self, texts: Sequence[str]) -> np.ndarray | None:
+        """:meth:`ngram_z` of texts (their view, as at training time)."""
+        if self.ngrams is None:
+            return None
+        spec = self.ngrams
+        views = [focus_text(t) for t in texts] if self.view == "focus" else texts
+        return self.ngram_z(*flatten([ngram_ids(v, spec) for v in views]))
+
+    def score_arrays(self, fa: FeatureArrays) -> np.ndarray:
+        """Scores from precomputed features (raw text features, embeddings, n-gram ids)."""
+        if fa.dim != self.embedding.get("dim"):
+            raise ValueError(f"features have embedding dim {fa.dim}; the model needs {self.embedding.get('dim')}")
+        X = fa.emb.astype(np.float64)
+        if self.uses_text_features:
+            assert self.feature_mean is not None and self.feature_scale is not None
+            X = np.hstack([X, (fa.tf - self.feature_mean) / self.feature_scale])
+        return self.predict_proba(X, self.ngram_z(fa.ng_ids, fa.ng_offsets))
+
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"format": FORMAT, "name": self.name, "features": self.features,
-                               "embedding": self.embedding, "text": self.text}
+        out: dict[str, Any] = {"format": FORMAT if self.ngrams is None else FORMAT_NGRAMS, "name": self.name,
+                               "features": self.features, "embedding": self.embedding, "text": self.text}
         if self.uses_text_features:
             assert self.feature_mean is not None and self.feature_scale is not None
             out["text_features"] = {"names": list(FEATURE_NAMES), "mean": [float(v) for v in self.feature_mean],
                                     "scale": [float(v) for v in self.feature_scale]}
+        if self.ngrams is not None:
+            assert self.ngram_ids is not None and self.ngram_coef is not None
+            out["ngrams"] = {**self.ngrams.to_json(), "ids": [int(i) for i in self.ngram_ids],
+                             "coef": [float(f"{v:.6g}") for v in self.ngram_coef]}
         return {**out, "C": self.C, "embedding_weight": self.embedding_weight, "intercept": self.intercept,
                 "coef": [float(v) for v in self.coef],
                 "training": self.training}
@@ -165,11 +211,12 @@ class LogRegModel:
             raise ValueError(f"`coef` must be {n_in} finite numbers")
         if not isinstance(intercept, (int, float)) or not math.isfinite(intercept):
             raise ValueError("`intercept` must be a finite number")
+        spec, ng_ids, ng_coef = _parse_ngrams(obj) if "ngrams" in features else (None, None, None)
         return cls(coef=coef, intercept=float(intercept), embedding=emb, text=text,
                    C=float(obj.get("C", 0.0)), embedding_weight=float(obj.get("embedding_weight", 1.0)),
                    name=str(obj.get("name", "minilm-logreg")),
                    training=dict(obj.get("training") or {}), features=list(features), feature_mean=mean,
-                   feature_scale=scale)
+                   feature_scale=scale, ngrams=spec, ngram_ids=ng_ids, ngram_coef=ng_coef)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``directory/model.json`` (creating the directory); returns its path."""
@@ -190,6 +237,23 @@ class LogRegModel:
             return cls.from_json(obj)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
+
+
+def _parse_ngrams(obj: dict[str, Any]) -> tuple[NgramSpec, np.ndarray, np.ndarray]:
+    """The n-gram block of a /3 file: spec, bucket ids (distinct, in range) and their weights."""
+    if obj.get("format") != FORMAT_NGRAMS:
+        raise ValueError(f"an n-gram model must have format {FORMAT_NGRAMS}")
+    block = obj.get("ngrams")
+    if not isinstance(block, dict):
+        raise ValueError("`ngrams` block missing")
+    spec = NgramSpec.from_json(block)
+    ids = np.asarray(block.get("ids", []), dtype=np.int64)
+    coef = np.asarray(block.get("coef", []), dtype=np.float64)
+    if ids.ndim != 1 or coef.shape != ids.shape or not np.all(np.isfinite(coef)):
+        raise ValueError("`ngrams.ids` and `ngrams.coef` must be equally long lists of numbers")
+    if len(ids) and (ids.min() < 0 or ids.max() >= spec.buckets or len(np.unique(ids)) != len(ids)):
+        raise ValueError("`ngrams.ids` must be distinct bucket ids below `buckets`")
+    return spec, ids, coef
 
 
 def _design(X: np.ndarray, T: np.ndarray | None, weight: float) -> np.ndarray:
@@ -244,7 +308,13 @@ class EmbeddingLogRegClassifier:
         else:
             views = [focus_text(t) for t in texts] if self.model.view == "focus" else texts
             embeddings = self.embedder.encode(views)
-        return self.model.predict_proba(self.model.inputs(embeddings, texts))
+        return self.model.predict_proba(self.model.inputs(embeddings, texts), self.model.text_ngram_z(texts))
+
+    def score_features(self, features: FeatureArrays | Sequence[dict[str, Any]]) -> np.ndarray:
+        """Scores from :class:`classifiers.recipe.Featurizer` features (no text needed)."""
+        if not len(features):
+            return np.zeros(0, dtype=np.float64)
+        return self.model.score_arrays(as_arrays(features, self.embedder.dim))
 
     def describe(self) -> dict[str, Any]:
         t = self.model.training

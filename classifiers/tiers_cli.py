@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 
 from . import tiers as T
+from .data import number_or_nan, read_objects
 
 DEFAULT_TIERS = "mistralai/mistral-7b-chat,mistralai/mixtral-8x7b-chat,gpt-4-1106-preview"
 BETAS = (-math.inf, *np.linspace(-6.0, 6.0, 13).tolist(), math.inf)
@@ -41,29 +42,14 @@ class Outcomes:
 
 def load_outcomes(path: str | Path) -> Outcomes:
     """Read the file; raises ``ValueError`` naming the line for a malformed row."""
-    objs: list[dict[str, Any]] = []
-    with Path(path).open("rb") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON: {e}") from None
-            if not (isinstance(obj, dict) and isinstance(obj.get("prompt"), str)
-                    and isinstance(obj.get("scores"), dict) and isinstance(obj.get("cost_usd"), dict)):
-                raise ValueError(f"{path}:{lineno}: need `prompt` (string), `scores` and `cost_usd` (objects)")
-            objs.append(obj)
+    objs = read_objects(path, lambda o: isinstance(o.get("prompt"), str) and isinstance(o.get("scores"), dict)
+                        and isinstance(o.get("cost_usd"), dict), "`prompt` (string), `scores` and `cost_usd` (objects)")
     models = tuple(dict.fromkeys(m for o in objs for m in o["scores"]))
-    quality = np.array([[_num(o["scores"].get(m)) for m in models] for o in objs], dtype=np.float64)
-    cost = np.array([[_num(o["cost_usd"].get(m)) for m in models] for o in objs], dtype=np.float64)
+    quality = np.array([[number_or_nan(o["scores"].get(m)) for m in models] for o in objs], dtype=np.float64)
+    cost = np.array([[number_or_nan(o["cost_usd"].get(m)) for m in models] for o in objs], dtype=np.float64)
     splits = np.array([o.get("split") if isinstance(o.get("split"), str) else "" for o in objs], dtype=object)
     return Outcomes(models, [o["prompt"] for o in objs], splits, quality.reshape(len(objs), len(models)),
                     cost.reshape(len(objs), len(models)))
-
-
-def _num(v: Any) -> float:
-    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
 
 
 def resolve_models(requested: list[str], available: tuple[str, ...]) -> list[str]:

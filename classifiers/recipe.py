@@ -1,0 +1,164 @@
+"""The recipe API of issue 9 (docs/learning.md): featurize prompts, fit on soft targets, the training set.
+
+- :class:`Featurizer`: ``Featurizer.load(model_dir=None)`` reads the static embedding of a model
+  directory (numpy + ``tokenizers``; no torch, no scikit-learn). ``features(texts)`` gives one
+  compact JSON-able dict per text (:mod:`classifiers.feature_arrays`): the 14 text features,
+  the rounded static embedding of the focus view, and hashed word n-gram ids
+  (:mod:`classifiers.ngrams`). Never the text.
+- :func:`fit`: soft-label logistic regression (:mod:`classifiers.softfit`) on those features.
+  Each block (text features z-scored, embedding, n-grams with L2-normalised binary rows) has
+  its own L2 penalty (:class:`Penalties`, chosen by cross-validation, docs/classifier.md issue 9
+  section); a block whose penalty is None is left out. Returns a
+  :class:`classifiers.logreg.LogRegModel` (format ``tierroute.logreg/3`` with n-grams).
+- :func:`training_set`: features, difficulty targets, weights and provenance of the ``train``
+  rows of every allow-listed file (:mod:`classifiers.corpus`), cached on disk by content hash
+  (:mod:`classifiers.recipe_cache`).
+
+A loaded classifier (:func:`classifiers.logreg.load_classifier`) scores features with
+``score_features(features)``, so a model can be evaluated on labels whose text was not kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .feature_arrays import FeatureArrays, as_arrays
+from .features import feature_matrix, focus_text
+from .logreg import LogRegModel, default_model_dir
+from .ngrams import NgramSpec, flatten, ngram_ids, row_values
+from .static import StaticEmbedder
+
+SPEC_VERSION = "tierroute.features/1"
+CHAT_MODE = "last_user"
+VIEW = "focus"
+
+
+@dataclass(frozen=True)
+class Penalties:
+    """L2 penalty per block (None: block unused); see :mod:`classifiers.softfit` for the scale."""
+
+    tf: float | None = 1e-3
+    emb: float | None = 3e-3
+    ng: float | None = 3e-4
+
+
+DEFAULT_PENALTIES = Penalties()
+
+
+class Featurizer:
+    """Prompt → features of one fixed spec (the static embedding of a model directory + n-grams)."""
+
+    def __init__(self, embedder: StaticEmbedder, ngrams: NgramSpec | None = None) -> None:
+        self.embedder = embedder
+        self.ngrams = ngrams or NgramSpec()
+
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None) -> Featurizer:
+        """The static embedding of ``model_dir`` (None: the shipped default) and the default n-grams."""
+        return cls(StaticEmbedder.load(default_model_dir() if model_dir is None else model_dir))
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    @property
+    def spec(self) -> str:
+        """Names the feature set: features of equal specs are interchangeable."""
+        ng = self.ngrams
+        orders = "".join(str(n) for n in ng.orders)
+        return (f"{SPEC_VERSION};tf14;view={VIEW};static={self.embedder.model_id}/{self.dim};"
+                f"ng={ng.hash}/{ng.buckets}/o{orders}/t{ng.max_tokens}")
+
+    def arrays(self, texts: Sequence[str]) -> FeatureArrays:
+        """The features as arrays (what :meth:`features` serialises)."""
+        views = [focus_text(t) for t in texts]
+        emb = self.embedder.encode(views) if texts else np.zeros((0, self.dim), dtype=np.float32)
+        ids, offsets = flatten([ngram_ids(v, self.ngrams) for v in views])
+        return FeatureArrays(feature_matrix(texts), emb, ids, offsets)
+
+    def features(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        """One compact JSON-able dict per text (``tf``, ``emb``, ``ng``; never the text)."""
+        return self.arrays(texts).to_dicts()
+
+
+def design(fa: FeatureArrays, mean: np.ndarray, scale: np.ndarray, buckets: int) -> Any:
+    """The fit's sparse design matrix: [embedding | z-scored text features | n-gram buckets]."""
+    from scipy import sparse
+
+    dense = np.hstack([fa.emb.astype(np.float64), (fa.tf - mean) / scale])
+    ng = sparse.csr_matrix((row_values(fa.ng_offsets), fa.ng_ids, fa.ng_offsets), shape=(len(fa), buckets))
+    return sparse.hstack([sparse.csr_matrix(dense), ng], format="csr")
+
+
+def fit(features: FeatureArrays | Sequence[dict[str, Any]], targets: Sequence[float] | np.ndarray,
+        weights: Sequence[float] | np.ndarray | None = None, *, seed: int = 0, penalties: Penalties | None = None,
+        featurizer: Featurizer | None = None, training: dict[str, Any] | None = None) -> LogRegModel:
+    """Soft-label logistic regression on ``features`` (module docstring); ``targets`` in [0, 1].
+
+    ``featurizer`` (default: :meth:`Featurizer.load`) names the embedding and n-gram spec the
+    features were made with. ``seed`` is recorded; the fit is convex and deterministic.
+    """
+    from .softfit import fit_soft_logreg
+
+    feat = featurizer or Featurizer.load()
+    pen = penalties or DEFAULT_PENALTIES
+    fa = _mask_blocks(as_arrays(features, feat.dim), pen)
+    t = np.asarray(targets, dtype=np.float64)
+    w = np.ones(len(fa)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(fa) < 2 or t.shape != (len(fa),) or w.shape != (len(fa),):
+        raise ValueError(f"need at least 2 rows and one target and weight per row; got {len(fa)} rows, "
+                         f"{t.shape} targets, {w.shape} weights")
+    mean = fa.tf.mean(axis=0)
+    sd = fa.tf.std(axis=0)
+    scale = np.where(sd > 1e-9, sd, 1.0)
+    dim, n_tf, buckets = feat.dim, fa.tf.shape[1], feat.ngrams.buckets
+    X = design(fa, mean, scale, buckets)
+    lam = np.concatenate([np.full(dim, pen.emb or 1.0), np.full(n_tf, pen.tf or 1.0), np.full(buckets, pen.ng or 1.0)])
+    coef, intercept = fit_soft_logreg(X, t, w, lam)
+    ng_coef = coef[dim + n_tf:]
+    used = np.flatnonzero(np.abs(ng_coef) > 1e-7) if pen.ng is not None else np.zeros(0, dtype=np.int64)
+    info = {"rows": len(fa), "seed": seed, "penalties": vars(pen), "target": "soft (0..1)",
+            "weight_sum": float(w.sum()), **(training or {})}
+    return LogRegModel(coef=coef[:dim + n_tf], intercept=intercept, embedding=feat.embedder.describe(),
+                       text={"chat": CHAT_MODE, "view": VIEW}, C=0.0, name=_name(pen), training=info,
+                       features=["embedding", "text_features"] + (["ngrams"] if pen.ng is not None else []),
+                       feature_mean=mean, feature_scale=scale, embedding_weight=1.0 if pen.emb is not None else 0.0,
+                       ngrams=feat.ngrams if pen.ng is not None else None,
+                       ngram_ids=used if pen.ng is not None else None,
+                       ngram_coef=ng_coef[used] if pen.ng is not None else None)
+
+
+def _mask_blocks(fa: FeatureArrays, pen: Penalties) -> FeatureArrays:
+    """Zero the blocks the penalties leave out: constant-0 columns, so their coefficients stay 0."""
+    tf = fa.tf if pen.tf is not None else np.zeros_like(fa.tf)
+    emb = fa.emb if pen.emb is not None else np.zeros_like(fa.emb)
+    if pen.ng is None:
+        return FeatureArrays(tf, emb, np.zeros(0, dtype=np.int64), np.zeros(len(fa) + 1, dtype=np.int64))
+    return FeatureArrays(tf, emb, fa.ng_ids, fa.ng_offsets)
+
+
+def _name(pen: Penalties) -> str:
+    parts = [p for p, v in (("features", pen.tf), ("static", pen.emb), ("ngrams", pen.ng)) if v is not None]
+    return f"recipe-{'-'.join(parts)}-softlogreg"
+
+
+def save_model(model: LogRegModel, featurizer: Featurizer, out_dir: str | Path) -> Path:
+    """Write ``model.json`` and the static embedding files it loads with; returns the model path."""
+    path = model.save(out_dir)
+    featurizer.embedder.save(out_dir)
+    return path
+
+
+def training_set(data_dir: str | Path, exclude: Sequence[str] = (), *, featurizer: Featurizer | None = None,
+                 cache_dir: str | Path | None = None, target: str | None = None,
+                 weighting: str | None = None) -> Any:
+    """The shipped default's training rows (:func:`classifiers.recipe_cache.build_training_set`)."""
+    from .recipe_cache import build_training_set
+
+    return build_training_set(data_dir, exclude, featurizer=featurizer or Featurizer.load(), cache_dir=cache_dir,
+                              target=target, weighting=weighting)
