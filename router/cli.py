@@ -69,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_arguments(c)
     c.set_defaults(func=run_calibrate)
 
+    from .learning.learn_cli import add_learn_arguments, add_model_arguments, run_learn, run_model
+
+    lrn = sub.add_parser("learn", help="the sidecar: retrain the classifier on labels, promote a better model")
+    add_learn_arguments(lrn)
+    lrn.set_defaults(func=run_learn)
+
+    mdl = sub.add_parser("model", help="list, promote or roll back classifier versions in a registry")
+    add_model_arguments(mdl)
+    mdl.set_defaults(func=run_model)
+
     d = sub.add_parser("demo", help="start sim workers, a fake provider and the proxy; send mixed traffic")
     d.add_argument("--requests", type=int, default=200)
     d.add_argument("--concurrency", type=int, default=8)
@@ -88,6 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--port", type=int, required=True)
     fake_provider.add_arguments(f)
     f.set_defaults(func=lambda ns: _run_plain(fake_provider.create_app(fake_provider.config_from_args(ns)), ns))
+
+    from .sim import judge
+
+    j = sub.add_parser("sim-judge", help="a simulated judge for shadow comparisons (OpenAI chat API, strict verdicts)")
+    j.add_argument("--host", default="127.0.0.1")
+    j.add_argument("--port", type=int, required=True)
+    judge.add_arguments(j)
+    j.set_defaults(func=lambda ns: _run_plain(judge.create_app(judge.config_from_args(ns)), ns))
+
+    from .learning import cli as labels_cli
+
+    lb = sub.add_parser("labels", help="the label store: export, import pair-schema files, stats")
+    labels_cli.add_arguments(lb)
+    lb.set_defaults(func=labels_cli.run)
     return p
 
 

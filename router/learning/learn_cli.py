@@ -1,0 +1,121 @@
+"""``tierroute learn`` (the retraining sidecar) and ``tierroute model list|promote|rollback``.
+
+The learner itself is :mod:`classifiers.learn`; this module only connects it to the label store
+the proxies write (:mod:`router.learning.labels`) and prints. Nothing here is imported by ``serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from .labels import read_labels
+
+log = logging.getLogger("tierroute.learn")
+
+
+def add_learn_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models-dir", required=True, help="the model registry the proxies follow (serve --models-dir)")
+    p.add_argument("--labels", default=".tierroute/labels.jsonl", help="label file (without --redis-url)")
+    p.add_argument("--redis-url", help="read the labels from the proxies' Redis stream instead of a file")
+    p.add_argument("--redis-prefix", default="tierroute:learn:", help="key prefix of the label stream")
+    p.add_argument("--data-dir", help="the shipped default's training data, trained on with the labels "
+                                      "(e.g. ../shared/data); without it the model learns from labels only")
+    p.add_argument("--exclude", action="append", default=[], metavar="NAME",
+                   help="leave data files whose name starts with NAME out of the base set (repeatable)")
+    p.add_argument("--start-model", help="model directory registered and promoted first when the registry is empty")
+    p.add_argument("--min-new-labels", type=int, default=200, help="retrain once this many new labels arrived")
+    p.add_argument("--holdout", type=float, default=0.2, help="share of the newest labels held out to compare")
+    p.add_argument("--min-holdout", type=int, default=50)
+    p.add_argument("--margin", type=float, default=0.01, help="APGR the challenger must gain to be promoted")
+    p.add_argument("--label-weight", type=float, help="weight of a label against a base row (default: chosen)")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
+    p.add_argument("--once", action="store_true", help="one round, then exit")
+
+
+def run_learn(ns: argparse.Namespace) -> int:
+    from classifiers.learn import LearnConfig, Learner
+
+    cfg = LearnConfig(models_dir=ns.models_dir, data_dir=ns.data_dir, exclude=tuple(ns.exclude),
+                      start_model=ns.start_model, min_new_labels=ns.min_new_labels, holdout=ns.holdout,
+                      min_holdout=ns.min_holdout, margin=ns.margin, label_weight=ns.label_weight,
+                      interval_s=ns.interval)
+    where: dict[str, Any] = {"redis_url": ns.redis_url, "prefix": ns.redis_prefix, "path": ns.labels}
+
+    def labels() -> list[dict[str, Any]]:
+        return [lb.to_json() for lb in read_labels(**where)]
+
+    learner = Learner(cfg, labels)
+    stopping: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    version = learner.ensure_champion()
+    log.info("learner started", extra={"models_dir": cfg.models_dir, "champion": version,
+                                       "labels": ns.redis_url and "redis" or ns.labels})
+    try:
+        while not stopping:
+            rnd = learner.step()
+            if rnd is not None:
+                print(orjson.dumps({"event": "promote" if rnd.promoted else "refuse", "version": rnd.challenger,
+                                    **rnd.numbers()}).decode(), flush=True)
+            if ns.once:
+                break
+            _sleep(cfg.interval_s, stopping)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _sleep(seconds: float, stopping: list[bool]) -> None:
+    end = time.monotonic() + seconds
+    while not stopping and time.monotonic() < end:
+        time.sleep(min(0.2, end - time.monotonic()))
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("list", "promote", "rollback"))
+    p.add_argument("version", nargs="?", help="the version to promote")
+    p.add_argument("--models-dir", required=True)
+
+
+def run_model(ns: argparse.Namespace) -> int:
+    from classifiers.registry import Registry
+
+    reg = Registry(ns.models_dir)
+    if ns.action == "promote":
+        if not ns.version:
+            print("promote needs a VERSION (see `tierroute model list`)", file=sys.stderr)
+            return 2
+        try:
+            reg.promote(ns.version, event="promote", by="cli")
+        except KeyError as e:
+            print(str(e).strip("'\""), file=sys.stderr)
+            return 1
+        print(f"promoted {ns.version}")
+        return 0
+    if ns.action == "rollback":
+        try:
+            print(f"rolled back to {reg.rollback()}")
+        except ValueError as e:
+            print(str(e), file=sys.stderr)
+            return 1
+        return 0
+    current = reg.current()
+    print(f"{'version':<13} {'created (UTC)':<20} {'kind':<11} {'labels':>7} {'APGR':>7} {'champion':>9}  note")
+    for m in reg.versions():
+        ev = m.meta.get("evaluation") or {}
+        apgr = ev.get("challenger_apgr")
+        base = ev.get("champion_apgr")
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(m.created))
+        print(f"{m.version:<13} {created:<20} {str(m.meta.get('kind', '-')):<11} {str(m.meta.get('labels', '-')):>7} "
+              f"{_num(apgr):>7} {_num(base):>9}  {'CURRENT' if m.version == current else ''}")
+    return 0
+
+
+def _num(x: object) -> str:
+    return f"{x:.3f}" if isinstance(x, (int, float)) and x == x else "-"
