@@ -27,7 +27,7 @@ from classifiers.batching import MicroBatcher
 from classifiers.registry import Registry
 from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMode
 
-from .api import admin, anthropic, openai
+from .api import admin, anthropic, feedback, openai
 from .api.common import json_response, request_id
 from .api.edge import Edge
 from .auth import RateLimiter
@@ -44,6 +44,7 @@ from .clock import Clock, SystemClock
 from .conversations import ConversationStore, MemoryConversations, RedisConversations
 from .errors import NotReady
 from .learning.model_watch import Loaded, ModelWatcher, WatchStatus, load_version, registry_of
+from .learning.service import LearningService
 from .logs import configure_logging
 from .policy.loader import LoadedPolicy, PolicyWatcher, load_policy
 from .policy.thresholds import Thresholds
@@ -126,7 +127,10 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     store: AffinityStore = RedisAffinity(redis, clock) if redis is not None else MemoryAffinity(clock)
     cache_aware = CacheAwarePicker(store, lambda: runtime().policy.balance)
     pickers: dict[str, ReplicaPicker] = {"cache_aware": cache_aware, "least_loaded": LeastInFlight()}
-    svc = Services(runtime, scorer, pickers, backends, stats, RateLimiter(clock), clock, thresholds, conversations)
+    learning = LearningService(runtime, backends, stats, clock, scorer, lambda: (scorer.info or {}).get("version"),
+                               redis_url=settings.redis_url, featurizer_dir=settings.classifier_dir)
+    svc = Services(runtime, scorer, pickers, backends, stats, RateLimiter(clock), clock, thresholds, conversations,
+                   learning)
     shared = SharedStats(stats, settings.stats_dir)
     http = httpx.AsyncClient()  # health checks and server info; the hot path uses the backends' clients
     health = HealthChecker(lambda: runtime().table, http, clock)
@@ -160,6 +164,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
             scorer.fill(batcher, _describe(model))
             thresholds.set_reference(scorer.info.get("score_quantiles") if scorer.info else None)
         await health.check_all()
+        await learning.start()  # label stores and featurizer (in a thread); nothing without policy.learning
         if settings.freeze_heap:
             freeze_heap()
         loops = [health.run, watcher.run, shared.run, cache_aware.run]
@@ -176,6 +181,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
             for t in list(tasks):
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await learning.aclose()
             shared.write()
             if scorer.batcher is not None:
                 await scorer.batcher.aclose()
@@ -193,7 +199,9 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                            lambda: {"version": scorer.version, "registry": settings.models_dir,
                                     "swaps": watcher_status.swaps, "refused": dict(watcher_status.refused),
                                     "last_error": watcher_status.last_error})
-    starlette = Starlette(routes=openai.routes(svc) + admin.routes(deps), lifespan=lifespan,
+    deps.learning = learning.live
+    starlette = Starlette(routes=openai.routes(svc) + feedback.routes(svc, learning) + admin.routes(deps),
+                          lifespan=lifespan,
                           exception_handlers={HTTPException: _http_error, Exception: _server_error})
     oai = openai.OpenAIDialect()
     return Edge(svc, starlette, {"/v1/chat/completions": (Endpoint.CHAT, oai),

@@ -86,6 +86,7 @@ async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], header
         routed.cost_usd = _record(svc, rt, routed, 200, svc.clock.now() - started, None)
     else:  # stream back; recorded when the stream ends
         routed.events = _stream_back(svc, rt, routed, answer, pick_req, started)
+    svc.learning.served(routed, principal.name, auto)  # feedback and shadow labels, off this path
     return routed
 
 

@@ -8,8 +8,8 @@ is built once by the app factory and passed to every request.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from classifiers.text import ChatTextMode
 
@@ -24,6 +24,9 @@ from .policy.model import Policy, Price
 from .policy.thresholds import Thresholds
 from .stats.recorder import Stats
 
+if TYPE_CHECKING:
+    from .pipeline import Routed
+
 
 class Scorer(Protocol):
     chat_text_mode: ChatTextMode  # which part of a conversation the model was trained to score
@@ -31,6 +34,17 @@ class Scorer(Protocol):
     async def score(self, text: str) -> float:
         """Probability that ``text`` needs a stronger tier than the cheapest."""
         ...
+
+
+class LearningHook(Protocol):
+    def served(self, routed: Routed, principal: str, auto: bool) -> None:
+        """An answered request (a stream: headers out), for feedback and shadow labels; never waits."""
+        ...
+
+
+class NoLearning:
+    def served(self, routed: Routed, principal: str, auto: bool) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -65,3 +79,4 @@ class Services:
     clock: Clock
     thresholds: Thresholds
     conversations: ConversationStore
+    learning: LearningHook = field(default_factory=NoLearning)  # router.learning.service

@@ -14,6 +14,7 @@ from ..auth import bearer
 from ..errors import TierrouteError
 from ..policy.loader import PolicyStatus
 from ..runtime import Services
+from ..stats.learning import render_learning
 from ..stats.recorder import merge_exports, render
 from .common import error_response, json_response, request_id
 
@@ -26,6 +27,7 @@ class AdminDeps:
     stats_exports: Callable[[], list[dict[str, Any]]]
     affinity: Callable[[], dict[str, Any]]  # the affinity store's state (Redis breaker events) and choices
     model: Callable[[], dict[str, Any]] = dict  # the classifier version serving, swaps and refusals
+    learning: Callable[[], dict[str, Any]] = dict  # router.learning.service: label store, spend cap, queues
 
 
 def routes(deps: AdminDeps) -> list[Route]:
@@ -98,6 +100,8 @@ def _stats_document(deps: AdminDeps) -> dict[str, Any]:
     doc = render(merged, now=deps.svc.clock.wall(), strongest_tier=rt.policy.strongest.name, replica_info=info)
     doc["auto_routing"] = _auto_routing(deps, merged)
     doc["affinity"] = deps.affinity()
+    doc["learning"] = render_learning(merged["learning"], savings=doc["savings"], live=deps.learning(),
+                                      model=deps.model())
     doc["model"] = deps.model()
     doc["workers"] = len(exports)
     return doc

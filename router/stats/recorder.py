@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..clock import Clock
+from .learning import LearningCounters, merge_learning
 from .window import SampleWindow, percentiles
 
 SCORE_BINS = 20
@@ -91,6 +92,7 @@ class Stats:
         self.rejected: Counter[str] = Counter()  # status -> requests refused before reaching a tier
         self.escalations = 0  # conversations moved to a stronger tier by a later turn
         self.scores = SampleWindow(SCORE_SAMPLE)  # recent classifier scores, for calibration on traffic
+        self.learning = LearningCounters()  # labels, shadow jobs and spend, judged quality (router.stats.learning)
 
     def record(self, r: RequestRecord) -> None:
         _group(self.tiers, r.tier).add(r)
@@ -123,6 +125,7 @@ class Stats:
             "rejected": dict(self.rejected),
             "escalations": self.escalations,
             "scores": self.scores.values(),
+            "learning": self.learning.export(),
         }
 
 
@@ -154,6 +157,7 @@ def merge_exports(exports: list[dict[str, Any]]) -> dict[str, Any]:
         out["score_hist"] = [a + b for a, b in zip(out["score_hist"], e["score_hist"], strict=True)]
         out["escalations"] += e.get("escalations", 0)
         out["scores"] += e.get("scores", [])
+    out["learning"] = merge_learning([e.get("learning", {}) for e in exports])
     return out
 
 
