@@ -98,6 +98,8 @@ class LearningService:
         if cfg is None or self._shadow is not None:
             return
         self._featurizer = await asyncio.to_thread(_load_featurizer, self._featurizer_dir)
+        if cfg.shadow.enabled and cfg.shadow.judge is not None and cfg.shadow.judge.model is not None:
+            await self._backends["litellm"].start()  # import litellm now, not in the first shadow job
         if self._redis_url:
             self._redis = Redis.from_url(self._redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
             self._store = RedisLabelStore(self._redis, cfg.redis_prefix, cfg.labels.max_labels)

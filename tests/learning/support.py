@@ -57,6 +57,8 @@ def learning_section(tmp: Path, **over: Any) -> dict[str, Any]:
 def learning_proxy(cluster: Cluster, tmp: Path, learning: dict[str, Any], *, redis_url: str | None = None,
                    small: list[str] | None = None, large: list[str] | None = None) -> Iterator[Proxy]:
     """A two-tier proxy (small < 0.5 <= large, the keyword classifier) with a ``learning`` section."""
+    cluster.reset()
+    tmp.mkdir(parents=True, exist_ok=True)
     pol = policy_dict(small=small or cluster.small, large=large or cluster.large)
     pol["learning"] = learning
     path = write_policy(tmp / f"policy-{uuid.uuid4().hex[:6]}.yaml", pol)
