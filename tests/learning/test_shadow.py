@@ -11,21 +11,19 @@ import httpx
 import orjson
 import pytest
 
-from router.learning.judging import prompt_digest
+from router.learning.judging import judge_messages, parse_verdict, prompt_digest
 from router.learning.labels import FileLabelStore, Label
 from router.sim import judge, worker
 from router.stats.learning import wilson
-from tests.integration.conftest import FAST, Cluster
+from tests.integration.conftest import Cluster
 from tests.learning.support import (
     ask,
     client,
     judge_policy,
-    judge_server,  # noqa: F401 - fixture
     judge_stats,
     learning_proxy,
     learning_section,
     learning_stats,
-    sim_judge,  # noqa: F401 - fixture
     wait_for,
 )
 from tests.support import ServerThread
@@ -209,8 +207,6 @@ def test_noise_flips_verdicts_deterministically(tmp_path: Path) -> None:
     pairs.write_bytes(orjson.dumps({"id": "1", "prompt": "p", "weak_score": 0, "strong_score": 1}) + b"\n")
     flipped = judge._Judge(judge.JudgeConfig(outcomes=judge.load_outcomes(pairs), noise=1.0))
     straight = judge._Judge(judge.JudgeConfig(outcomes=judge.load_outcomes(pairs), noise=0.0))
-    from router.learning.judging import judge_messages, parse_verdict
-
     text = judge_messages("p", "ref answer", "cheap answer", 1)[1]["content"]
     assert parse_verdict(straight.verdict(text)) == "A" and parse_verdict(flipped.verdict(text)) == "B"
     half = [judge._Judge(judge.JudgeConfig(outcomes={}, noise=0.5, seed=s)).verdict(text) for s in range(40)]
