@@ -182,6 +182,7 @@ class ShadowRunner:
         outcome = await self._judge(rt, sh.judge, job, reference, cheap)
         if outcome is not None:
             self.counters.verdict(job.cheap_tier, outcome.target, explore=job.explore)
+            self.counters.count("judged")
             await self.on_outcome(job, outcome)
 
     async def _answer(self, rt: Runtime, job: ShadowJob) -> str:

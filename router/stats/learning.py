@@ -102,7 +102,7 @@ def render_learning(merged: dict[str, Any], *, savings: dict[str, Any], live: di
                           "total": spend.get("shadow", 0.0) + spend.get("judge", 0.0)},
             "daily_usd_cap": live.get("daily_usd_cap"),
             "pending": live.get("pending_shadow_jobs", 0),
-            "jobs": {k: ev.get(k, 0) for k in ("sampled", "explored", "labelled", "dropped_full", "capped",
+            "jobs": {k: ev.get(k, 0) for k in ("sampled", "explored", "judged", "dropped_full", "capped",
                                                "reference_failed")},
             "judge_failures": {"no_verdict": ev.get("no_verdict", 0), "errors": ev.get("judge_error", 0)},
         },

@@ -199,7 +199,7 @@ def test_recorded_outcomes_set_targets_and_quality_retained(cluster: Cluster, tm
                                          "n": 6, "as_good": 4}
         assert q["overall"]["n"] == 6 and q["overall"]["parity"] == pytest.approx(4 / 6)
         assert learning["summary"].startswith("saved ") and learning["summary"].endswith("judged parity, n = 6")
-        assert learning["labels"]["stored_here"]["shadow"] == 6
+        assert learning["labels"]["stored_here"]["shadow"] == 6 and learning["shadow"]["jobs"]["judged"] == 6
 
 
 def test_noise_flips_verdicts_deterministically(tmp_path: Path) -> None:
