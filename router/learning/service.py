@@ -111,7 +111,9 @@ class LearningService:
         self._shadow = ShadowRunner(self._runtime, self._backends, self._counters,
                                     DailySpend(self._redis, cfg.redis_prefix), self._rng, self._store_outcome)
         for fn in (self._remember_loop, self._counts_loop):
-            self._tasks.add(asyncio.create_task(fn()))
+            task = asyncio.create_task(fn())
+            task.add_done_callback(_log_crash)
+            self._tasks.add(task)
 
     async def aclose(self) -> None:
         if self._starting is not None:
@@ -277,6 +279,11 @@ class LearningService:
                 "daily_usd_cap": cfg.shadow.daily_usd_cap if cfg is not None and cfg.shadow.enabled else None,
                 "pending_shadow_jobs": len(self._shadow.tasks) if self._shadow else 0,
                 "remember_queue": self._queue.qsize() if self._queue else 0}
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("learning loop stopped", exc_info=task.exception())
 
 
 def _feedback_fields(body: dict[str, Any], counters: Any) -> tuple[str, float, str | None]:
