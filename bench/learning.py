@@ -75,7 +75,7 @@ tiers:
 routing:
   auto:
     - {{tier: weak, share: 0.5}}
-    - {{tier: strong}}
+    - {{tier: strong, share: 0.5}}
   sticky: {{enabled: false}}
 health: {{interval_s: 5, timeout_s: 2}}
 learning:
