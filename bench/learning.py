@@ -165,7 +165,8 @@ def replay(ns: argparse.Namespace, rows: list[PairRow], work: Path, start_model:
         if start_model:
             learn += ["--start-model", start_model]
         procs.start("learn", tierroute_cmd(*learn))
-        _wait(lambda: (models / "CURRENT").exists(), 600, "the learner to register the start model", procs, "learn")
+        procs.wait_until(lambda: (models / "CURRENT").exists(), 600, "the learner to register the start model",
+                         "learn")
         for name in ("weak", "strong", "judge"):
             procs.wait_http(name, f"http://127.0.0.1:{ports[name]}/health")
         procs.start("proxy", tierroute_cmd("serve", "--policy", str(policy), "--port", str(ports["proxy"]),
@@ -220,7 +221,7 @@ def _settle(base: str, admin: dict[str, str], labels: Path, models: Path, min_ne
         learning = httpx.get(base + "/admin/stats", headers=admin, timeout=10).json().get("learning") or {}
         return int((learning.get("shadow") or {}).get("pending", 0)) == 0
 
-    _wait(backlog_done, 600, "the shadow backlog", procs, "proxy")
+    procs.wait_until(backlog_done, 600, "the shadow backlog", "proxy")
     n = _count_lines(labels)
 
     def learner_caught_up() -> bool:
@@ -228,24 +229,15 @@ def _settle(base: str, admin: dict[str, str], labels: Path, models: Path, min_ne
         trained = max((int(h.get("labels", 0)) for h in done), default=0)
         return n - trained < min_new
 
-    _wait(learner_caught_up, 900, "the learner", procs, "learn")
+    procs.wait_until(learner_caught_up, 900, "the learner", "learn")
     current = (models / "CURRENT").read_text().strip()
-    _wait(lambda: httpx.get(base + "/admin/stats", headers=admin, timeout=10).json()["model"]["version"] == current,
-          120, "the proxy to serve the current model", procs, "proxy")
+    procs.wait_until(lambda: httpx.get(base + "/admin/stats", headers=admin, timeout=10).json()["model"]["version"]
+                     == current, 120, "the proxy to serve the current model", "proxy")
 
 
 def _history(models: Path) -> list[dict[str, Any]]:
     path = models / "history.jsonl"
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
-
-
-def _wait(pred: Any, timeout: float, what: str, procs: ProcessGroup, name: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.25)
-    raise TimeoutError(f"waited {timeout:.0f} s for {what}; {name} log:\n{procs.tail(name)}")
 
 
 def _count_lines(path: Path) -> int:

@@ -218,7 +218,7 @@ class Learner:
         feats, targets, weights = rows.features.take(idx), rows.targets[idx], np.full(len(idx), weight)
         base = self.base()
         if base is not None:
-            feats = FeatureArrays.concat([base.features, feats])
+            feats = FeatureArrays.concat([base.arrays, feats])
             targets = np.concatenate([base.targets, targets])
             weights = np.concatenate([base.weights, weights])
         return fit(feats, targets, weights, seed=self.cfg.seed, featurizer=self.featurizer,

@@ -10,6 +10,7 @@ process is stopped on the way out, whatever happens.
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from .procs import ProcessGroup, free_port, tierroute_cmd
 CLIENT_KEY = "sk-demo-client"
 ADMIN_KEY = "sk-demo-admin"
 PROVIDER_KEY = "sk-demo-provider"
+JUDGE_KEY = "sk-demo-judge"
+LEARN_AFTER = 60  # the learner retrains once this many labels arrived
 
 POLICY = """\
 version: 1
@@ -59,6 +62,18 @@ routing:
     - {{tier: large, below: {cut2}}}
     - {{tier: frontier}}
 health: {{interval_s: 2, timeout_s: 1}}
+learning:
+  labels: {{path: {labels}}}
+  shadow:
+    enabled: true
+    rate: 0.5
+    explore_rate: 0.5
+    daily_usd_cap: 5
+    judge:
+      model: openai/sim-judge
+      api_base: http://127.0.0.1:{judge}/v1
+      api_key_env: DEMO_JUDGE_KEY
+      price: {{input_per_mtok: 2.50, output_per_mtok: 10.00}}
 """
 # Target shares per tier; cut points are calibrated on the demo's own traffic (RouteLLM-style:
 # a threshold is chosen for a share of strong calls, not guessed).
@@ -67,11 +82,13 @@ SHARES = (0.55, 0.30, 0.15)
 
 def run_demo(*, requests: int = 200, concurrency: int = 8, seed: int = 0) -> int:
     work = Path(tempfile.mkdtemp(prefix="tierroute-demo-"))
-    ports = {name: free_port() for name in ("small0", "small1", "large0", "provider", "proxy")}
+    ports = {name: free_port() for name in ("small0", "small1", "large0", "provider", "judge", "proxy")}
+    labels, models = work / "labels.jsonl", work / "models"
     policy = work / "policy.yaml"
     base = f"http://127.0.0.1:{ports['proxy']}"
     traffic = build_traffic(requests, seed)
-    print(f"tierroute demo: starting 3 simulated SGLang workers, a fake provider and the proxy (logs in {work})")
+    print(f"tierroute demo: starting 3 simulated SGLang workers, a fake provider, a simulated judge, the learner "
+          f"sidecar and the proxy (logs in {work})")
     with ProcessGroup(work) as procs:
         small = ["--model", "Qwen/Qwen2.5-7B-Instruct-AWQ", "--ttft-ms", "15", "--decode-tps", "400",
                  "--prefill-tps", "20000", "--max-total-tokens", "60000"]
@@ -82,28 +99,82 @@ def run_demo(*, requests: int = 200, concurrency: int = 8, seed: int = 0) -> int
         procs.start("large0", tierroute_cmd("sim-worker", "--port", str(ports["large0"]), *large))
         procs.start("provider", tierroute_cmd("fake-provider", "--port", str(ports["provider"]),
                                               "--api-key", PROVIDER_KEY, "--latency-ms", "60"))
+        procs.start("judge", tierroute_cmd("sim-judge", "--port", str(ports["judge"])))
+        procs.start("learn", tierroute_cmd("learn", "--models-dir", str(models), "--labels", str(labels),
+                                           "--min-new-labels", str(LEARN_AFTER), "--interval", "1",
+                                           "--min-holdout", "20", "--holdout", "0.25"))
         cuts = calibrate_cuts([r.messages for r in traffic], SHARES)
-        policy.write_text(POLICY.format(**ports, cut1=cuts[0], cut2=cuts[1]))
+        policy.write_text(POLICY.format(**ports, cut1=cuts[0], cut2=cuts[1], labels=json.dumps(str(labels))))
         print(f"calibrated score cut points for {', '.join(f'{s:.0%}' for s in SHARES)} of traffic per tier: "
               f"small < {cuts[0]:.3f} <= large < {cuts[1]:.3f} <= frontier")
-        for name in ("small0", "small1", "large0"):
+        for name in ("small0", "small1", "large0", "judge"):
             procs.wait_http(name, f"http://127.0.0.1:{ports[name]}/health")
+        procs.wait_until(lambda: (models / "CURRENT").exists(), 120,
+                         "the learner to register the shipped model", "learn")
         procs.start("proxy", tierroute_cmd("serve", "--policy", str(policy), "--port", str(ports["proxy"]),
-                                           "--log-level", "warning"),
+                                           "--models-dir", str(models), "--log-level", "warning"),
                     env={"TIERROUTE_API_KEYS": CLIENT_KEY, "TIERROUTE_ADMIN_KEY": ADMIN_KEY,
-                         "DEMO_PROVIDER_KEY": PROVIDER_KEY})
+                         "DEMO_PROVIDER_KEY": PROVIDER_KEY, "DEMO_JUDGE_KEY": JUDGE_KEY})
         procs.wait_http("proxy", base + "/ready", timeout=180)
         print(f"sending {len(traffic)} chat requests ({sum(r.stream for r in traffic)} streamed) through "
               f"{base}/v1 with the openai SDK, {concurrency} at a time ...")
         t0 = time.perf_counter()
         results = asyncio.run(_send_all(base + "/v1", traffic, concurrency))
         elapsed = time.perf_counter() - t0
+        print("learning phase: shadow comparisons judged in the background, then the learner retrains ...")
+        rounds = learning_phase(procs, base, models)
         stats = httpx.get(base + "/admin/stats", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10).json()
         policy_doc = httpx.get(base + "/admin/policy", headers={"Authorization": f"Bearer {ADMIN_KEY}"},
                                timeout=10).json()
     failures = [r for r in results if isinstance(r, BaseException)]
     print(render_report(stats, policy_doc["policy"], elapsed, len(results), failures))
+    print(render_learning(stats, rounds, len(results)))
     return 1 if failures else 0
+
+
+def learning_phase(procs: ProcessGroup, base: str, models: Path, timeout: float = 180.0) -> list[dict[str, Any]]:
+    """Wait until every shadow job is judged, then for the learner's round on those labels and the
+    proxy to serve the promoted model (if one was). Returns the learner's rounds."""
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+    def learning() -> dict[str, Any]:
+        return httpx.get(base + "/admin/stats", headers=admin, timeout=10).json().get("learning") or {}
+
+    procs.wait_until(lambda: learning()["shadow"]["pending"] == 0, timeout, "the shadow comparisons", "proxy")
+    labels = sum(learning()["labels"]["stored_here"].values())
+
+    def rounds() -> list[dict[str, Any]]:
+        path = models / "history.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [e for e in map(json.loads, lines) if e.get("event") in ("promote", "refuse")]
+
+    if labels >= LEARN_AFTER:  # the learner trains whenever LEARN_AFTER new labels arrived
+        procs.wait_until(lambda: labels - max((r.get("labels", 0) for r in rounds()), default=0) < LEARN_AFTER,
+                         timeout, "the learner", "learn")
+        current = (models / "CURRENT").read_text().strip()
+        procs.wait_until(lambda: httpx.get(base + "/admin/stats", headers=admin, timeout=10).json()["model"]["version"]
+                         == current, 30, "the proxy to serve the promoted model", "proxy")
+    return rounds()
+
+
+def render_learning(stats: dict[str, Any], rounds: list[dict[str, Any]], requests: int) -> str:
+    """The learning lines of the demo's summary (pure: /admin/stats and the learner's rounds)."""
+    lr = stats.get("learning") or {}
+    if not lr:
+        return ""
+    by_source = lr["labels"]["stored_here"]
+    spend = lr["shadow"]["spend_usd"]
+    per_1k = 1000 * spend["total"] / requests if requests else 0.0
+    lines = [f"\nLearning: {sum(by_source.values())} labels ({', '.join(f'{k} {v}' for k, v in by_source.items())}); "
+             f"shadow + judge spend ${spend['total']:.5f} (${per_1k:.4f} per 1,000 requests), not billed to clients",
+             f"Quality retained: {lr.get('summary') or 'no judged comparisons yet'}"]
+    for r in rounds:
+        verdict = "promoted" if r["event"] == "promote" else "kept the champion"
+        lines.append(f"Learner round on {r['labels']} labels ({r['holdout_labels']} newest held out): challenger "
+                     f"{r['version']} APGR {r['challenger_apgr']:.3f} vs champion {r['champion']} "
+                     f"{r['champion_apgr']:.3f} -> {verdict}")
+    lines.append(f"Model serving now: {stats['model']['version']} ({stats['model']['swaps']} live swaps)")
+    return "\n".join(lines)
 
 
 def calibrate_cuts(conversations: list[list[dict[str, Any]]], shares: tuple[float, ...]) -> list[float]:

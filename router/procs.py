@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -60,6 +60,15 @@ class ProcessGroup:
                 last = f"{type(e).__name__}"
             time.sleep(0.2)
         raise TimeoutError(f"{name} did not answer {url} within {timeout:.0f} s ({last}); log:\n{self.tail(name)}")
+
+    def wait_until(self, pred: Callable[[], bool], timeout: float, what: str, name: str | None = None) -> None:
+        """Poll ``pred`` until it holds; on timeout raise with the tail of ``name``'s log."""
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() > deadline:
+                log = f"; {name} log:\n{self.tail(name)}" if name else ""
+                raise TimeoutError(f"waited {timeout:.0f} s for {what}{log}")
+            time.sleep(0.2)
 
     def tail(self, name: str, lines: int = 30) -> str:
         path = self.log_dir / f"{name}.log"

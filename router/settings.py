@@ -30,7 +30,8 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         for name, cast in (("policy_path", str), ("host", str), ("port", int), ("workers", int),
-                           ("redis_url", str), ("classifier_dir", str), ("models_dir", str), ("log_level", str),
+                           ("redis_url", str), ("classifier_dir", str), ("models_dir", str),
+                           ("model_poll_s", float), ("log_level", str),
                            ("reload_interval_s", float)):
             key = "TIERROUTE_POLICY" if name == "policy_path" else "TIERROUTE_" + name.upper()
             if env.get(key):
