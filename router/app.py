@@ -156,7 +156,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
             if classifier is None and models else None
         if start is not None:  # the registry's promoted model
             await scorer.swap(start, thresholds)
-            watcher_status.version = start.version
+            watcher_status.version, watcher_status.evaluation = start.version, start.meta.get("evaluation")
         else:
             model = classifier if classifier is not None else await asyncio.to_thread(_load_classifier, settings)
             batcher = MicroBatcher(model)
@@ -196,9 +196,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                                     "prefill_holds": cache_aware.holds,
                                     "prefill_holds_timed_out": cache_aware.holds_timed_out,
                                     "conversation_store_errors": getattr(conversations, "errors", 0)},
-                           lambda: {"version": scorer.version, "registry": settings.models_dir,
-                                    "swaps": watcher_status.swaps, "refused": dict(watcher_status.refused),
-                                    "last_error": watcher_status.last_error})
+                           lambda: watcher_status.describe(models))
     deps.learning = learning.live
     starlette = Starlette(routes=openai.routes(svc) + feedback.routes(svc, learning) + admin.routes(deps),
                           lifespan=lifespan,

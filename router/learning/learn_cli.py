@@ -37,11 +37,15 @@ def add_learn_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-weight", type=float, help="weight of a label against a base row (default: chosen)")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
     p.add_argument("--once", action="store_true", help="one round, then exit")
+    p.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
 
 
 def run_learn(ns: argparse.Namespace) -> int:
     from classifiers.learn import LearnConfig, Learner
 
+    from ..logs import configure_logging
+
+    configure_logging(ns.log_level)
     cfg = LearnConfig(models_dir=ns.models_dir, data_dir=ns.data_dir, exclude=tuple(ns.exclude),
                       start_model=ns.start_model, min_new_labels=ns.min_new_labels, holdout=ns.holdout,
                       min_holdout=ns.min_holdout, margin=ns.margin, label_weight=ns.label_weight,

@@ -50,6 +50,17 @@ class WatchStatus:
     swaps: int = 0
     refused: dict[str, str] = field(default_factory=dict)  # version -> reason
     last_error: str | None = None
+    evaluation: dict[str, Any] | None = None  # the serving version's, from the learner
+
+    def describe(self, registry: Registry | None) -> dict[str, Any]:
+        """The ``model`` section of ``/admin/stats``."""
+        last = None
+        if registry is not None:
+            rounds = [h for h in registry.history() if h.get("event") in ("promote", "refuse", "rollback")]
+            last = rounds[-1] if rounds else None
+        return {"version": self.version, "registry": str(registry.root) if registry else None, "swaps": self.swaps,
+                "refused": dict(self.refused), "last_error": self.last_error, "evaluation": self.evaluation,
+                "last_round": last}
 
 
 def load_version(registry: Registry, version: str) -> Loaded:
@@ -91,6 +102,7 @@ class ModelWatcher:
             return False
         previous, self.status.version = self.status.version, version
         self.status.swaps += 1
+        self.status.evaluation = loaded.meta.get("evaluation")
         log.info("model swapped", extra={"version": version, "previous": previous,
                                          "evaluation": loaded.meta.get("evaluation")})
         return True

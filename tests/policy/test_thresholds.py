@@ -75,3 +75,23 @@ def test_share_validation(auto, problem: str) -> None:
     with pytest.raises(PolicyError) as ei:
         _routing(auto)
     assert any(problem in p for p in ei.value.problems), ei.value.problems
+
+
+def test_a_model_swap_keeps_the_shares() -> None:
+    """After restart() the old model's scores are gone; the new one's reference quantiles set the cuts."""
+    from router.policy.model import Routing
+
+    routing = Routing.model_validate({"auto": [{"tier": "a", "share": 0.7}, {"tier": "b", "share": 0.3}],
+                                      "min_samples": 50, "score_window": 200})
+    th = Thresholds(window=200)
+    for i in range(200):
+        th.observe(0.2 + 0.001 * i)  # the old model: scores around 0.2-0.4
+    assert th.source(routing) == "traffic" and th.cuts(routing)[0] < 0.4
+    new_scores = np.linspace(0.8, 0.99, 101)  # the new model scores much higher
+    th.restart(list(new_scores))
+    assert th.source(routing) == "reference"
+    cut = th.cuts(routing)[0]
+    assert abs(float(np.mean(new_scores < cut)) - 0.7) < 0.02
+    for s in np.linspace(0.8, 0.99, 60):
+        th.observe(float(s))
+    assert th.source(routing) == "traffic" and abs(th.cuts(routing)[0] - cut) < 0.01
