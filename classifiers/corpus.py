@@ -21,14 +21,17 @@ class SourceFile:
     path: str  # relative to the data directory
     licence: str
     credit: str
+    pair_view: str | None = None  # its pair view (same ids), if the data has one
 
 
 TRAINABLE: tuple[SourceFile, ...] = (
     SourceFile("routerbench0shot_subset.jsonl", "no licence stated upstream; the data README allows its train split",
-               "RouterBench 0-shot (withmartian/routerbench, via shuhao02/RouterDC): ARC-Challenge, Winogrande, MBPP"),
+               "RouterBench 0-shot (withmartian/routerbench, via shuhao02/RouterDC): ARC-Challenge, Winogrande, MBPP",
+               "routerbench0shot_mistral7b_vs_gpt4.jsonl"),
     SourceFile("multimodel/mmlupro.jsonl", "Apache-2.0 repository, MIT data",
-               "TIGER-AI-Lab/MMLU-Pro (questions not taken from MMLU)"),
-    SourceFile("multimodel/arenabench.jsonl", "Apache-2.0", "lmarena/arena-hard-auto (arena-bench-v1, GPT-4 judge)"),
+               "TIGER-AI-Lab/MMLU-Pro (questions not taken from MMLU)", "multimodel/mmlupro__pair.jsonl"),
+    SourceFile("multimodel/arenabench.jsonl", "Apache-2.0", "lmarena/arena-hard-auto (arena-bench-v1, GPT-4 judge)",
+               "multimodel/arenabench__pair.jsonl"),
     SourceFile("multimodel/routerdc_gsm8k_train.jsonl", "no licence stated; the data README allows training",
                "shuhao02/RouterDC (GSM8K train questions)"),
     SourceFile("multimodel/routerdc_math_prealgebra.jsonl", "no licence stated; the data README allows training",

@@ -23,16 +23,22 @@ def cross_val_scores(rows: Sequence[PairRow], fit: Callable[[Sequence[PairRow]],
                      folds: int = 5, seed: int = 0,
                      score: Callable[[Classifier, list[str]], np.ndarray] = _score) -> np.ndarray:
     """Out-of-fold scores for ``rows`` (``score(model, prompts)`` scores held-out prompts)."""
+    scores = np.empty(len(rows), dtype=np.float64)
+    for train_idx, test_idx in fold_indices([int(r.label) for r in rows], folds=folds, seed=seed):
+        model = fit([rows[i] for i in train_idx])
+        scores[test_idx] = score(model, [rows[i].prompt for i in test_idx])
+    return scores
+
+
+def fold_indices(labels: Sequence[int] | np.ndarray, *, folds: int = 5,
+                 seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train indices, held-out indices)`` of stratified, shuffled, seeded folds over ``labels`` (0/1)."""
     from sklearn.model_selection import StratifiedKFold
 
     if folds < 2:
         raise ValueError("cross-validation needs at least 2 folds")
-    y = np.array([int(r.label) for r in rows])
+    y = np.asarray(labels, dtype=np.int64)
     if min(int(y.sum()), int(len(y) - y.sum())) < folds:
         raise ValueError(f"need at least {folds} rows of each label for {folds}-fold cross-validation")
-    scores = np.empty(len(rows), dtype=np.float64)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train_idx, test_idx in splitter.split(np.zeros(len(rows)), y):
-        model = fit([rows[i] for i in train_idx])
-        scores[test_idx] = score(model, [rows[i].prompt for i in test_idx])
-    return scores
+    return list(splitter.split(np.zeros(len(y)), y))

@@ -1,11 +1,17 @@
 """``tierroute eval``: a router's quality on pair-schema data, next to the baselines, in one run.
 
-For the model (the shipped one, ``--model DIR``, or with ``--cv K`` the shipped recipe trained
-and scored by K-fold cross-validation on the file itself) and, on the same rows, the random
+For the model (the shipped one, ``--model DIR``, or with ``--cv K`` the recipe of
+:mod:`classifiers.recipe` trained on ``--target`` (``pair``: strong strictly better;
+``difficulty``: the share of the file's models failing, see :mod:`classifiers.eval_data`) and
+scored by K-fold cross-validation on the file itself) and, on the same rows, the random
 router (mean of 100 seeds), the prompt-length router and, with ``--cv``, a hashed
 bag-of-words + logistic regression trained on the same folds: APGR, CPT(50%), CPT(80%) and the
 quality-vs-strong-call-fraction curve as a table. ``--plot`` draws the curves in one PNG;
 ``--json`` makes the last line of output one JSON object.
+
+Multi-model files (``scores: {model: 0..1}``) are read directly: ``--weak M --strong M``
+picks the pair; ``--tiers A,B,C`` (with ``--prices`` when the file has no ``cost_usd``) reports
+the N-tier cost table of ``tierroute eval-tiers`` (:mod:`classifiers.tiers_cli`) instead.
 """
 
 from __future__ import annotations
@@ -13,13 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .base import Classifier
-from .data import PairRow, load_pairs
+from .eval_data import CV_TARGETS, EvalRows, cv_targets, load_eval_rows
 from .evaluate import RoutingCurve, oracle_router, prompt_length_router, random_router, routing_curve
 from .text import text_for_chat
 
@@ -35,16 +40,35 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="OUT.png", help="draw the PGR curves into this PNG")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON")
     parser.add_argument("--seed", type=int, default=0, help="fold seed for --cv (default 0)")
+    parser.add_argument("--target", choices=CV_TARGETS, default="pair",
+                        help="what --cv trains on: pair (strong strictly better, default) or difficulty "
+                             "(share of the file's models failing; 1 - mean of the two scores on a pair file)")
+    parser.add_argument("--weak", metavar="MODEL", help="multi-model file: the weak model of the pair view")
+    parser.add_argument("--strong", metavar="MODEL", help="multi-model file: the strong model of the pair view")
+    parser.add_argument("--tiers", metavar="MODEL,MODEL,...",
+                        help="multi-model file: N-tier cost and quality table over these models (as eval-tiers)")
+    parser.add_argument("--shares", metavar="P,P,...", help="with --tiers: target share per tier")
+    from .tiers_cli import add_prices_argument
+
+    add_prices_argument(parser)
 
 
 def run_eval(ns: argparse.Namespace) -> int:
-    rows = load_pairs(ns.data, split=ns.split, keep_contaminated=ns.keep_contaminated)
+    if getattr(ns, "tiers", None):
+        return _run_tiers(ns)
+    try:
+        data = load_eval_rows(ns.data, split=ns.split, keep_contaminated=ns.keep_contaminated,
+                              weak=getattr(ns, "weak", None), strong=getattr(ns, "strong", None))
+    except ValueError as e:
+        print(f"eval: {e}", file=sys.stderr)
+        return 1
+    rows = data.rows
     if len(rows) < 10:
         print(f"{ns.data}: only {len(rows)} usable rows (split {ns.split!r}); need at least 10", file=sys.stderr)
         return 1
     weak = np.array([r.weak_score for r in rows])
     strong = np.array([r.strong_score for r in rows])
-    scores, label = _model_scores(rows, ns)
+    scores, label = _model_scores(data, ns)
     curves = {"model": routing_curve(scores, weak, strong),
               "prompt_length": routing_curve(prompt_length_router([r.prompt for r in rows]), weak, strong)}
     if ns.cv:
@@ -67,17 +91,28 @@ def run_eval(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _model_scores(rows: Sequence[PairRow], ns: argparse.Namespace) -> tuple[np.ndarray, str]:
+def _model_scores(data: EvalRows, ns: argparse.Namespace) -> tuple[np.ndarray, str]:
+    rows = data.rows
     if ns.cv:
-        from .crossval import cross_val_scores
-        from .train import fit_classifier
+        from .recipe_cv import recipe_cv_scores
 
-        scores = cross_val_scores(rows, lambda fold: fit_classifier(fold, seed=ns.seed), folds=ns.cv,
-                                  seed=ns.seed, score=score_prompts)
-        return scores, f"shipped recipe, {ns.cv}-fold cross-validation on this file"
+        target = getattr(ns, "target", "pair")
+        scores = recipe_cv_scores([r.prompt for r in rows], cv_targets(data, target), [int(r.label) for r in rows],
+                                  folds=ns.cv, seed=ns.seed)
+        return scores, f"recipe trained on target {target}, {ns.cv}-fold cross-validation on this file"
     from .logreg import load_classifier
 
     return score_prompts(load_classifier(ns.model), [r.prompt for r in rows]), ns.model or "shipped default"
+
+
+def _run_tiers(ns: argparse.Namespace) -> int:
+    """``--tiers``: the N-tier table of :func:`classifiers.tiers_cli.run_tiers` on this file."""
+    from .tiers_cli import run_tiers
+
+    tiers_ns = argparse.Namespace(data=ns.data, tiers=ns.tiers, model=ns.model, calibrate_split="train",
+                                  split=ns.split or "test", shares=ns.shares, plot=ns.plot, json=ns.json,
+                                  prices=ns.prices)
+    return run_tiers(tiers_ns)
 
 
 def score_prompts(classifier: Classifier, prompts: list[str]) -> np.ndarray:

@@ -28,13 +28,14 @@ from typing import Any
 import numpy as np
 
 from .feature_arrays import FeatureArrays, as_arrays
-from .features import feature_matrix, focus_text
+from .features import FEATURE_NAMES, feature_matrix, focus_text
 from .logreg import LogRegModel, default_model_dir
 from .ngrams import NgramSpec, flatten, ngram_ids, row_values
 from .static import StaticEmbedder
+from .text import ChatTextMode
 
 SPEC_VERSION = "tierroute.features/1"
-CHAT_MODE = "last_user"
+CHAT_MODE: ChatTextMode = "last_user"
 VIEW = "focus"
 
 
@@ -48,6 +49,8 @@ class Penalties:
 
 
 DEFAULT_PENALTIES = Penalties()
+LENGTH_PRIOR = 0.0
+MAX_NGRAMS = 40_000  # n-gram weights kept (largest |weight|): keeps model.json near 1 MB
 
 
 class Featurizer:
@@ -87,18 +90,26 @@ class Featurizer:
 
 
 def design(fa: FeatureArrays, mean: np.ndarray, scale: np.ndarray, buckets: int) -> Any:
-    """The fit's sparse design matrix: [embedding | z-scored text features | n-gram buckets]."""
+    """The fit's design matrix: [embedding | z-scored text features | n-gram buckets] (sparse), or
+    without the n-gram block when ``buckets`` is 0 (dense)."""
     from scipy import sparse
 
     dense = np.hstack([fa.emb.astype(np.float64), (fa.tf - mean) / scale])
+    if buckets == 0:
+        return dense
     ng = sparse.csr_matrix((row_values(fa.ng_offsets), fa.ng_ids, fa.ng_offsets), shape=(len(fa), buckets))
     return sparse.hstack([sparse.csr_matrix(dense), ng], format="csr")
 
 
 def fit(features: FeatureArrays | Sequence[dict[str, Any]], targets: Sequence[float] | np.ndarray,
         weights: Sequence[float] | np.ndarray | None = None, *, seed: int = 0, penalties: Penalties | None = None,
-        featurizer: Featurizer | None = None, training: dict[str, Any] | None = None) -> LogRegModel:
+        featurizer: Featurizer | None = None, training: dict[str, Any] | None = None,
+        length_prior: float | None = None) -> LogRegModel:
     """Soft-label logistic regression on ``features`` (module docstring); ``targets`` in [0, 1].
+
+    ``length_prior`` (default :data:`LENGTH_PRIOR`) blends a prompt-length prior into the
+    fitted model: the logit gains ``length_prior * z``, z the prompt's log length
+    (``log_chars_full``) standardised over the training rows (negative: shorter = route up).
 
     ``featurizer`` (default: :meth:`Featurizer.load`) names the embedding and n-gram spec the
     features were made with. ``seed`` is recorded; the fit is convex and deterministic.
@@ -107,7 +118,8 @@ def fit(features: FeatureArrays | Sequence[dict[str, Any]], targets: Sequence[fl
 
     feat = featurizer or Featurizer.load()
     pen = penalties or DEFAULT_PENALTIES
-    fa = _mask_blocks(as_arrays(features, feat.dim), pen)
+    raw = as_arrays(features, feat.dim)
+    fa = _mask_blocks(raw, pen)
     t = np.asarray(targets, dtype=np.float64)
     w = np.ones(len(fa)) if weights is None else np.asarray(weights, dtype=np.float64)
     if len(fa) < 2 or t.shape != (len(fa),) or w.shape != (len(fa),):
@@ -116,13 +128,19 @@ def fit(features: FeatureArrays | Sequence[dict[str, Any]], targets: Sequence[fl
     mean = fa.tf.mean(axis=0)
     sd = fa.tf.std(axis=0)
     scale = np.where(sd > 1e-9, sd, 1.0)
-    dim, n_tf, buckets = feat.dim, fa.tf.shape[1], feat.ngrams.buckets
+    dim, n_tf, buckets = feat.dim, fa.tf.shape[1], feat.ngrams.buckets if pen.ng is not None else 0
     X = design(fa, mean, scale, buckets)
     lam = np.concatenate([np.full(dim, pen.emb or 1.0), np.full(n_tf, pen.tf or 1.0), np.full(buckets, pen.ng or 1.0)])
     coef, intercept = fit_soft_logreg(X, t, w, lam)
-    ng_coef = coef[dim + n_tf:]
-    used = np.flatnonzero(np.abs(ng_coef) > 1e-7) if pen.ng is not None else np.zeros(0, dtype=np.int64)
-    info = {"rows": len(fa), "seed": seed, "penalties": vars(pen), "target": "soft (0..1)",
+    prior = LENGTH_PRIOR if length_prior is None else length_prior
+    if prior:
+        i = FEATURE_NAMES.index("log_chars_full")
+        if pen.tf is None:  # the block is unused: standardise this column with the real statistics
+            mean[i], scale[i] = raw.tf[:, i].mean(), max(float(raw.tf[:, i].std()), 1e-9)
+        coef[dim + i] += prior
+    ng_coef = coef[dim + n_tf:] if buckets else np.zeros(0)
+    used = _kept_ngrams(ng_coef) if pen.ng is not None else np.zeros(0, dtype=np.int64)
+    info = {"rows": len(fa), "seed": seed, "penalties": vars(pen), "target": "soft (0..1)", "length_prior": prior,
             "weight_sum": float(w.sum()), **(training or {})}
     return LogRegModel(coef=coef[:dim + n_tf], intercept=intercept, embedding=feat.embedder.describe(),
                        text={"chat": CHAT_MODE, "view": VIEW}, C=0.0, name=_name(pen), training=info,
@@ -131,6 +149,14 @@ def fit(features: FeatureArrays | Sequence[dict[str, Any]], targets: Sequence[fl
                        ngrams=feat.ngrams if pen.ng is not None else None,
                        ngram_ids=used if pen.ng is not None else None,
                        ngram_coef=ng_coef[used] if pen.ng is not None else None)
+
+
+def _kept_ngrams(coef: np.ndarray, keep: int = MAX_NGRAMS) -> np.ndarray:
+    """Sorted bucket ids of the ``keep`` largest non-zero |weights| (the rest are dropped from the file)."""
+    nonzero = np.flatnonzero(np.abs(coef) > 1e-7)
+    if len(nonzero) > keep:
+        nonzero = np.sort(nonzero[np.argsort(-np.abs(coef[nonzero]), kind="stable")[:keep]])
+    return nonzero
 
 
 def _mask_blocks(fa: FeatureArrays, pen: Penalties) -> FeatureArrays:

@@ -2,8 +2,10 @@
 
 :func:`build_training_set`: for every allow-listed file (:mod:`classifiers.corpus`) present in
 the data directory and not excluded, its ``train`` rows with at least one score; their
-features (:class:`classifiers.recipe.Featurizer`), their difficulty target within the file
-(:mod:`classifiers.targets`, ``TARGET``) and a weight (``WEIGHTING``: ``rows`` = 1 each,
+features (:class:`classifiers.recipe.Featurizer`), their target (``TARGET``: a difficulty
+within the file, :mod:`classifiers.targets`; ``pair``: the pair view's label ``strong_score >
+weak_score``, only files with a pair view; ``mixed``: the pair label where a pair view has the
+row, else the difficulty) and a weight (``WEIGHTING``: ``rows`` = 1 each,
 ``file`` = every file the same total, ``sqrt`` = a file's total ∝ sqrt(its rows); scaled to
 mean 1). Features are the slow part (about a minute for all files on 2 cores); they are cached
 under ``cache_dir`` (default ``$TIERROUTE_CACHE`` or ``~/.cache/tierroute``), in
@@ -23,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .corpus import read_multi, trainable_files
+from .corpus import MultiRows, SourceFile, read_multi, trainable_files
+from .data import load_pairs
 from .feature_arrays import FeatureArrays
-from .targets import difficulty
+from .targets import TARGETS, difficulty
 
 if TYPE_CHECKING:
     from .recipe import Featurizer
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 TARGET = "mean"
 WEIGHTING = "rows"
 WEIGHTINGS = ("rows", "file", "sqrt")
+ALL_TARGETS = (*TARGETS, "pair", "mixed")
 SPLIT = "train"
 
 
@@ -103,6 +107,22 @@ def file_weights(sizes: Sequence[int], weighting: str) -> np.ndarray:
     return w / w.mean() if len(w) else w
 
 
+def row_targets(src: SourceFile, rows: MultiRows, data_dir: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(target per row, rows to keep)`` for one file (module docstring)."""
+    if target not in ALL_TARGETS:
+        raise ValueError(f"unknown target {target!r}; expected one of {ALL_TARGETS}")
+    if target in TARGETS:
+        return difficulty(rows.scores, target), np.ones(len(rows.ids), dtype=bool)
+    pair = np.full(len(rows.ids), np.nan)
+    if src.pair_view and (data_dir / src.pair_view).is_file():
+        labels = {r.id: float(r.label) for r in load_pairs(data_dir / src.pair_view)}
+        pair = np.array([labels.get(i, np.nan) for i in rows.ids])
+    has = np.isfinite(pair)
+    if target == "pair":
+        return np.where(has, pair, 0.0), has
+    return np.where(has, pair, difficulty(rows.scores, "mean")), np.ones(len(rows.ids), dtype=bool)
+
+
 def build_training_set(data_dir: str | Path, exclude: Sequence[str] = (), *, featurizer: Featurizer,
                        cache_dir: str | Path | None = None, target: str | None = None,
                        weighting: str | None = None) -> TrainingSet:
@@ -115,11 +135,13 @@ def build_training_set(data_dir: str | Path, exclude: Sequence[str] = (), *, fea
     for src, path in trainable_files(data_dir, exclude):
         rows = read_multi(path)
         rows = rows.select(np.array([s == SPLIT for s in rows.splits]) & np.isfinite(rows.scores).any(axis=1))
+        t, keep = row_targets(src, rows, Path(data_dir), target)
+        rows = rows.select(keep)
         if not rows.ids:
             continue
         sha = file_sha256(path)
         parts.append(featurize_cached(featurizer, rows.prompts, content_key=f"{sha}|{SPLIT}", cache_dir=cache_dir))
-        targets.append(difficulty(rows.scores, target))
+        targets.append(t[keep])
         ids += rows.ids
         provenance.append({"file": src.path, "licence": src.licence, "credit": src.credit, "split": SPLIT,
                            "rows": len(rows.ids), "models": len(rows.models), "sha256": sha, "target": target})

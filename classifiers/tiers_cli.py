@@ -40,16 +40,42 @@ class Outcomes:
     cost: np.ndarray
 
 
-def load_outcomes(path: str | Path) -> Outcomes:
-    """Read the file; raises ``ValueError`` naming the line for a malformed row."""
-    objs = read_objects(path, lambda o: isinstance(o.get("prompt"), str) and isinstance(o.get("scores"), dict)
-                        and isinstance(o.get("cost_usd"), dict), "`prompt` (string), `scores` and `cost_usd` (objects)")
+def load_outcomes(path: str | Path, prices: dict[str, float] | None = None) -> Outcomes:
+    """Read the file; raises ``ValueError`` naming the line for a malformed row.
+
+    ``prices`` (USD per call by model, e.g. for the multi-model files, which have no
+    ``cost_usd``) replace the file's costs: a model without a price costs NaN (its rows are
+    skipped where it is used).
+    """
+    def ok(o: dict[str, Any]) -> bool:
+        return (isinstance(o.get("prompt"), str) and isinstance(o.get("scores"), dict)
+                and (prices is not None or isinstance(o.get("cost_usd"), dict)))
+
+    objs = read_objects(path, ok, "`prompt` (string), `scores` and `cost_usd` (objects)" if prices is None
+                        else "`prompt` (string) and `scores` (object)")
     models = tuple(dict.fromkeys(m for o in objs for m in o["scores"]))
     quality = np.array([[number_or_nan(o["scores"].get(m)) for m in models] for o in objs], dtype=np.float64)
-    cost = np.array([[number_or_nan(o["cost_usd"].get(m)) for m in models] for o in objs], dtype=np.float64)
+    if prices is None:
+        cost = np.array([[number_or_nan(o["cost_usd"].get(m)) for m in models] for o in objs], dtype=np.float64)
+    else:
+        per_call = [number_or_nan(prices.get(m, prices.get(m.rsplit("/", 1)[-1]))) for m in models]
+        cost = np.tile(np.array(per_call, dtype=np.float64), (len(objs), 1))
     splits = np.array([o.get("split") if isinstance(o.get("split"), str) else "" for o in objs], dtype=object)
     return Outcomes(models, [o["prompt"] for o in objs], splits, quality.reshape(len(objs), len(models)),
                     cost.reshape(len(objs), len(models)))
+
+
+def parse_prices(text: str | None) -> dict[str, float] | None:
+    """``"MODEL=USD,MODEL=USD"`` (USD per call) as a dict; None for None."""
+    if text is None:
+        return None
+    out = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        name, sep, value = item.rpartition("=")
+        if not sep or not name:
+            raise ValueError(f"--prices: expected MODEL=USD, got {item!r}")
+        out[name] = float(value)
+    return out
 
 
 def resolve_models(requested: list[str], available: tuple[str, ...]) -> list[str]:
@@ -76,12 +102,18 @@ def add_tiers_arguments(parser: argparse.ArgumentParser) -> None:
                         help="target share per tier, adding up to 1 (default 0.5,0.3,0.2 for 3 tiers, else equal)")
     parser.add_argument("--plot", metavar="OUT.png", default=None, help="draw the cost-quality plot (needs matplotlib)")
     parser.add_argument("--json", action="store_true", help="end the output with one JSON object on one line")
+    add_prices_argument(parser)
+
+
+def add_prices_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prices", metavar="MODEL=USD,...", default=None,
+                        help="USD per call of each model, for files without `cost_usd` (the multi-model files)")
 
 
 def run_tiers(ns: argparse.Namespace) -> int:
     """Score, calibrate, evaluate and print (see the module docstring); 1 on bad input."""
     try:
-        data = load_outcomes(ns.data)
+        data = load_outcomes(ns.data, parse_prices(ns.prices))
         tier_models = resolve_models([t.strip() for t in ns.tiers.split(",") if t.strip()], data.models)
         k = len(tier_models)
         shares = T.check_shares(_default_shares(k) if ns.shares is None

@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(e)
     e.set_defaults(func=run_eval)
 
+    from classifiers.default_cli import add_train_default_arguments, run_train_default
+
+    td = sub.add_parser("train-default", help="rebuild the shipped classifier from every allowed data file")
+    add_train_default_arguments(td)
+    td.set_defaults(func=run_train_default)
+
     from classifiers.tiers_cli import add_tiers_arguments, run_tiers
 
     et = sub.add_parser("eval-tiers", help="cost and quality of N-tier routing on multi-model outcome data")

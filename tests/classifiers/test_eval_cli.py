@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers import logreg, train
-from classifiers.baselines import fit_bag_of_words
+from classifiers import logreg
 from classifiers.fake import FunctionClassifier
 from router.cli import main
 
@@ -57,13 +56,16 @@ def test_contaminated_rows_are_dropped_unless_kept(pairs: Path, monkeypatch, cap
 
 
 def test_cross_validation_trains_per_fold_and_adds_bag_of_words(pairs: Path, monkeypatch, capsys) -> None:
+    from classifiers import recipe
+
     fitted: list[int] = []
+    real_fit = recipe.fit
 
-    def fit(rows, *, seed=0):
-        fitted.append(len(rows))
-        return fit_bag_of_words(rows, seed=seed)
+    def fit(features, targets, weights=None, **kw):
+        fitted.append(len(targets))
+        return real_fit(features, targets, weights, **kw)
 
-    monkeypatch.setattr(train, "fit_classifier", fit, raising=False)
+    monkeypatch.setattr("classifiers.recipe_cv.fit", fit)
     assert main(["eval", str(pairs), "--cv", "4", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert fitted == [149, 149, 149, 150]  # 4 folds of 199 rows, each trained without its held-out quarter
@@ -74,3 +76,57 @@ def test_too_few_rows(tmp_path: Path, capsys) -> None:
     path = tmp_path / "tiny.jsonl"
     path.write_text(json.dumps({"id": "1", "prompt": "a", "weak_score": 0, "strong_score": 1}) + "\n")
     assert main(["eval", str(path)]) == 1
+
+
+@pytest.fixture
+def multi(tmp_path: Path) -> Path:
+    rows = []
+    for i in range(120):
+        hard = i % 3 == 0
+        rows.append({"id": str(i), "prompt": ("prove the theorem " if hard else "say hi ") + str(i % 7),
+                     "split": "test" if i % 4 == 0 else "train",
+                     "scores": {"org/weak": 0.0 if hard else 1.0, "strong": 1.0, "mid": 0.0 if hard else 0.5}})
+    rows[1]["scores"]["strong"] = None
+    path = tmp_path / "multi.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_multi_model_file_needs_and_builds_a_pair_view(multi: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(logreg, "load_classifier", lambda model_dir=None: FunctionClassifier(_hard))
+    assert main(["eval", str(multi)]) == 1
+    assert "--weak" in capsys.readouterr().err
+    assert main(["eval", str(multi), "--weak", "weak", "--strong", "strong", "--split", "train", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 89 and result["apgr"] > 0.8  # 90 train rows minus the one with a null strong score
+
+
+@pytest.mark.parametrize("target", ["pair", "difficulty"])
+def test_cv_trains_the_recipe_on_the_chosen_target(multi: Path, monkeypatch, capsys, target: str) -> None:
+    from classifiers import recipe
+
+    seen: list[np.ndarray] = []
+    real_fit = recipe.fit
+
+    def spy(features, targets, weights=None, **kw):
+        seen.append(np.asarray(targets))
+        return real_fit(features, targets, weights, **kw)
+
+    monkeypatch.setattr("classifiers.recipe_cv.fit", spy)
+    assert main(["eval", str(multi), "--weak", "weak", "--strong", "strong", "--cv", "3", "--target", target,
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(seen) == 3 and result["apgr"] > 0.8 and "bag_of_words" in result["baselines"]
+    values = set(np.round(np.concatenate(seen), 3).tolist())
+    assert values == ({0.0, 1.0} if target == "pair" else {0.167, 0.667})  # difficulty: 1 - mean of 3 models
+
+
+def test_tiers_table_from_scores_and_prices(multi: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("classifiers.logreg.load_classifier", lambda model_dir=None: FunctionClassifier(_hard))
+    assert main(["eval", str(multi), "--tiers", "weak,mid,strong", "--prices", "org/weak=0.001,mid=0.002,strong=0.01",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["tiers"] == ["org/weak", "mid", "strong"] and report["n"] == 30
+    assert report["router"]["quality"] > report["random"]["quality"]
+    singles = {p["label"]: p["cost_per_1k"] for p in report["single_models"]}
+    assert singles["strong"] == pytest.approx(10.0) and singles["org/weak"] == pytest.approx(1.0)

@@ -144,3 +144,32 @@ def test_training_set_uses_allowed_train_rows_and_caches(featurizer: Featurizer,
     assert np.allclose(again.arrays.emb, ts.arrays.emb) and again.weights[8] > again.weights[0]
     only_arena = training_set(data, exclude=("mmlupro",), featurizer=featurizer, cache_dir=cache)
     assert only_arena.ids == ["a0"]
+
+
+def test_length_prior_shifts_scores_by_standardised_length(featurizer: Featurizer) -> None:
+    texts = HARD + EASY
+    targets = np.r_[np.full(30, 0.7), np.full(30, 0.3)]
+    fa = featurizer.arrays(texts)
+    plain = fit(fa, targets, featurizer=featurizer, length_prior=0.0)
+    prior = fit(fa, targets, featurizer=featurizer, length_prior=-1.0)
+    logit = [np.log(m.score_arrays(fa) / (1 - m.score_arrays(fa))) for m in (plain, prior)]
+    z = (fa.tf[:, 3] - fa.tf[:, 3].mean()) / fa.tf[:, 3].std()
+    assert np.allclose(logit[1] - logit[0], -z, atol=1e-6)
+    assert prior.training["length_prior"] == -1.0
+
+
+def test_training_set_pair_and_mixed_targets(featurizer: Featurizer, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    rows = [{"id": f"m{i}", "prompt": f"q {i}", "split": "train", "scores": {"a": 0.0, "b": 1.0, "c": 1.0}}
+            for i in range(4)]
+    _write(data / "multimodel" / "mmlupro.jsonl", rows)
+    _write(data / "multimodel" / "mmlupro__pair.jsonl",
+           [{"id": f"m{i}", "prompt": f"q {i}", "weak_score": float(i % 2), "strong_score": 1.0, "split": "train"}
+            for i in range(3)])  # m3 has no pair row
+    _write(data / "multimodel" / "llmrouter.jsonl",
+           [{"id": "l0", "prompt": "x", "split": "train", "scores": {"a": 0.25, "b": 0.75}}])
+    pair = training_set(data, featurizer=featurizer, cache_dir=tmp_path / "c", target="pair")
+    assert pair.ids == ["m0", "m1", "m2"] and pair.targets.tolist() == [1.0, 0.0, 1.0]
+    mixed = training_set(data, featurizer=featurizer, cache_dir=tmp_path / "c", target="mixed")
+    assert mixed.ids == ["m0", "m1", "m2", "m3", "l0"]
+    assert np.allclose(mixed.targets, [1.0, 0.0, 1.0, 1 / 3, 0.5])
