@@ -75,6 +75,7 @@ async def run(requests: int, auto: bool, profile: bool) -> None:
         app = create_app(Settings(policy_path=str(path)), classifier=ConstantClassifier(0.1),
                          env={"TIERROUTE_API_KEYS": "sk-bench"})
     svc = app._svc  # noqa: SLF001 - the benchmark drives the pipeline directly
+    front = app._front  # noqa: SLF001
     svc.backends["sglang"] = MemoryBackend()  # type: ignore[index]
     batcher = MicroBatcher(ConstantClassifier(0.1))  # what the app's start-up does
     await batcher.start()
@@ -86,7 +87,8 @@ async def run(requests: int, auto: bool, profile: bool) -> None:
         raw = orjson.dumps({"model": model, "max_tokens": 64,
                             "messages": [{"role": "user", "content": f"Question {i}: how do tides work?"}]})
         headers = {"authorization": "Bearer sk-bench", "content-length": str(len(raw))}
-        routed = await pipeline.handle(svc, Endpoint.CHAT, decode_json(raw), headers, f"r{i}", svc.clock.now())
+        caller = front.client(headers, f"r{i}", f"r{i}", svc.clock.now())  # the edge's auth gate
+        routed = await pipeline.handle(svc, caller, Endpoint.CHAT, decode_json(raw), headers)
         dialect.reply(routed)
         dialect.headers(routed)
 

@@ -18,9 +18,6 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
 
 from classifiers.base import Classifier
 from classifiers.batching import MicroBatcher
@@ -28,8 +25,8 @@ from classifiers.registry import Registry
 from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMode
 
 from .api import admin, anthropic, feedback, openai
-from .api.common import json_response, request_id
 from .api.edge import Edge
+from .api.http import Front
 from .auth import RateLimiter
 from .backends.base import Backend, Endpoint
 from .backends.litellm import LiteLLMBackend
@@ -198,11 +195,11 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                                     "conversation_store_errors": getattr(conversations, "errors", 0)},
                            lambda: watcher_status.describe(models))
     deps.learning = learning.live
-    starlette = Starlette(routes=openai.routes(svc) + feedback.routes(svc, learning) + admin.routes(deps),
-                          lifespan=lifespan,
-                          exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    front = Front(svc)  # request ids, the auth gate and the error renderer of every route
+    starlette = Starlette(routes=openai.routes(front) + feedback.routes(front, learning) + admin.routes(deps, front),
+                          lifespan=lifespan, exception_handlers=front.handlers())
     oai = openai.OpenAIDialect()
-    return Edge(svc, starlette, {"/v1/chat/completions": (Endpoint.CHAT, oai),
+    return Edge(svc, front, starlette, {"/v1/chat/completions": (Endpoint.CHAT, oai),
                                  "/v1/completions": (Endpoint.COMPLETIONS, oai),
                                  "/v1/messages": (Endpoint.CHAT, anthropic.AnthropicDialect())})
 
@@ -254,19 +251,3 @@ def _describe(model: Classifier) -> dict[str, Any]:
     info = describe() if callable(describe) else {}
     return {"name": getattr(model, "name", type(model).__name__), **(info if isinstance(info, dict) else {})}
 
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    typ = "invalid_request_error" if exc.status_code < 500 else "api_error"
-    message = {404: f"Unknown path {request.url.path}.", 405: f"Method {request.method} is not allowed on "
-               f"{request.url.path}."}.get(exc.status_code, str(exc.detail))
-    return json_response({"error": {"message": message, "type": typ, "param": None, "code": None}},
-                         exc.status_code, {"x-tierroute-request-id": request_id(request)})
-
-
-async def _server_error(request: Request, exc: Exception) -> Response:
-    rid = request_id(request)
-    log.error("unhandled error", exc_info=exc, extra={"request_id": rid, "path": request.url.path})
-    return json_response({"error": {"message": f"Internal error (request id {rid}); see the proxy log.",
-                                    "type": "api_error", "param": None, "code": "internal_error"}},
-                         500, {"x-tierroute-request-id": rid})

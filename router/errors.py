@@ -86,6 +86,11 @@ class MethodNotAllowed(TierrouteError):
     code = "method_not_allowed"
 
 
+class UnknownPath(TierrouteError):
+    status = 404
+    type = "invalid_request_error"
+
+
 class PayloadTooLarge(TierrouteError):
     status = 413
     type = "invalid_request_error"
@@ -143,6 +148,15 @@ class UpstreamStatus(TierrouteError):
         super().__init__(message, param=param, code=code, headers=headers)
         self.status = status
         self.type = type or _type_for_status(status)
+
+
+class HTTPStatus(TierrouteError):
+    """Any other status the HTTP framework raised (Starlette's ``HTTPException``)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = "invalid_request_error" if status < 500 else "api_error"
 
 
 def _type_for_status(status: int) -> str:

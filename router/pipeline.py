@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .auth import bearer
+from .auth import Principal
 from .backends import fields
 from .backends.base import ConnectFailed, Endpoint, Reply
 from .balance.health import mark_failed
@@ -30,6 +30,17 @@ from .usage import Usage, usage_of
 
 TIER_HEADER = "x-tierroute-tier"
 log = logging.getLogger("tierroute.access")
+
+
+@dataclass(slots=True)
+class Caller:
+    """Who sent a request, known from its headers before its body is read (``router.api.http``)."""
+
+    rt: Runtime  # one consistent policy snapshot for the whole request
+    principal: Principal
+    request_id: str  # echoed to the client: theirs when it is a plain token, else ours
+    key: str  # ours and unique: leases, pending entries and upstream ids use it, never the client's id
+    started: float
 
 
 @dataclass(slots=True)
@@ -59,11 +70,9 @@ class Routed:
         return h
 
 
-async def handle(svc: Services, endpoint: Endpoint, body: dict[str, Any], headers: Mapping[str, str],
-                 request_id: str, started: float) -> Routed:
-    rt = svc.runtime()  # one consistent policy snapshot for the whole request
-    principal = rt.keys.client(bearer(headers))  # auth
-    svc.limiter.check(principal)
+async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[str, Any],
+                 headers: Mapping[str, str]) -> Routed:
+    rt, principal, request_id, started = caller.rt, caller.principal, caller.request_id, caller.started  # auth: done
     req = parse_request(endpoint, body)  # parse
     target = resolve_target(rt.policy, req.model, headers.get(TIER_HEADER))
     score, floor, conv = None, None, None

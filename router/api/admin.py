@@ -10,13 +10,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..auth import bearer
-from ..errors import TierrouteError
 from ..policy.loader import PolicyStatus
 from ..runtime import Services
 from ..stats.learning import render_learning
 from ..stats.recorder import merge_exports, render
-from .common import error_response, json_response, request_id
+from .http import Front, json_response
 
 
 @dataclass
@@ -30,18 +28,9 @@ class AdminDeps:
     learning: Callable[[], dict[str, Any]] = dict  # router.learning.service: label store, spend cap, queues
 
 
-def routes(deps: AdminDeps) -> list[Route]:
+def routes(deps: AdminDeps, front: Front) -> list[Route]:
     svc = deps.svc
-
-    def guarded(fn: Callable[[Request], Response]) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            rid = request_id(request)
-            try:
-                svc.runtime().keys.admin(bearer(request.headers))
-            except TierrouteError as e:
-                return error_response(e, rid)
-            return fn(request)
-        return endpoint
+    guarded = front.admin_route
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -54,10 +43,10 @@ def routes(deps: AdminDeps) -> list[Route]:
         ok = checks["classifier_loaded"] and bool(healthy)
         return json_response({"ready": ok, **checks}, 200 if ok else 503)
 
-    def stats(request: Request) -> Response:
+    async def stats(request: Request) -> Response:
         return json_response(_stats_document(deps))
 
-    def policy(request: Request) -> Response:
+    async def policy(request: Request) -> Response:
         rt = svc.runtime()
         st = deps.policy_status()
         return json_response({
@@ -68,7 +57,7 @@ def routes(deps: AdminDeps) -> list[Route]:
             "policy": rt.policy.model_dump(mode="json"),
         })
 
-    def scores(request: Request) -> Response:
+    async def scores(request: Request) -> Response:
         merged = merge_exports(deps.stats_exports())
         return json_response({**_auto_routing(deps, merged), "count": len(merged["scores"]),
                               "scores": [round(x, 6) for x in merged["scores"]]})

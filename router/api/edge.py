@@ -1,9 +1,10 @@
 """The HTTP edge of the hot path: raw ASGI for the generation endpoints, Starlette for the rest.
 
 ``POST /v1/chat/completions``, ``/v1/completions`` and ``/v1/messages`` are served here
-directly: read the body, run :func:`router.pipeline.handle`, send the answer or relay the
-stream. Everything else (models, admin, health, errors for unknown paths, the lifespan) goes to
-the Starlette app. A framework's routing, middleware and per-chunk wrappers cost about half
+directly: check the key from the headers (:mod:`.http`, before a byte of the body is read),
+read the body, run :func:`router.pipeline.handle`, send the answer or relay the stream.
+Everything else (models, admin, health, errors for unknown paths, the lifespan) goes to the
+Starlette app, behind the same gate. A framework's routing, middleware and per-chunk wrappers cost about half
 of a pass-through's time on this path (profiled in docs/performance.md); the edge keeps to
 what the ASGI spec requires.
 
@@ -15,10 +16,8 @@ cancelled and the upstream stream closed, so SGLang stops generating.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 from .. import pipeline
@@ -26,7 +25,7 @@ from ..backends.base import Endpoint
 from ..errors import InternalError, MethodNotAllowed, PayloadTooLarge, TierrouteError
 from ..parse import decode_json
 from ..runtime import Services
-from .common import accepted_id
+from .http import Front, accepted_id
 
 log = logging.getLogger("tierroute.access")
 
@@ -60,23 +59,12 @@ class _ClientGone(Exception):
     """The client hung up before it finished sending its request."""
 
 
-class RequestIds:
-    """Short unique request ids: a random per-process prefix and a counter (no syscall per request)."""
-
-    def __init__(self) -> None:
-        self._prefix = os.urandom(6).hex()
-        self._count = itertools.count(1)
-
-    def new(self) -> str:
-        return f"{self._prefix}{next(self._count):08x}"
-
-
 class Edge:
-    def __init__(self, svc: Services, app: Any, routes: dict[str, tuple[Endpoint, Dialect]]) -> None:
+    def __init__(self, svc: Services, front: Front, app: Any, routes: dict[str, tuple[Endpoint, Dialect]]) -> None:
         self._svc = svc
+        self._front = front
         self._app = app
         self._routes = routes
-        self._ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -86,20 +74,21 @@ class Edge:
                     await self._generate(scope, receive, send, *route)
                 else:
                     e = MethodNotAllowed(f"Method {scope['method']} is not allowed on {scope['path']}; use POST.")
-                    await self._fail(send, route[1], e, self._ids.new(), extra={"allow": "POST"})
+                    await self._fail(send, route[1], e, self._front.new_id(), extra={"allow": "POST"})
                 return
         await self._app(scope, receive, send)
 
     async def _generate(self, scope: Scope, receive: Receive, send: Send, endpoint: Endpoint,
                         dialect: Dialect) -> None:
-        svc = self._svc
-        started = svc.clock.now()
+        started = self._svc.clock.now()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in WANTED}
-        rid = accepted_id(headers.get("x-request-id")) or self._ids.new()
+        key = self._front.new_id()
+        rid = accepted_id(headers.get("x-request-id")) or key
         try:
-            raw = await _read_body(receive, headers, svc.runtime().policy.upstream.max_body_bytes)
+            caller = self._front.client(headers, rid, key, started)  # the key, before a byte of the body
+            raw = await read_body(receive, headers, caller.rt.policy.upstream.max_body_bytes)
             body = dialect.request(decode_json(raw))
-            routed = await pipeline.handle(svc, endpoint, body, headers, rid, started)
+            routed = await pipeline.handle(self._svc, caller, endpoint, body, headers)
             if routed.events is None:
                 await _send(send, 200, JSON + _encode(dialect.headers(routed)), dialect.reply(routed))
                 return
@@ -117,27 +106,34 @@ class Edge:
 
     async def _fail(self, send: Send, dialect: Dialect, e: TierrouteError, rid: str,
                     extra: dict[str, str] | None = None) -> None:
-        self._svc.stats.record_rejected(e.status)
-        if log.isEnabledFor(logging.INFO):
-            log.info("request failed", extra={"request_id": rid, "status": e.status, "code": e.code})
+        self._front.failed(e, rid)
         payload, headers = dialect.error(e, rid)
         await _send(send, e.status, JSON + _encode({**headers, **(extra or {})}), payload)
 
 
-async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+async def read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit`` (declared or
+    arriving in chunks); chunks are joined once, at the end (growing one bytes object is quadratic)."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit}.")
-    body = b""
-    while True:
+    msg = await receive()
+    if msg["type"] == "http.disconnect":
+        raise _ClientGone
+    first: bytes = msg.get("body", b"")
+    if not msg.get("more_body", False):
+        return first  # the usual case: one message, no copy
+    chunks, size = [first], len(first)
+    while size <= limit:
         msg = await receive()
         if msg["type"] == "http.disconnect":
             raise _ClientGone
-        body += msg.get("body", b"")
-        if len(body) > limit:
-            raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
-        if not msg.get("more_body", False):
-            return body
+        chunk = msg.get("body", b"")
+        size += len(chunk)
+        chunks.append(chunk)
+        if not msg.get("more_body", False) and size <= limit:
+            return b"".join(chunks)
+    raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
 
 
 def _encode(headers: dict[str, str]) -> Headers:

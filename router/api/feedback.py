@@ -16,12 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..auth import bearer
-from ..errors import PayloadTooLarge, TierrouteError
+from ..errors import PayloadTooLarge
 from ..learning.labels import Label
 from ..parse import decode_json
-from ..runtime import Services
-from .common import error_response, json_response, request_id
+from ..pipeline import Caller
+from .http import Front, json_response
 
 MAX_BODY = 64 * 1024
 
@@ -30,21 +29,13 @@ class FeedbackSink(Protocol):
     async def feedback(self, principal: str, body: dict[str, Any]) -> Label: ...
 
 
-def routes(svc: Services, sink: FeedbackSink) -> list[Route]:
-    async def feedback(request: Request) -> Response:
-        rid = request_id(request)
-        try:
-            principal = svc.runtime().keys.client(bearer(request.headers))
-            svc.limiter.check(principal)
-            declared = request.headers.get("content-length", "0")
-            if not declared.isdigit() or int(declared) > MAX_BODY:
-                raise PayloadTooLarge(f"A feedback body is at most {MAX_BODY} bytes.")
-            label = await sink.feedback(principal.name, decode_json(await request.body()))
-        except TierrouteError as e:
-            svc.stats.record_rejected(e.status)
-            return error_response(e, rid)
+def routes(front: Front, sink: FeedbackSink) -> list[Route]:
+    async def feedback(request: Request, caller: Caller) -> Response:
+        declared = request.headers.get("content-length", "0")
+        if not declared.isdigit() or int(declared) > MAX_BODY:
+            raise PayloadTooLarge(f"A feedback body is at most {MAX_BODY} bytes.")
+        label = await sink.feedback(caller.principal.name, decode_json(await request.body()))
         return json_response({"id": label.id, "object": "feedback", "request_id": label.request_id,
-                              "tier": label.tier, "target": label.target},
-                             headers={"x-tierroute-request-id": rid})
+                              "tier": label.tier, "target": label.target})
 
-    return [Route("/v1/feedback", feedback, methods=["POST"])]
+    return [Route("/v1/feedback", front.route(feedback), methods=["POST"])]

@@ -11,10 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import pipeline
-from ..auth import bearer
 from ..errors import TierrouteError
-from ..runtime import Services
-from .common import error_response, json_response, request_id
+from .http import Front, json_response, render
 
 
 class OpenAIDialect:
@@ -34,7 +32,7 @@ class OpenAIDialect:
         return routed.headers()
 
     def error(self, e: TierrouteError, request_id: str) -> tuple[bytes, dict[str, str]]:
-        return orjson.dumps(e.body()), {**e.headers, "x-tierroute-request-id": request_id}
+        return render(e, request_id)
 
 
 async def _sse(routed: pipeline.Routed) -> AsyncIterator[bytes]:
@@ -54,19 +52,13 @@ async def _sse(routed: pipeline.Routed) -> AsyncIterator[bytes]:
         await events.aclose()
 
 
-def routes(svc: Services) -> list[Route]:
-    async def models(request: Request) -> Response:
-        rid = request_id(request)
-        rt = svc.runtime()
-        try:
-            rt.keys.client(bearer(request.headers))
-        except TierrouteError as e:
-            svc.stats.record_rejected(e.status)
-            return error_response(e, rid)
+def routes(front: Front) -> list[Route]:
+    async def models(request: Request, caller: pipeline.Caller) -> Response:
+        rt = caller.rt
         created = int(rt.loaded.loaded_at)
         ids = [("auto", "tierroute")] + [(t.name, "tierroute-tier") for t in rt.policy.tiers] \
             + [(m, "tierroute-model") for m in rt.table.model_names]
         data = [{"id": i, "object": "model", "created": created, "owned_by": o} for i, o in ids]
-        return json_response({"object": "list", "data": data}, headers={"x-tierroute-request-id": rid})
+        return json_response({"object": "list", "data": data})
 
-    return [Route("/v1/models", models, methods=["GET"])]
+    return [Route("/v1/models", front.route(models), methods=["GET"])]
