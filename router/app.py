@@ -27,7 +27,7 @@ from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMo
 from .api import admin, anthropic, feedback, openai
 from .api.edge import Edge
 from .api.http import Front
-from .auth import RateLimiter
+from .auth import KeyRing, RateLimiter, is_loopback, widened
 from .backends.base import Backend, Endpoint
 from .backends.litellm import LiteLLMBackend
 from .backends.sglang import SGLangBackend
@@ -140,7 +140,9 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
         tasks.add(t)
         t.add_done_callback(tasks.discard)
 
-    watcher = PolicyWatcher(settings.policy_path, loaded, on_reload, interval_s=settings.reload_interval_s)
+    exposed = not is_loopback(settings.host)  # where `serve` bound (keyless: loopback only, see cli.bind_address)
+    watcher = PolicyWatcher(settings.policy_path, loaded, on_reload, interval_s=settings.reload_interval_s,
+                            guard=lambda new: widened(runtime().keys, KeyRing(new.policy, env), exposed=exposed))
     models = registry_of(settings.models_dir)
     watcher_status = WatchStatus()
 

@@ -5,7 +5,8 @@ from ``TIERROUTE_API_KEYS`` (comma-separated, every tier). Only SHA-256 digests 
 presented key is hashed and compared with every known digest by ``hmac.compare_digest`` (no
 early exit), so timing reveals nothing about which key nearly matched. Keys never reach logs
 or error messages. With no client keys configured the proxy is "local": every caller is the
-anonymous principal, and the server binds 127.0.0.1 only (see :mod:`router.cli`).
+anonymous principal, and the server binds 127.0.0.1 only (see :mod:`router.cli`). A policy reload
+that would widen access (:func:`widened`) is refused, so that rule cannot be undone while serving.
 
 Rate limits are per principal, per process: a token bucket refilled at
 ``requests_per_minute / 60`` per second with a burst of one minute's allowance.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -68,6 +70,7 @@ class KeyRing:
         self.has_client_keys = bool(entries) or bool(policy.auth.client_keys)
         admin = env.get(policy.auth.admin_key_env) or env.get(ENV_ADMIN_KEY)
         self._admin = _digest(admin) if admin else None
+        self.metrics_admin_only = policy.auth.metrics_admin_only
 
     @property
     def admin_configured(self) -> bool:
@@ -95,6 +98,32 @@ class KeyRing:
             return
         if not presented or not hmac.compare_digest(_digest(presented), self._admin):
             raise Unauthorized("Admin endpoints need the admin key (Authorization: Bearer <admin key>).")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def widened(old: KeyRing, new: KeyRing, *, exposed: bool) -> str | None:
+    """Why swapping ``old`` for ``new`` would open the proxy wider, or None when it would not.
+
+    A reload is refused (like an invalid file) when it would leave no client key on a proxy bound
+    beyond loopback (the "no key, loopback only" rule is applied at start only), drop the admin key,
+    or open ``/metrics`` that required it. Keys that change, appear or gain tiers are fine."""
+    if exposed and old.has_client_keys and not new.has_client_keys:
+        return ("the new policy leaves no client API key while the proxy listens beyond loopback: every caller "
+                "would be anonymous (restart with keys in TIERROUTE_API_KEYS, or bind 127.0.0.1, to allow it)")
+    if old.admin_configured and not new.admin_configured:
+        return ("the new policy leaves no admin key (its auth.admin_key_env is not set in the environment): "
+                "the admin endpoints would change hands")
+    if old.metrics_admin_only and not new.metrics_admin_only:
+        return "the new policy opens /metrics (auth.metrics_admin_only was true): restart to open it"
+    return None
 
 
 class RateLimiter:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import ipaddress
 import logging
 import os
 import sys
@@ -209,21 +208,14 @@ def _run_plain(app: object, ns: argparse.Namespace) -> int:
 
 def bind_address(host: str, *, keyless: bool) -> tuple[str, str | None]:
     """Where to listen, and what to warn about: a proxy without client keys serves loopback only."""
+    from .auth import is_loopback
+
     if not keyless:
         return host, None
-    if not _is_loopback(host):
+    if not is_loopback(host):
         return "127.0.0.1", (f"no client API keys are configured: binding 127.0.0.1 only, not {host} (set "
                              "TIERROUTE_API_KEYS or auth.client_keys to serve other addresses)")
     return host, "no client API keys are configured: anyone who can reach this host's loopback may use the proxy"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Operations endpoints: /health, /ready, /metrics, /admin/stats, /admin/policy."""
+"""Operations endpoints: /health, /ready, /metrics, /admin/stats, /admin/policy.
+
+The admin endpoints need the admin key (router.api.http's gate); /metrics too when the policy says
+``auth.metrics_admin_only``; /health and /ready are open."""
 
 from __future__ import annotations
 
@@ -65,10 +68,16 @@ def routes(deps: AdminDeps, front: Front) -> list[Route]:
     async def metrics(request: Request) -> Response:
         return PlainTextResponse(_prometheus(_stats_document(deps)), media_type="text/plain; version=0.0.4")
 
+    admin_metrics = guarded(metrics)
+
+    async def metrics_route(request: Request) -> Response:
+        """Open, like SGLang's, unless the policy's ``auth.metrics_admin_only`` asks for the admin key."""
+        return await (admin_metrics if svc.runtime().keys.metrics_admin_only else metrics)(request)
+
     return [
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),  # open, like SGLang's: counts only, for scrapers
+        Route("/metrics", metrics_route, methods=["GET"]),
         Route("/admin/stats", guarded(stats), methods=["GET"]),
         Route("/admin/policy", guarded(policy), methods=["GET"]),
         Route("/admin/scores", guarded(scores), methods=["GET"]),

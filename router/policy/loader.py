@@ -6,8 +6,9 @@ whose messages name the field (``tiers[1] (large).backends[0].replicas[0]: ...``
 
 ``PolicyWatcher`` polls the file (stat every ``interval_s``; content hash decides) so that it
 also sees Kubernetes ConfigMap symlink swaps, which inotify-based watchers miss. A file that
-fails to load leaves the old policy serving; the error is logged and kept in ``status`` for
-``GET /admin/policy``.
+fails to load, or that its ``guard`` refuses (a reload that would widen access, see
+:func:`router.auth.widened`), leaves the old policy serving; the reason is logged and kept in
+``status`` for ``GET /admin/policy``.
 """
 
 from __future__ import annotations
@@ -142,9 +143,10 @@ class PolicyWatcher:
     """Re-loads the policy file when it changes and hands each valid version to ``on_load``."""
 
     def __init__(self, path: str | Path, current: LoadedPolicy, on_load: Callable[[LoadedPolicy], None],
-                 *, interval_s: float = 1.0) -> None:
+                 *, interval_s: float = 1.0, guard: Callable[[LoadedPolicy], str | None] | None = None) -> None:
         self._path = Path(path)
         self._on_load = on_load
+        self._guard = guard  # why a valid policy must not be swapped in, or None
         self._interval = interval_s
         self._stat = self._stat_key()
         self.status = PolicyStatus(str(self._path), current.digest, current.loaded_at)
@@ -170,14 +172,13 @@ class PolicyWatcher:
         try:
             loaded = await asyncio.to_thread(load_policy, self._path)
         except PolicyError as e:
-            self.status.last_error = str(e)
-            self.status.last_error_at = time.time()
-            log.error("policy reload rejected; the previous policy keeps serving",
-                      extra={"path": str(self._path), "problems": e.problems})
-            return False
+            return self._reject(e)
         if loaded.digest == self.status.digest:
             self.status.last_error = None
             return False
+        refused = self._guard(loaded) if self._guard is not None else None
+        if refused is not None:
+            return self._reject(PolicyError(str(self._path), [refused]))
         self._on_load(loaded)
         self.status.digest = loaded.digest
         self.status.loaded_at = loaded.loaded_at
@@ -187,3 +188,10 @@ class PolicyWatcher:
         log.info("policy reloaded", extra={"path": str(self._path), "digest": loaded.digest,
                                            "warnings": list(loaded.warnings)})
         return True
+
+    def _reject(self, e: PolicyError) -> bool:
+        self.status.last_error = str(e)
+        self.status.last_error_at = time.time()
+        log.error("policy reload rejected; the previous policy keeps serving",
+                  extra={"path": str(self._path), "problems": e.problems})
+        return False

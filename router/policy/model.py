@@ -166,6 +166,8 @@ class ClientKey(_Frozen):
 class Auth(_Frozen):
     admin_key_env: str = Field(default="TIERROUTE_ADMIN_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     client_keys: list[ClientKey] = []
+    metrics_admin_only: bool = Field(default=False, description="/metrics (per-tier cost, replica ids) needs the "
+                                     "admin key, like /admin/stats; off: open to scrapers, like SGLang's")
 
 
 class Health(_Frozen):
