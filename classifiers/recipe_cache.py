@@ -33,7 +33,7 @@ from .targets import TARGETS, difficulty
 if TYPE_CHECKING:
     from .recipe import Featurizer
 
-TARGET = "mean"
+TARGET = "pair"
 WEIGHTING = "rows"
 WEIGHTINGS = ("rows", "file", "sqrt")
 ALL_TARGETS = (*TARGETS, "pair", "mixed")
@@ -136,11 +136,12 @@ def build_training_set(data_dir: str | Path, exclude: Sequence[str] = (), *, fea
         rows = read_multi(path)
         rows = rows.select(np.array([s == SPLIT for s in rows.splits]) & np.isfinite(rows.scores).any(axis=1))
         t, keep = row_targets(src, rows, Path(data_dir), target)
-        rows = rows.select(keep)
-        if not rows.ids:
+        if not keep.any():
             continue
-        sha = file_sha256(path)
-        parts.append(featurize_cached(featurizer, rows.prompts, content_key=f"{sha}|{SPLIT}", cache_dir=cache_dir))
+        sha = file_sha256(path)  # the cache holds every train row's features; the target picks its rows
+        fa = featurize_cached(featurizer, rows.prompts, content_key=f"{sha}|{SPLIT}", cache_dir=cache_dir)
+        rows = rows.select(keep)
+        parts.append(fa if keep.all() else fa.take(np.flatnonzero(keep)))
         targets.append(t[keep])
         ids += rows.ids
         provenance.append({"file": src.path, "licence": src.licence, "credit": src.credit, "split": SPLIT,

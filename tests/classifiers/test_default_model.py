@@ -19,7 +19,8 @@ def test_shipped_default_scores() -> None:
     assert scores.shape == (3,) and np.all((scores > 0) & (scores < 1))
     info = clf.describe()
     assert info["kind"] == "embedding-logreg" and info["embedding"]["kind"] == "static"
-    assert info["text"]["chat"] == "last_user" and info["trained_on"] == "routerbench0shot_mistral7b_vs_gpt4.jsonl"
+    assert info["text"]["chat"] == "last_user" and "multimodel/mmlupro.jsonl" in info["trained_on"]
+    assert "alpaca" not in json.dumps(info["trained_on"])
 
 
 def test_serve_time_load_imports_no_torch() -> None:

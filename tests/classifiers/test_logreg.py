@@ -117,11 +117,13 @@ def test_invalid_files_are_refused(tmp_path: Path, patch: dict, message: str) ->
 
 def test_shipped_default_is_small_json() -> None:
     d = default_model_dir()
-    assert (d / "model.json").stat().st_size < 100_000
+    assert (d / "model.json").stat().st_size < 1_500_000  # the n-gram block: at most MAX_NGRAMS weights
     for f in d.iterdir():
         assert f.stat().st_size < 2 * 1024 * 1024, f"{f.name} is over the repository's 2 MiB limit"
     model = LogRegModel.load(d)
     assert model.embedding["kind"] == "static" and model.embedding["dim"] == 64
     assert model.text == {"chat": "last_user", "view": "focus"} and model.uses_text_features
-    assert model.training["split"] == "train" and model.training["data"] == "routerbench0shot_mistral7b_vs_gpt4.jsonl"
+    assert model.training["split"] == "train" and "routerbench0shot_subset.jsonl" in model.training["data"]
+    assert not any(f["file"].startswith("alpaca") for f in model.training["files"])
+    assert model.ngrams is not None and model.ngram_ids is not None and len(model.ngram_ids) <= 40_000
     assert (d / "MODEL_CARD.md").is_file()

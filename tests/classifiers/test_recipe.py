@@ -129,7 +129,7 @@ def test_training_set_uses_allowed_train_rows_and_caches(featurizer: Featurizer,
     _write(data / "multimodel" / "mmlupro__pair.jsonl", [{"id": "p", "prompt": "pair", "weak_score": 0,
                                                           "strong_score": 1, "split": "train"}])
     cache = tmp_path / "cache"
-    ts = training_set(data, featurizer=featurizer, cache_dir=cache)
+    ts = training_set(data, featurizer=featurizer, cache_dir=cache, target="mean")
     assert len(ts) == 9 and ts.ids[:8] == [f"m{i}" for i in range(8)] and ts.ids[8] == "a0"
     assert [p["file"] for p in ts.provenance] == ["multimodel/mmlupro.jsonl", "multimodel/arenabench.jsonl"]
     assert np.allclose(ts.targets[:2], [2 / 3, 1 / 3]) and np.isclose(ts.targets[8], 0.6)
@@ -140,9 +140,9 @@ def test_training_set_uses_allowed_train_rows_and_caches(featurizer: Featurizer,
         raise AssertionError("features recomputed despite the cache")
 
     monkeypatch.setattr(featurizer, "arrays", boom)
-    again = training_set(data, featurizer=featurizer, cache_dir=cache, weighting="file")
+    again = training_set(data, featurizer=featurizer, cache_dir=cache, weighting="file", target="mean")
     assert np.allclose(again.arrays.emb, ts.arrays.emb) and again.weights[8] > again.weights[0]
-    only_arena = training_set(data, exclude=("mmlupro",), featurizer=featurizer, cache_dir=cache)
+    only_arena = training_set(data, exclude=("mmlupro",), featurizer=featurizer, cache_dir=cache, target="mean")
     assert only_arena.ids == ["a0"]
 
 
@@ -173,3 +173,17 @@ def test_training_set_pair_and_mixed_targets(featurizer: Featurizer, tmp_path: P
     mixed = training_set(data, featurizer=featurizer, cache_dir=tmp_path / "c", target="mixed")
     assert mixed.ids == ["m0", "m1", "m2", "m3", "l0"]
     assert np.allclose(mixed.targets, [1.0, 0.0, 1.0, 1 / 3, 0.5])
+
+
+def test_a_target_that_drops_rows_reads_the_right_cached_features(featurizer: Featurizer, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    rows = [{"id": f"m{i}", "prompt": f"question number {i}", "split": "train", "scores": {"a": 0.0, "b": 1.0}}
+            for i in range(5)]
+    _write(data / "multimodel" / "mmlupro.jsonl", rows)
+    _write(data / "multimodel" / "mmlupro__pair.jsonl",
+           [{"id": f"m{i}", "prompt": "", "weak_score": 0.0, "strong_score": 1.0} for i in (1, 3)])
+    cache = tmp_path / "c"
+    every = training_set(data, featurizer=featurizer, cache_dir=cache, target="mean")  # fills the cache
+    pair = training_set(data, featurizer=featurizer, cache_dir=cache, target="pair")
+    assert pair.ids == ["m1", "m3"] and len(pair.arrays) == 2
+    assert np.allclose(pair.arrays.emb, every.arrays.emb[[1, 3]])
