@@ -88,7 +88,9 @@ async def run(requests: int, auto: bool, profile: bool) -> None:
                             "messages": [{"role": "user", "content": f"Question {i}: how do tides work?"}]})
         headers = {"authorization": "Bearer sk-bench", "content-length": str(len(raw))}
         caller = front.client(headers, f"r{i}", f"r{i}", svc.clock.now())  # the edge's auth gate
-        routed = await pipeline.handle(svc, caller, Endpoint.CHAT, decode_json(raw), headers)
+        await pipeline.handle(svc, caller, Endpoint.CHAT, decode_json(raw), headers, respond)
+
+    async def respond(routed: pipeline.Routed) -> None:
         dialect.reply(routed)
         dialect.headers(routed)
 

@@ -1,5 +1,10 @@
-"""The path of one request: auth → parse → classify → decide tier → pick replica → forward →
-stream back → record. :func:`handle` is that path; read it first.
+"""The path of one request: (auth, at the edge) → parse → classify → decide tier → pick replica →
+forward → answer or stream back → record. :func:`handle` is that path; read it first.
+
+What a request holds on its replica (in-flight count, the picker's pending entry and lease,
+prefill marks, the upstream stream) lives in one :class:`router.balance.slot.Slot`, opened where
+the replica is picked and closed when ``handle`` returns, however it ends: the edge's ``respond``
+sends the answer or relays the whole stream inside it, and a client hanging up cancels it.
 
 It speaks OpenAI's request shape; the API layer translates other dialects (Anthropic) in and
 out around it. Every client-caused problem is raised as a :mod:`router.errors` type and shaped
@@ -9,7 +14,7 @@ into an error response at the edge.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +24,7 @@ from .backends.base import ConnectFailed, Endpoint, Reply
 from .balance.health import mark_failed
 from .balance.pick import PickRequest
 from .balance.pool import Replica
+from .balance.slot import Slot
 from .conversations import ConversationKeys, conversation_keys
 from .errors import NoHealthyReplica, TierrouteError
 from .parse import ParsedRequest, parse_request
@@ -29,6 +35,7 @@ from .streaming import OpenedStream, StreamEvent, UsageCapture, open_stream, rel
 from .usage import Usage, usage_of
 
 TIER_HEADER = "x-tierroute-tier"
+Respond = Callable[["Routed"], Awaitable[None]]  # the edge: send the reply, or relay the stream to the end
 log = logging.getLogger("tierroute.access")
 
 
@@ -55,6 +62,7 @@ class Routed:
     events: AsyncGenerator[list[StreamEvent], None] | None = None  # streaming, in upstream groups
     usage: Usage | None = None
     cost_usd: float | None = None
+    status: int = 499  # of a stream: 200 once it completed, an error's status, else the client left
 
     def headers(self) -> dict[str, str]:
         h = {"x-tierroute-request-id": self.request_id, "x-tierroute-tier": self.decision.tier,
@@ -71,8 +79,8 @@ class Routed:
 
 
 async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[str, Any],
-                 headers: Mapping[str, str]) -> Routed:
-    rt, principal, request_id, started = caller.rt, caller.principal, caller.request_id, caller.started  # auth: done
+                 headers: Mapping[str, str], respond: Respond) -> None:
+    rt, principal = caller.rt, caller.principal  # auth: done by the edge, from the headers
     req = parse_request(endpoint, body)  # parse
     target = resolve_target(rt.policy, req.model, headers.get(TIER_HEADER))
     score, floor, conv = None, None, None
@@ -87,16 +95,27 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
     svc.stats.record_decision(decision.tier, decision.reason, decision.score)
     if conv is not None:
         await _remember(svc, rt, conv, floor, decision.tier)
-    replica, answer, pick_req = await _pick_and_forward(svc, rt, decision, target, req, request_id)  # pick, send
-    routed = Routed(request_id, req, decision, replica)
-    if isinstance(answer, Reply):  # answer whole, then record
-        routed.reply = answer
-        routed.usage = answer.usage
-        routed.cost_usd = _record(svc, rt, routed, 200, svc.clock.now() - started, None)
-    else:  # stream back; recorded when the stream ends
-        routed.events = _stream_back(svc, rt, routed, answer, pick_req, started)
-    svc.learning.served(routed, principal.name, auto)  # feedback and shadow labels, off this path
-    return routed
+    # Everything the request holds on its replica is released when this block ends, however it ends.
+    async with Slot(svc.pickers[rt.policy.balance.policy], PickRequest(decision.tier, caller.key, req.body)) as slot:
+        answer = await _pick_and_forward(svc, rt, decision, target, req, slot)  # pick, send
+        assert slot.replica is not None
+        routed = Routed(caller.request_id, req, decision, slot.replica)
+        if isinstance(answer, Reply):  # answer whole: record, then respond
+            routed.reply = answer
+            slot.usage = routed.usage = answer.usage = usage_of(answer.data)
+            routed.cost_usd = _record(svc, rt, routed, 200, svc.clock.now() - caller.started, None)
+            svc.learning.served(routed, principal.name, auto)  # feedback and shadow labels, off this path
+            await respond(routed)
+            return
+        capture = UsageCapture()  # stream back; recorded when it ends (499 unless it completes or fails)
+        routed.events = _stream_back(routed, answer, capture)
+        svc.learning.served(routed, principal.name, auto)
+        try:
+            await respond(routed)
+        finally:
+            slot.usage = routed.usage = capture.usage
+            routed.cost_usd = _record(svc, rt, routed, routed.status, svc.clock.now() - caller.started,
+                                      answer.first_at - caller.started)
 
 
 async def _conversation(svc: Services, rt: Runtime, req: ParsedRequest, headers: Mapping[str, str],
@@ -114,12 +133,10 @@ async def _remember(svc: Services, rt: Runtime, keys: ConversationKeys, floor: s
         svc.stats.record_escalation()
 
 
-async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, target: Target,
-                            req: ParsedRequest, request_id: str) -> tuple[Replica, Reply | OpenedStream, PickRequest]:
+async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, target: Target, req: ParsedRequest,
+                            slot: Slot) -> Reply | OpenedStream:
     """Pick a replica and send; on a connection failure try another one (``upstream.retries``)."""
     candidates = list(rt.table.candidates(decision.tier, target.model))
-    pick_req = PickRequest(decision.tier, request_id, req.body)
-    picker = svc.pickers[rt.policy.balance.policy]
     failed: list[Replica] = []
     last: TierrouteError | None = None
     for _ in range(rt.policy.upstream.retries + 1):
@@ -127,66 +144,48 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
         if not remaining:
             break
         try:
-            replica = await picker.pick(remaining, pick_req)
+            replica = await slot.pick(remaining)  # in flight, leased and past the prefill hold from here
         except NoHealthyReplica:
             svc.stats.record(RequestRecord(decision.tier, None, None, NoHealthyReplica.status))
             raise
         backend = svc.backends[replica.kind]
         body = req.for_upstream(replica.kind, replica.model)
-        replica.state.in_flight += 1
         try:
             if req.stream:
-                stream = await backend.stream(replica, req.endpoint, body, request_id)
+                stream = await backend.stream(replica, req.endpoint, body, slot.request.key)
                 answer: Reply | OpenedStream = await open_stream(stream, svc.clock, f"replica {replica.id}")
-                picker.started(replica, pick_req)  # its first token is out: the prompt is prefilled
+                slot.upstream = stream
+                slot.started()  # its first token is out: the prompt is prefilled
             else:
-                answer = await backend.complete(replica, req.endpoint, body, request_id)
+                answer = await backend.complete(replica, req.endpoint, body, slot.request.key)
+                slot.served = True
         except (ConnectFailed, NoHealthyReplica) as e:  # not delivered: another replica may serve it
-            await _release(svc, rt, replica, pick_req, None, served=False)
+            await slot.release()
             if isinstance(e, ConnectFailed):
                 mark_failed(replica, e.message, rt.policy.health.unhealthy_after)
             failed.append(replica)
             last = e
             continue
-        except BaseException as e:  # noqa: BLE001 - released, then re-raised (cancellation included)
-            await _release(svc, rt, replica, pick_req, None, served=False)
-            if isinstance(e, TierrouteError):
-                _record_failure(svc, decision, replica, e.status)
+        except TierrouteError as e:  # the slot is released as the error leaves the pipeline
+            _record_failure(svc, decision, replica, e.status)
             raise
-        if isinstance(answer, Reply):  # a stream keeps its slot and lease until it ends
-            answer.usage = usage_of(answer.data)
-            await _release(svc, rt, replica, pick_req, answer.usage, served=True)
-        return replica, answer, pick_req
+        return answer
     if last is None:
         raise NoHealthyReplica(f"no healthy replica in tier {decision.tier!r}")
     _record_failure(svc, decision, failed[-1], last.status)
     raise last
 
 
-async def _release(svc: Services, rt: Runtime, replica: Replica, pick_req: PickRequest, usage: Usage | None,
-                   *, served: bool) -> None:
-    """The request no longer occupies the replica: in-flight count down, lease and feedback to the picker."""
-    replica.state.in_flight -= 1
-    await svc.pickers[rt.policy.balance.policy].done(replica, pick_req, usage, served=served)
-
-
-async def _stream_back(svc: Services, rt: Runtime, routed: Routed, opened: OpenedStream, pick_req: PickRequest,
-                       started: float) -> AsyncGenerator[list[StreamEvent], None]:
-    """Relay the stream; when it ends (done, failed or the client left) release and record."""
-    capture = UsageCapture()
-    status = 499  # the client went away, unless the stream completes or fails
+async def _stream_back(routed: Routed, opened: OpenedStream,
+                       capture: UsageCapture) -> AsyncGenerator[list[StreamEvent], None]:
+    """Relay the stream, noting how it ended in ``routed.status`` (its slot closes the upstream)."""
     try:
         async for batch in relay(opened, capture):
             yield batch
-        status = 200
+        routed.status = 200
     except TierrouteError as e:
-        status = e.status
+        routed.status = e.status
         raise
-    finally:
-        await opened.upstream.aclose()
-        await _release(svc, rt, routed.replica, pick_req, capture.usage, served=True)
-        routed.usage = capture.usage
-        routed.cost_usd = _record(svc, rt, routed, status, svc.clock.now() - started, opened.first_at - started)
 
 
 def _record(svc: Services, rt: Runtime, routed: Routed, status: int, latency: float,

@@ -9,8 +9,8 @@ loses nothing: its first byte could not come before that event anyway.
 After that, events are passed on as they arrive, without re-encoding, in the groups the
 upstream delivered them (one read, one list): the client gets them in one write, not one write
 per event. Only chunks that carry a usage object are parsed. When the client goes away, the
-relay generator is closed, which closes the upstream response: SGLang sees the disconnect and
-aborts the request.
+request's slot (:mod:`router.balance.slot`) closes the upstream response, whether or not the
+relay ever started: SGLang sees the disconnect and aborts the request.
 """
 
 from __future__ import annotations

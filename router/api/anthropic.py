@@ -7,7 +7,7 @@ Anthropic's shape (``{"type": "error", "error": {...}}``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -35,7 +35,7 @@ class AnthropicDialect:
         assert routed.reply is not None
         return orjson.dumps(from_openai_response(routed.reply.data))
 
-    def stream(self, routed: pipeline.Routed) -> AsyncIterator[bytes]:
+    def stream(self, routed: pipeline.Routed) -> AsyncGenerator[bytes, None]:
         return _events(routed)
 
     def headers(self, routed: pipeline.Routed) -> dict[str, str]:
@@ -46,7 +46,7 @@ class AnthropicDialect:
                 {**e.headers, "x-tierroute-request-id": request_id, "request-id": request_id})
 
 
-async def _events(routed: pipeline.Routed) -> AsyncIterator[bytes]:
+async def _events(routed: pipeline.Routed) -> AsyncGenerator[bytes, None]:
     events = routed.events
     assert events is not None
     translator = StreamTranslator(routed.replica.model)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Coroutine, Mapping
 from typing import Any, Protocol
 
 from .. import pipeline
@@ -48,7 +48,7 @@ class Dialect(Protocol):
 
     def reply(self, routed: pipeline.Routed) -> bytes: ...
 
-    def stream(self, routed: pipeline.Routed) -> AsyncIterator[bytes]: ...
+    def stream(self, routed: pipeline.Routed) -> AsyncGenerator[bytes, None]: ...
 
     def headers(self, routed: pipeline.Routed) -> dict[str, str]: ...
 
@@ -88,21 +88,19 @@ class Edge:
             caller = self._front.client(headers, rid, key, started)  # the key, before a byte of the body
             raw = await read_body(receive, headers, caller.rt.policy.upstream.max_body_bytes)
             body = dialect.request(decode_json(raw))
-            routed = await pipeline.handle(self._svc, caller, endpoint, body, headers)
-            if routed.events is None:
-                await _send(send, 200, JSON + _encode(dialect.headers(routed)), dialect.reply(routed))
-                return
+            exchange = _Exchange(send, receive, dialect)
+            if body.get("stream") is True:  # the client may hang up at any point: watched from now on
+                await exchange.watching(pipeline.handle(self._svc, caller, endpoint, body, headers, exchange.respond))
+            else:
+                await pipeline.handle(self._svc, caller, endpoint, body, headers, exchange.respond)
         except TierrouteError as e:
             await self._fail(send, dialect, e, rid)
-            return
         except _ClientGone:
             return
         except Exception:  # noqa: BLE001 - the last resort: logged with its traceback, answered as a 500
             log.exception("unhandled error", extra={"request_id": rid, "path": scope["path"]})
             await self._fail(send, dialect, InternalError(f"Internal error (request id {rid}); see the proxy log."),
                              rid)
-            return
-        await _stream(send, receive, SSE + _encode(dialect.headers(routed)), dialect.stream(routed))
 
     async def _fail(self, send: Send, dialect: Dialect, e: TierrouteError, rid: str,
                     extra: dict[str, str] | None = None) -> None:
@@ -146,31 +144,55 @@ async def _send(send: Send, status: int, headers: Headers, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _stream(send: Send, receive: Receive, headers: Headers, chunks: AsyncIterator[bytes]) -> None:
-    """Relay ``chunks``; if the client hangs up, stop (the chunks' owner closes the upstream)."""
-    task = asyncio.current_task()
-    assert task is not None
-    hung_up = False
+class _Exchange:
+    """One request's connection: answers it and, for a stream, watches for the client hanging up.
 
-    async def watch() -> None:
-        nonlocal hung_up
-        while (await receive())["type"] != "http.disconnect":
+    A hang-up cancels the request's task wherever it is (classifying, held by the prefill hold,
+    waiting for the first token, relaying): the pipeline's slot releases what the request holds,
+    and the upstream stream is closed, so SGLang stops generating.
+    """
+
+    __slots__ = ("_send", "_receive", "_dialect", "_hung_up", "_complete")
+
+    def __init__(self, send: Send, receive: Receive, dialect: Dialect) -> None:
+        self._send, self._receive, self._dialect = send, receive, dialect
+        self._hung_up = False
+        self._complete = False  # the last byte is being sent (the server then reports a disconnect too)
+
+    async def respond(self, routed: pipeline.Routed) -> None:
+        dialect = self._dialect
+        if routed.events is None:
+            self._complete = True
+            await _send(self._send, 200, JSON + _encode(dialect.headers(routed)), dialect.reply(routed))
+            return
+        chunks = dialect.stream(routed)
+        try:
+            await self._send({"type": "http.response.start", "status": 200,
+                              "headers": SSE + _encode(dialect.headers(routed))})
+            async for chunk in chunks:
+                await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+            self._complete = True
+            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await chunks.aclose()
+
+    async def watching(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work``; if the client hangs up first, cancel it and return quietly."""
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.create_task(self._watch(task))
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not self._hung_up:
+                raise  # the server is shutting down: let the cancellation through
+            task.uncancel()
+        finally:
+            watcher.cancel()
+
+    async def _watch(self, task: asyncio.Task[Any]) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
             pass
-        hung_up = True
-        task.cancel()
-
-    watcher = asyncio.create_task(watch())
-    try:
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        async for chunk in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except asyncio.CancelledError:
-        if not hung_up:
-            raise  # the server is shutting down: let the cancellation through
-        task.uncancel()
-    finally:
-        watcher.cancel()
-        closer = getattr(chunks, "aclose", None)
-        if closer is not None:
-            await closer()
+        if not self._complete:
+            self._hung_up = True
+            task.cancel()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -25,7 +25,7 @@ class OpenAIDialect:
         assert routed.reply is not None
         return routed.reply.raw if routed.reply.raw is not None else orjson.dumps(routed.reply.data)
 
-    def stream(self, routed: pipeline.Routed) -> AsyncIterator[bytes]:
+    def stream(self, routed: pipeline.Routed) -> AsyncGenerator[bytes, None]:
         return _sse(routed)
 
     def headers(self, routed: pipeline.Routed) -> dict[str, str]:
@@ -35,7 +35,7 @@ class OpenAIDialect:
         return render(e, request_id)
 
 
-async def _sse(routed: pipeline.Routed) -> AsyncIterator[bytes]:
+async def _sse(routed: pipeline.Routed) -> AsyncGenerator[bytes, None]:
     """OpenAI SSE framing, one write per upstream group; the trailing usage chunk only when asked for."""
     events = routed.events
     assert events is not None

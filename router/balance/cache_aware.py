@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import NoHealthyReplica
@@ -68,6 +68,7 @@ class _Pending:
     matched_stamp: float | None
     chars: int  # the canonical prompt's length
     marked: bool = False  # its new blocks carry prefill marks until its first token
+    wait_for: str | None = None  # the matched block another request is still prefilling there (hold until done)
 
 
 class CacheAwarePicker:
@@ -75,7 +76,7 @@ class CacheAwarePicker:
         self._store = store
         self._settings = settings
         self._fallback = LeastInFlight()
-        self._pending: dict[str, _Pending] = {}  # request id -> what was predicted and leased
+        self._pending: dict[str, _Pending] = {}  # PickRequest.key -> what was predicted and leased
         self._chars_per_token: dict[str, float] = {}  # replica key -> learned from its answers
         self.reasons: dict[str, int] = {}
         self.evictions_seen = 0
@@ -97,29 +98,30 @@ class CacheAwarePicker:
         fill_ttl = 2 * b.prefill_wait_s if request.body.get("stream") is True else 0.0  # marks outlive a hold
         params = AffinityParams(RuleParams(b.match_threshold, b.balance_abs_threshold, b.balance_rel_threshold),
                                 b.entry_ttl_s, b.lease_ttl_s, fill_ttl)
-        choice = await self._store.choose(request.tier, blocks, self._candidates(candidates, b), request.request_id,
-                                          params)
+        choice = await self._store.choose(request.tier, blocks, self._candidates(candidates, b), request.key, params)
         if choice is None:
             raise NoHealthyReplica(f"no healthy replica in tier {request.tier!r}")
+        replica = _by_key(candidates, choice)
         self.reasons[choice.reason] = self.reasons.get(choice.reason, 0) + 1
         age = choice.now - choice.matched_stamp if choice.matched_stamp is not None else None
-        self._pending[request.request_id] = _Pending(request.tier, choice.key, blocks, choice.matched, age,
-                                                     choice.matched_stamp, len(text))
+        p = self._pending[request.key] = _Pending(request.tier, choice.key, blocks, choice.matched, age,
+                                                  choice.matched_stamp, len(text))
         if params.fill_ttl_s > 0:
-            self._pending[request.request_id].marked = choice.matched < len(blocks)
+            p.marked = choice.matched < len(blocks)
             if choice.filling:
-                try:
-                    await self._hold(request.tier, choice.key, blocks[choice.matched - 1], b.prefill_wait_s)
-                except BaseException:  # cancelled while held (the client left): nothing was sent
-                    await self.done(_by_key(candidates, choice), request, None, served=False)
-                    raise
-        return _by_key(candidates, choice)
+                p.wait_for = blocks[choice.matched - 1]
+        return replica
 
-    async def _hold(self, scope: str, replica: str, block: str, cap: float) -> None:
-        """Until ``block`` is no longer being prefilled on ``replica``, at most ``cap`` seconds."""
+    def hold(self, replica: Replica, request: PickRequest) -> Awaitable[None] | None:
+        """The wait until the prefix the request matched is no longer being prefilled there, or None."""
+        p = self._pending.get(request.key)
+        return None if p is None or p.wait_for is None else self._hold(p.scope, p.replica, p.wait_for)
+
+    async def _hold(self, scope: str, replica: str, block: str) -> None:
+        """At most ``prefill_wait_s``; cancelled while held (the client left), its slot releases it."""
         self.holds += 1
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + cap
+        deadline = loop.time() + self._settings().prefill_wait_s
         while loop.time() < deadline:
             await asyncio.sleep(HOLD_POLL_S)
             if not await self._store.filling(scope, replica, block):
@@ -127,7 +129,7 @@ class CacheAwarePicker:
         self.holds_timed_out += 1
 
     def started(self, replica: Replica, request: PickRequest) -> None:
-        p = self._pending.get(request.request_id)
+        p = self._pending.get(request.key)
         if p is not None and p.marked:
             self._clear_marks(p)
 
@@ -138,7 +140,7 @@ class CacheAwarePicker:
         task.add_done_callback(self._finishing.discard)
 
     async def done(self, replica: Replica, request: PickRequest, usage: Usage | None, *, served: bool) -> None:
-        p = self._pending.pop(request.request_id, None)
+        p = self._pending.pop(request.key, None)
         if p is not None and p.marked:
             self._clear_marks(p)
         if p is None:
@@ -146,7 +148,7 @@ class CacheAwarePicker:
                 await self._fallback.done(replica, request, usage, served=served)
             return
         if not served:
-            self._finish(p, request.request_id, p.blocks[p.matched:], None)
+            self._finish(p, request.key, p.blocks[p.matched:], None)
             return
         older_than = None
         if usage is not None and usage.prompt_tokens > 0:
@@ -158,7 +160,7 @@ class CacheAwarePicker:
                     and p.matched_age > PREFILL_GRACE_S):
                 older_than = p.matched_stamp  # evicted: so is everything it last used before
                 self.evictions_seen += 1
-        self._finish(p, request.request_id, (), older_than)
+        self._finish(p, request.key, (), older_than)
 
     def _finish(self, p: _Pending, lease: str, forget: Sequence[str], older_than: float | None) -> None:
         """Release and feed back in the background: the answer does not wait for the store."""

@@ -6,12 +6,13 @@
   3. break ties by rotating through them, so idle replicas share work evenly.
 
 The prefix-cache-affinity policy (shared through Redis) implements the same
-:class:`ReplicaPicker` interface; ``PickRequest`` carries what it needs.
+:class:`ReplicaPicker` interface; ``PickRequest`` carries what it needs. What a pick holds is
+released through :class:`.slot.Slot`, on every exit path of a request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,13 +24,17 @@ from .pool import Replica
 @dataclass(frozen=True, slots=True)
 class PickRequest:
     tier: str
-    request_id: str
+    key: str  # unique per request, made by the proxy (never the client's x-request-id): leases use it
     body: dict[str, Any]  # the request as forwarded (messages / prompt), for affinity policies
 
 
 class ReplicaPicker(Protocol):
     async def pick(self, candidates: Sequence[Replica], request: PickRequest) -> Replica:
-        """Choose one replica or raise NoHealthyReplica."""
+        """Choose one replica (and record what the choice holds) or raise NoHealthyReplica."""
+        ...
+
+    def hold(self, replica: Replica, request: PickRequest) -> Awaitable[None] | None:
+        """What to wait for before the request is sent (the prefill hold), or None: send now."""
         ...
 
     def started(self, replica: Replica, request: PickRequest) -> None:
@@ -61,6 +66,9 @@ class LeastInFlight:
         best = [r for r in healthy if r.state.in_flight == low]
         self._turn += 1
         return best[self._turn % len(best)]
+
+    def hold(self, replica: Replica, request: PickRequest) -> Awaitable[None] | None:
+        return None
 
     def started(self, replica: Replica, request: PickRequest) -> None:
         return None

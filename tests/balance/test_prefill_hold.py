@@ -14,6 +14,7 @@ from router.balance.pick import PickRequest
 from router.balance.pool import ReplicaRegistry, build_route_table
 from router.balance.redis_affinity import RedisAffinity, key_prefix
 from router.balance.rule import Candidate
+from router.balance.slot import Slot
 from router.clock import FakeClock, SystemClock
 from router.policy.loader import parse_policy
 from router.policy.model import Balance
@@ -26,6 +27,15 @@ MARKS = AffinityParams(fill_ttl_s=5)
 def _body(question: str, stream: bool = True) -> dict:
     return {"model": "small", "stream": stream, "messages": [{"role": "system", "content": SYSTEM},
                                                              {"role": "user", "content": question}]}
+
+
+async def _pick(picker: CacheAwarePicker, reps, req: PickRequest):
+    """Choose and wait out the prefill hold, as a request's slot does."""
+    replica = await picker.pick(reps, req)
+    held = picker.hold(replica, req)
+    if held is not None:
+        await held
+    return replica
 
 
 def _replicas():
@@ -63,8 +73,8 @@ async def test_held_until_the_first_token_even_through_another_proxy(shared_redi
     proxy_a = CacheAwarePicker(RedisAffinity(shared_redis, SystemClock()), settings)
     proxy_b = CacheAwarePicker(RedisAffinity(shared_redis, SystemClock()), settings)
     first_req = PickRequest(scope, "first", _body("Where is parcel 1?"))
-    first = await proxy_a.pick(reps, first_req)
-    second = asyncio.create_task(proxy_b.pick(reps, PickRequest(scope, "second", _body("Where is parcel 2?"))))
+    first = await _pick(proxy_a, reps, first_req)
+    second = asyncio.create_task(_pick(proxy_b, reps, PickRequest(scope, "second", _body("Where is parcel 2?"))))
     await asyncio.sleep(0.1)
     assert not second.done()  # proxy B holds: proxy A's request is still prefilling the shared prompt
     proxy_a.started(first, first_req)
@@ -81,8 +91,8 @@ async def test_a_hold_ends_when_the_first_request_ends_or_at_the_cap(how: str) -
     cap = 5 if how == "ended" else 0.1
     picker = CacheAwarePicker(MemoryAffinity(SystemClock()), lambda: Balance(prefill_wait_s=cap))
     first_req = PickRequest("small", "first", _body("Where is parcel 1?"))
-    first = await picker.pick(reps, first_req)
-    second = asyncio.create_task(picker.pick(reps, PickRequest("small", "second", _body("Where is parcel 2?"))))
+    first = await _pick(picker, reps, first_req)
+    second = asyncio.create_task(_pick(picker, reps, PickRequest("small", "second", _body("Where is parcel 2?"))))
     await asyncio.sleep(0.05)
     if how == "ended":
         await picker.done(first, first_req, None, served=False)  # failed before its first token
@@ -93,17 +103,17 @@ async def test_a_hold_ends_when_the_first_request_ends_or_at_the_cap(how: str) -
 async def test_off_when_prefill_wait_is_zero() -> None:
     reps = _replicas()
     picker = CacheAwarePicker(MemoryAffinity(FakeClock()), lambda: Balance(prefill_wait_s=0))
-    await picker.pick(reps, PickRequest("small", "first", _body("Where is parcel 1?")))
-    await asyncio.wait_for(picker.pick(reps, PickRequest("small", "second", _body("Where is parcel 2?"))), 0.1)
+    await _pick(picker, reps, PickRequest("small", "first", _body("Where is parcel 1?")))
+    await asyncio.wait_for(_pick(picker, reps, PickRequest("small", "second", _body("Where is parcel 2?"))), 0.1)
     assert picker.holds == 0
 
 
 async def test_whole_answers_neither_mark_nor_wait() -> None:
     reps = _replicas()
     picker = CacheAwarePicker(MemoryAffinity(FakeClock()), lambda: Balance(prefill_wait_s=5))
-    await picker.pick(reps, PickRequest("small", "first", _body("Where is parcel 1?", stream=False)))
-    await asyncio.wait_for(picker.pick(reps, PickRequest("small", "second", _body("Where is parcel 2?"))), 0.1)
-    await asyncio.wait_for(picker.pick(reps, PickRequest("small", "third", _body("Where is parcel 3?",
+    await _pick(picker, reps, PickRequest("small", "first", _body("Where is parcel 1?", stream=False)))
+    await asyncio.wait_for(_pick(picker, reps, PickRequest("small", "second", _body("Where is parcel 2?"))), 0.1)
+    await asyncio.wait_for(_pick(picker, reps, PickRequest("small", "third", _body("Where is parcel 3?",
                                                                                 stream=False))), 0.1)
     assert picker.holds == 0  # a stream does not wait on a whole answer's prefill, nor a whole answer on one
 
@@ -113,9 +123,15 @@ async def test_a_request_cancelled_while_held_leaves_no_lease_or_marks() -> None
     store = MemoryAffinity(SystemClock())
     picker = CacheAwarePicker(store, lambda: Balance(prefill_wait_s=5))
     first_req = PickRequest("small", "first", _body("Where is parcel 1?"))
-    first = await picker.pick(reps, first_req)
-    second = asyncio.create_task(picker.pick(reps, PickRequest("small", "second", _body("Where is parcel 2?"))))
+    first = await _pick(picker, reps, first_req)
+
+    async def second_request() -> None:
+        async with Slot(picker, PickRequest("small", "second", _body("Where is parcel 2?"))) as slot:
+            await slot.pick(reps)
+
+    second = asyncio.create_task(second_request())
     await asyncio.sleep(0.05)
+    assert picker.holds == 1 and first.state.in_flight == 1  # held, and counted on its replica (by its slot)
     second.cancel()  # the client hung up while its request was held
     with pytest.raises(asyncio.CancelledError):
         await second
@@ -123,3 +139,4 @@ async def test_a_request_cancelled_while_held_leaves_no_lease_or_marks() -> None
     leases = store._leases.get(("small", first.key), {})  # noqa: SLF001 - white-box check of the store
     assert "second" not in leases and "first" in leases
     assert "second" not in picker._pending  # noqa: SLF001 - nothing left to renew
+    assert first.state.in_flight == 0
