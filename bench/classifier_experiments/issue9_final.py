@@ -62,7 +62,8 @@ def main(argv: list[str]) -> None:
 
 def render(held: dict, cv: dict) -> str:
     lines = ["APGR of this model (`tierroute eval FILE [--split test]`); AlpacaEval: every row, never trained on.", "",
-             "| file | rows | model | prompt length | random | margin over the better baseline |", "|---|---|---|---|---|---|"]
+             "| file | rows | model | prompt length | random | margin over the better baseline |",
+             "|---|---|---|---|---|---|"]
     margins = []
     for name, r in held.items():
         m = r["model"] - max(r["prompt_length"], r["random"])
@@ -72,7 +73,8 @@ def render(held: dict, cv: dict) -> str:
     lines.append(f"| mean margin | | | | | {sum(margins) / len(margins):+.3f} |")
     if cv:
         lines += ["", "`tierroute eval FILE --cv 5` (the recipe trained on the file's own pair labels, 5 folds):", "",
-                  "| file | rows | recipe | bag of words | prompt length | margin over the better |", "|---|---|---|---|---|---|"]
+                  "| file | rows | recipe | bag of words | prompt length | margin over the better |",
+                  "|---|---|---|---|---|---|"]
         for name, r in cv.items():
             m = r["model"] - max(r["bag_of_words"], r["prompt_length"])
             lines.append(f"| {name} | {r['n']} | {r['model']:.3f} | {r['bag_of_words']:.3f} | "
