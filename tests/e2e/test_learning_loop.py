@@ -41,6 +41,7 @@ def test_labels_retrain_promote_and_swap_across_processes(tmp_path: Path, privat
             ProcessGroup(tmp_path / "logs") as procs:
         pol = policy_dict(small=[s.url], large=[lg.url])
         pol["routing"]["auto"] = [{"tier": "small", "share": 0.5}, {"tier": "large", "share": 0.5}]
+        pol["routing"]["min_samples"] = 8  # cut points from this traffic's scores after 8 requests
         pol["learning"] = {"redis_prefix": PREFIX, "shadow": {
             "enabled": True, "rate": 1.0, "explore_rate": 1.0, "max_pending": 1000,
             "judge": {"model": "openai/sim-judge", "api_base": j.url + "/v1", "api_key_env": "E2E_JUDGE_KEY",
