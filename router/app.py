@@ -12,11 +12,12 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 
 from classifiers.base import Classifier
@@ -145,13 +146,14 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                             guard=lambda new: widened(runtime().keys, KeyRing(new.policy, env), exposed=exposed))
     models = registry_of(settings.models_dir)
     watcher_status = WatchStatus()
+    promoted = _promoted_source(settings, loaded, models)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backends["sglang"].start()
         if any(r.kind == "litellm" for r in runtime().table.all_replicas()):
             await backends["litellm"].start()
-        start = await asyncio.to_thread(_start_model, models, watcher_status) \
+        start = await asyncio.to_thread(_start_model, models, promoted, watcher_status) \
             if classifier is None and models else None
         if start is not None:  # the registry's promoted model
             await scorer.swap(start, thresholds)
@@ -168,7 +170,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
             freeze_heap()
         loops = [health.run, watcher.run, shared.run, cache_aware.run]
         if models is not None:
-            loops.append(ModelWatcher(models, lambda loaded: scorer.swap(loaded, thresholds),
+            loops.append(ModelWatcher(models, lambda loaded: scorer.swap(loaded, thresholds), current=promoted,
                                       interval_s=settings.model_poll_s, status=watcher_status).run)
         for loop_fn in loops:
             tasks.add(asyncio.create_task(loop_fn()))
@@ -228,10 +230,28 @@ def app_from_env() -> Edge:
     return create_app(settings)
 
 
-def _start_model(registry: Registry, status: WatchStatus) -> Loaded | None:
-    """The registry's promoted model; None when nothing is promoted yet or it cannot be used (the
-    refusal is recorded): then the shipped model serves until a usable one is promoted."""
-    version = registry.current()
+def _promoted_source(settings: Settings, loaded: LoadedPolicy, models: Registry | None) -> Callable[[], str | None]:
+    """Where the promoted version is read: Redis's pointer when there is Redis, else the registry's CURRENT."""
+    if models is None or not settings.redis_url:
+        return models.current if models is not None else (lambda: None)
+    import redis as sync_redis
+
+    from .learning.model_share import DEFAULT_PREFIX, RedisModelSource
+
+    learning = loaded.policy.learning
+    client = sync_redis.Redis.from_url(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=2.0)
+    return RedisModelSource(client, models, learning.redis_prefix if learning else DEFAULT_PREFIX).current
+
+
+def _start_model(registry: Registry, current: Callable[[], str | None], status: WatchStatus) -> Loaded | None:
+    """The promoted model; None when nothing is promoted yet or it cannot be used (the refusal or
+    error is recorded): then the shipped model serves until a usable one is promoted."""
+    try:
+        version = current()
+    except (OSError, ValueError, RedisError) as e:
+        status.last_error = f"reading the promoted version: {e}"
+        log.error("model pointer unreadable", extra={"error": str(e), "serving": "shipped default"})
+        return None
     if not version:
         return None
     try:

@@ -59,12 +59,16 @@ def run_learn(ns: argparse.Namespace) -> int:
     stopping: list[bool] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     version = learner.ensure_champion()
+    share = _sharer(ns.redis_url, ns.redis_prefix, learner.registry)
+    share(version)
     log.info("learner started", extra={"models_dir": cfg.models_dir, "champion": version,
                                        "labels": ns.redis_url and "redis" or ns.labels})
     try:
         while not stopping:
             rnd = learner.step()
             if rnd is not None:
+                if rnd.promoted:
+                    share(rnd.challenger)
                 print(orjson.dumps({"event": "promote" if rnd.promoted else "refuse", "version": rnd.challenger,
                                     **rnd.numbers()}).decode(), flush=True)
             if ns.once:
@@ -73,6 +77,18 @@ def run_learn(ns: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _sharer(redis_url: str | None, prefix: str, registry: Any) -> Any:
+    """Publish promotions through Redis for proxies on other hosts (router/learning/model_share.py)."""
+    if not redis_url:
+        return lambda version: None
+    import redis
+
+    from .model_share import publish
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=10.0, socket_connect_timeout=5.0)
+    return lambda version: publish(client, registry, version, prefix)
 
 
 def _sleep(seconds: float, stopping: list[bool]) -> None:
@@ -85,6 +101,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("list", "promote", "rollback"))
     p.add_argument("version", nargs="?", help="the version to promote")
     p.add_argument("--models-dir", required=True)
+    p.add_argument("--redis-url", help="also publish the change to proxies reading the pointer in Redis")
+    p.add_argument("--redis-prefix", default="tierroute:learn:")
 
 
 def run_model(ns: argparse.Namespace) -> int:
@@ -100,11 +118,14 @@ def run_model(ns: argparse.Namespace) -> int:
         except KeyError as e:
             print(str(e).strip("'\""), file=sys.stderr)
             return 1
+        _sharer(ns.redis_url, ns.redis_prefix, reg)(ns.version)
         print(f"promoted {ns.version}")
         return 0
     if ns.action == "rollback":
         try:
-            print(f"rolled back to {reg.rollback()}")
+            version = reg.rollback()
+            _sharer(ns.redis_url, ns.redis_prefix, reg)(version)
+            print(f"rolled back to {version}")
         except ValueError as e:
             print(str(e), file=sys.stderr)
             return 1

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from redis.exceptions import RedisError
 
 from classifiers.base import Classifier
 from classifiers.registry import Registry
@@ -79,16 +80,25 @@ def load_version(registry: Registry, version: str) -> Loaded:
 
 
 class ModelWatcher:
+    """``current`` reads the promoted version: the registry's ``CURRENT`` by default, or a
+    :class:`router.learning.model_share.RedisModelSource`'s pointer (which copies the files in)."""
+
     def __init__(self, registry: Registry, swap: Callable[[Loaded], Any], *, interval_s: float = 1.0,
-                 status: WatchStatus | None = None) -> None:
+                 status: WatchStatus | None = None, current: Callable[[], str | None] | None = None) -> None:
         self.registry = registry
         self._swap = swap
+        self._current = current or registry.current
         self.interval_s = interval_s
         self.status = status or WatchStatus()
 
     async def check(self) -> bool:
         """One poll; True when a new model was swapped in."""
-        version = await asyncio.to_thread(self.registry.current)
+        try:
+            version = await asyncio.to_thread(self._current)
+        except (OSError, ValueError, RedisError) as e:  # the pointer's store: keep serving, say so, try again
+            self.status.last_error = f"reading the promoted version: {e}"
+            log.warning("model pointer unreadable", extra={"error": str(e)})
+            return False
         if version is None or version == self.status.version or version in self.status.refused:
             return False
         try:
@@ -110,11 +120,7 @@ class ModelWatcher:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval_s)
-            try:
-                await self.check()
-            except OSError as e:  # the registry's disk: keep serving, say so, try again
-                self.status.last_error = str(e)
-                log.warning("model registry unreadable", extra={"error": str(e)})
+            await self.check()
 
 
 async def _maybe_await(value: Any) -> None:

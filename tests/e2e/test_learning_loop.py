@@ -1,8 +1,8 @@
 """The whole learning loop with real processes: `tierroute serve` and `tierroute learn` on one Redis.
 
 Traffic through the proxy → shadow comparisons judged in the background → labels in Redis's
-stream → the sidecar retrains and promotes → the proxy swaps the model live; feedback lands in
-the same store.
+stream → the sidecar retrains and promotes → the proxy, which shares no model directory with the
+sidecar, gets the model's files through Redis and swaps it live; feedback lands in the same store.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def test_labels_retrain_promote_and_swap_across_processes(tmp_path: Path, privat
         first = (models / "CURRENT").read_text().strip()
         port = free_port()
         procs.start("proxy", tierroute_cmd("serve", "--policy", str(policy), "--port", str(port),
-                                           "--redis-url", private_redis.url, "--models-dir", str(models)),
+                                           "--redis-url", private_redis.url,
+                                           "--models-dir", str(tmp_path / "proxy-models")),  # no shared disk
                     env={"TIERROUTE_API_KEYS": KEY, "TIERROUTE_ADMIN_KEY": ADMIN, "E2E_JUDGE_KEY": JUDGE_KEY,
                          "TIERROUTE_MODEL_POLL_S": "0.2"})
         base = f"http://127.0.0.1:{port}"
