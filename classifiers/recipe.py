@@ -129,9 +129,17 @@ def fit(features: FeatureArrays | Sequence[dict[str, Any]], targets: Sequence[fl
     sd = fa.tf.std(axis=0)
     scale = np.where(sd > 1e-9, sd, 1.0)
     dim, n_tf, buckets = feat.dim, fa.tf.shape[1], feat.ngrams.buckets if pen.ng is not None else 0
-    X = design(fa, mean, scale, buckets)
-    lam = np.concatenate([np.full(dim, pen.emb or 1.0), np.full(n_tf, pen.tf or 1.0), np.full(buckets, pen.ng or 1.0)])
-    coef, intercept = fit_soft_logreg(X, t, w, lam)
+    # Only the buckets some row uses get a column: an unused bucket's weight is 0 at the optimum
+    # anyway (no gradient, L2 penalty), and L-BFGS's cost per step grows with the column count.
+    present = np.unique(fa.ng_ids) if buckets else np.zeros(0, dtype=np.int64)
+    compact = FeatureArrays(fa.tf, fa.emb, np.searchsorted(present, fa.ng_ids), fa.ng_offsets)
+    X = design(compact, mean, scale, len(present))
+    lam = np.concatenate([np.full(dim, pen.emb or 1.0), np.full(n_tf, pen.tf or 1.0),
+                          np.full(len(present), pen.ng or 1.0)])
+    fitted, intercept = fit_soft_logreg(X, t, w, lam)
+    coef = np.zeros(dim + n_tf + buckets)
+    coef[:dim + n_tf] = fitted[:dim + n_tf]
+    coef[dim + n_tf + present] = fitted[dim + n_tf:]
     prior = LENGTH_PRIOR if length_prior is None else length_prior
     if prior:
         i = FEATURE_NAMES.index("log_chars_full")
