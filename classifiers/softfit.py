@@ -77,7 +77,9 @@ def lbfgs(objective: Any, x0: np.ndarray, *, max_iter: int = 500, tol: float = 1
         direction = -q
         slope = float(g @ direction)
         if slope >= 0:  # not a descent direction: restart from the gradient
-            s_hist.clear(), y_hist.clear(), rho.clear()
+            s_hist.clear()
+            y_hist.clear()
+            rho.clear()
             direction, slope = -g, -float(g @ g)
         step = 1.0 if s_hist else min(1.0, 1.0 / max(float(np.max(np.abs(g))), 1e-12))
         while True:
@@ -89,9 +91,11 @@ def lbfgs(objective: Any, x0: np.ndarray, *, max_iter: int = 500, tol: float = 1
         s_vec, y_vec = x_new - x, g_new - g
         sy = float(s_vec @ y_vec)
         if sy > 1e-12:
-            s_hist.append(s_vec), y_hist.append(y_vec), rho.append(1.0 / sy)
+            s_hist.append(s_vec)
+            y_hist.append(y_vec)
+            rho.append(1.0 / sy)
             if len(s_hist) > memory:
-                s_hist.pop(0), y_hist.pop(0), rho.pop(0)
+                del s_hist[0], y_hist[0], rho[0]
         done = abs(f - f_new) <= 1e-12 * max(1.0, abs(f))
         x, f, g = x_new, f_new, g_new
         if done:
