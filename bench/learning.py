@@ -175,8 +175,8 @@ def replay(ns: argparse.Namespace, rows: list[PairRow], work: Path, start_model:
                          "BENCH_JUDGE_KEY": JUDGE_KEY})
         procs.wait_http("proxy", base + "/ready", timeout=180)
         t0 = time.monotonic()
-        for start in range(0, len(rows), ns.window):
-            chunk = rows[start:start + ns.window]
+        for start, end in _windows(len(rows), ns.window):
+            chunk = rows[start:end]
             version = httpx.get(base + "/admin/stats", headers=admin, timeout=10).json()["model"]["version"]
             n_labels = _count_lines(labels)
             scores = asyncio.run(_send(base + "/v1", [r.prompt for r in chunk], ns.concurrency))
@@ -195,6 +195,15 @@ def replay(ns: argparse.Namespace, rows: list[PairRow], work: Path, start_model:
             "start_model": "trained without " + ", ".join(exclude) if exclude else (start_model or "shipped default"),
             "promotions": [h for h in history if h.get("event") in ("promote", "refuse")],
             "learning_stats": stats.get("learning")}
+
+
+def _windows(n: int, size: int) -> list[tuple[int, int]]:
+    """``[start, end)`` of each window; a last window shorter than half a window joins the one before
+    (APGR on a handful of prompts says nothing)."""
+    bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < size / 2:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
 
 
 async def _send(base_url: str, prompts: list[str], concurrency: int) -> list[float]:
