@@ -84,11 +84,13 @@ def test_labels_retrain_promote_and_swap_across_processes(tmp_path: Path, privat
         assert promoted and promoted != first
         procs.wait_until(lambda: stats()["model"]["version"] == promoted, 30,
                          "the proxy to swap the promoted model", "proxy")
+        # The store's counts in /admin/stats are refreshed every 2 s.
+        procs.wait_until(lambda: stats()["learning"]["labels"]["store"]["by_source"]["feedback"] == 1, 15,
+                         "the feedback label in the store's counts", "proxy")
         doc = stats()
         assert doc["model"]["swaps"] >= 1
         learning = doc["learning"]
         assert learning["labels"]["store"]["by_source"]["shadow"] >= 40
-        assert learning["labels"]["store"]["by_source"]["feedback"] == 1
         assert learning["quality"]["overall"]["n"] > 0
         r = redis.Redis.from_url(private_redis.url)
         stream = [json.loads(v[b"label"]) for _, v in r.xrange(PREFIX + "labels")]

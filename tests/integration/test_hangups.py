@@ -138,8 +138,8 @@ def test_hang_up_while_held_by_the_prefill_hold(proxy: Proxy) -> None:
     _eventually(lambda: proxy.stats()["affinity"]["prefill_holds"] == 1, 5, "the second request is held")
     assert proxy.leases() == 2 and proxy.in_flight() == 2
     second.close()
-    _eventually(lambda: proxy.leases() == 1 and proxy.in_flight() == 1 and proxy.pending() == 1, 5,
-                "the held request released what it held, the other one still runs")
+    _eventually(lambda: proxy.leases() == 1 and proxy.in_flight() == 1 and proxy.pending() == 1, 15,
+                "the held request released what it held, the other one still runs")  # generous: CI may be loaded
     first.close()
     _released(proxy)
 
