@@ -9,9 +9,14 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .errors import PolicyError
 from .logs import configure_logging
+
+if TYPE_CHECKING:
+    from .policy.model import Policy
+    from .settings import Settings
 
 log = logging.getLogger("tierroute.cli")
 
@@ -38,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--classifier", dest="classifier_dir", help="classifier model dir (default: shipped model)")
     s.add_argument("--models-dir", help="follow the promoted model of this registry, swapping it in live "
                                         "(tierroute learn writes it; env TIERROUTE_MODELS_DIR)")
+    s.add_argument("--learn", action="store_true", help="also run the learning sidecar (tierroute learn) as a child "
+                   "process on this box, on the policy's label store and --models-dir")
+    s.add_argument("--learn-data-dir", help="the learner's base training data (tierroute learn --data-dir)")
     s.add_argument("--log-level", help="debug, info, warning, error (default info)")
     s.set_defaults(func=_serve)
 
@@ -121,9 +129,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(ns: argparse.Namespace) -> int:
-    import uvicorn
-
-    from .app import create_app
     from .auth import KeyRing
     from .policy.loader import load_policy
     from .settings import Settings
@@ -142,6 +147,37 @@ def _serve(ns: argparse.Namespace) -> int:
     if warning:
         log.warning(warning, extra={"requested_host": settings.host})
     settings = dataclasses.replace(settings, host=host)
+    if ns.learn:
+        return _serve_with_learner(ns, settings, loaded.policy)
+    return _run_server(settings)
+
+
+def _serve_with_learner(ns: argparse.Namespace, settings: Settings, policy: Policy) -> int:
+    """``serve --learn``: the learner as a child process, stopped when the proxy stops."""
+    from .procs import ProcessGroup, tierroute_cmd
+
+    if not settings.models_dir or policy.learning is None:
+        print("serve --learn needs --models-dir and a `learning:` section in the policy", file=sys.stderr)
+        return 2
+    # uvicorn re-raises SIGTERM after its shutdown, so this process may end without unwinding:
+    # the child also stops on its own when its parent is gone.
+    cmd = ["learn", "--models-dir", settings.models_dir, "--log-level", settings.log_level, "--exit-with-parent"]
+    if settings.redis_url:
+        cmd += ["--redis-url", settings.redis_url, "--redis-prefix", policy.learning.redis_prefix]
+    else:
+        cmd += ["--labels", policy.learning.labels.path]
+    if ns.learn_data_dir:
+        cmd += ["--data-dir", ns.learn_data_dir]
+    with ProcessGroup() as procs:
+        procs.start("learn", tierroute_cmd(*cmd))
+        return _run_server(settings)
+
+
+def _run_server(settings: Settings) -> int:
+    import uvicorn
+
+    from .app import create_app
+
     # proxy_headers off: tierroute does not use the client's address, so X-Forwarded-* need no parsing.
     common = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
                   loop="uvloop", http="httptools", timeout_graceful_shutdown=10, proxy_headers=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -38,6 +39,8 @@ def add_learn_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
     p.add_argument("--once", action="store_true", help="one round, then exit")
     p.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="stop when the process that started this one ends (serve --learn)")
 
 
 def run_learn(ns: argparse.Namespace) -> int:
@@ -58,6 +61,7 @@ def run_learn(ns: argparse.Namespace) -> int:
     learner = Learner(cfg, labels)
     stopping: list[bool] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    parent = os.getppid() if ns.exit_with_parent else None
     version = learner.ensure_champion()
     share = _sharer(ns.redis_url, ns.redis_prefix, learner.registry)
     share(version)
@@ -73,7 +77,7 @@ def run_learn(ns: argparse.Namespace) -> int:
                                     **rnd.numbers()}).decode(), flush=True)
             if ns.once:
                 break
-            _sleep(cfg.interval_s, stopping)
+            _sleep(cfg.interval_s, stopping, parent)
     except KeyboardInterrupt:
         pass
     return 0
@@ -91,10 +95,13 @@ def _sharer(redis_url: str | None, prefix: str, registry: Any) -> Any:
     return lambda version: publish(client, registry, version, prefix)
 
 
-def _sleep(seconds: float, stopping: list[bool]) -> None:
+def _sleep(seconds: float, stopping: list[bool], parent: int | None) -> None:
     end = time.monotonic() + seconds
     while not stopping and time.monotonic() < end:
-        time.sleep(min(0.2, end - time.monotonic()))
+        if parent is not None and os.getppid() != parent:  # the parent is gone (we were re-parented)
+            stopping.append(True)
+            return
+        time.sleep(min(0.2, max(0.0, end - time.monotonic())))
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
