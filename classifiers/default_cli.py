@@ -45,6 +45,7 @@ def run_train_default(ns: argparse.Namespace) -> int:
                 "excluded": list(ns.exclude), "command": command, "featurizer": featurizer.spec}
     model = fit(ts.arrays, ts.targets, ts.weights, seed=ns.seed, penalties=DEFAULT_PENALTIES, featurizer=featurizer,
                 training=training)
+    model.training["score_quantiles"] = score_quantiles(model.score_arrays(ts.arrays))
     out = Path(ns.out)
     path = save_model(model, featurizer, out)
     (out / "MODEL_CARD.md").write_text(model_card(model.name, training, len(ts), float(ts.targets.mean())),
@@ -54,6 +55,14 @@ def run_train_default(ns: argparse.Namespace) -> int:
         print(f"  {p['file']}: {p['rows']} rows, {p['models']} models")
     print(f"wrote {path} and {out / 'MODEL_CARD.md'}")
     return 0
+
+
+def score_quantiles(scores: Any) -> list[float]:
+    """101 quantiles of the model's scores on its training rows: the reference that share cut points
+    use until the proxy has seen enough traffic (router/policy/thresholds.py)."""
+    import numpy as np
+
+    return [round(float(q), 6) for q in np.quantile(np.asarray(scores, dtype=np.float64), np.linspace(0, 1, 101))]
 
 
 def command_line(ns: argparse.Namespace) -> str:

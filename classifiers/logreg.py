@@ -321,7 +321,8 @@ class EmbeddingLogRegClassifier:
         return {"kind": "embedding-logreg", "embedding": self.model.embedding, "text": self.model.text,
                 "features": self.model.features, "C": self.model.C, "embedding_weight": self.model.embedding_weight,
                 "trained_on": t.get("data"),
-                "split": t.get("split"), "rows": t.get("rows"), "dev": t.get("dev")}
+                "split": t.get("split"), "rows": t.get("rows"), "dev": t.get("dev"),
+                "score_quantiles": t.get("score_quantiles")}
 
 
 def default_model_dir() -> Path:

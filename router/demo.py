@@ -58,9 +58,10 @@ tiers:
         price: {{input_per_mtok: 3.00, output_per_mtok: 15.00}}
 routing:
   auto:
-    - {{tier: small, below: {cut1}}}
-    - {{tier: large, below: {cut2}}}
-    - {{tier: frontier}}
+    - {{tier: small, share: {share0}}}
+    - {{tier: large, share: {share1}}}
+    - {{tier: frontier, share: {share2}}}
+  min_samples: 16
 health: {{interval_s: 2, timeout_s: 1}}
 learning:
   labels: {{path: {labels}}}
@@ -75,8 +76,9 @@ learning:
       api_key_env: DEMO_JUDGE_KEY
       price: {{input_per_mtok: 2.50, output_per_mtok: 10.00}}
 """
-# Target shares per tier; cut points are calibrated on the demo's own traffic (RouteLLM-style:
-# a threshold is chosen for a share of strong calls, not guessed).
+# Target shares per tier (RouteLLM-style: a share of strong calls is chosen, not a threshold
+# guessed). The cut points follow the scores of this traffic once 16 were seen (the model's
+# reference quantiles before), so they keep their shares when the learner's model is swapped in.
 SHARES = (0.55, 0.30, 0.15)
 
 
@@ -103,10 +105,9 @@ def run_demo(*, requests: int = 200, concurrency: int = 8, seed: int = 0) -> int
         procs.start("learn", tierroute_cmd("learn", "--models-dir", str(models), "--labels", str(labels),
                                            "--min-new-labels", str(LEARN_AFTER), "--interval", "1",
                                            "--min-holdout", "20", "--holdout", "0.25"))
-        cuts = calibrate_cuts([r.messages for r in traffic], SHARES)
-        policy.write_text(POLICY.format(**ports, cut1=cuts[0], cut2=cuts[1], labels=json.dumps(str(labels))))
-        print(f"calibrated score cut points for {', '.join(f'{s:.0%}' for s in SHARES)} of traffic per tier: "
-              f"small < {cuts[0]:.3f} <= large < {cuts[1]:.3f} <= frontier")
+        policy.write_text(POLICY.format(**ports, share0=SHARES[0], share1=SHARES[1], share2=SHARES[2],
+                                        labels=json.dumps(str(labels))))
+        print(f"routing {', '.join(f'{s:.0%}' for s in SHARES)} of auto traffic to small, large, frontier")
         for name in ("small0", "small1", "large0", "judge"):
             procs.wait_http(name, f"http://127.0.0.1:{ports[name]}/health")
         procs.wait_until(lambda: (models / "CURRENT").exists(), 120,
@@ -175,21 +176,6 @@ def render_learning(stats: dict[str, Any], rounds: list[dict[str, Any]], request
                      f"{r['champion_apgr']:.3f} -> {verdict}")
     lines.append(f"Model serving now: {stats['model']['version']} ({stats['model']['swaps']} live swaps)")
     return "\n".join(lines)
-
-
-def calibrate_cuts(conversations: list[list[dict[str, Any]]], shares: tuple[float, ...]) -> list[float]:
-    """Score cut points that split ``conversations`` into ``shares`` with the shipped classifier."""
-    import numpy as np
-
-    from classifiers.logreg import load_classifier
-    from classifiers.text import text_for_chat
-
-    scores = load_classifier().score([text_for_chat(m) for m in conversations])
-    cuts: list[float] = []
-    for q in np.cumsum(shares)[:-1]:
-        cut = round(float(np.quantile(scores, q)), 4)
-        cuts.append(min(0.999, max(cut, cuts[-1] + 0.001 if cuts else 0.001)))  # the policy needs rising bounds
-    return cuts
 
 
 async def _send_all(base_url: str, traffic: list[DemoRequest], concurrency: int) -> list[Any]:
