@@ -107,7 +107,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     loaded = load_policy(settings.policy_path, env=env)
     for w in loaded.warnings:
         log.warning("policy warning", extra={"warning": w})
-    registry = ReplicaRegistry()
+    registry = ReplicaRegistry(clock)
     runtime = RuntimeHolder(build_runtime(loaded, registry, env))
     up = loaded.policy.upstream
     backends: dict[str, Backend] = {

@@ -16,6 +16,7 @@ class TierrouteError(Exception):
     status: int = 500
     type: str = "api_error"
     code: str | None = None
+    fault: bool = False  # an upstream fault: counts against the replica's breaker; before the first byte, retried
 
     def __init__(
         self,
@@ -117,12 +118,19 @@ class UpstreamError(TierrouteError):
     status = 502
     type = "upstream_error"
     code = "bad_gateway"
+    fault = True
 
 
 class NoHealthyReplica(TierrouteError):
     status = 503
     type = "service_unavailable"
     code = "no_healthy_replica"
+
+
+class UpstreamUnavailable(NoHealthyReplica):
+    """The backend answered 503 (overloaded, starting, unhealthy)."""
+
+    fault = True
 
 
 class NotReady(TierrouteError):
@@ -135,6 +143,7 @@ class UpstreamTimeout(TierrouteError):
     status = 504
     type = "timeout"
     code = "upstream_timeout"
+    fault = True
 
 
 class UpstreamStatus(TierrouteError):
@@ -148,6 +157,7 @@ class UpstreamStatus(TierrouteError):
         super().__init__(message, param=param, code=code, headers=headers)
         self.status = status
         self.type = type or _type_for_status(status)
+        self.fault = status == 429 or status >= 500
 
 
 class HTTPStatus(TierrouteError):

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .auth import Principal
 from .backends import fields
-from .backends.base import ConnectFailed, Endpoint, Reply
-from .balance.health import mark_failed
+from .backends.base import Endpoint, Reply
 from .balance.pick import PickRequest
 from .balance.pool import Replica
 from .balance.slot import Slot
@@ -58,6 +57,7 @@ class Routed:
     request: ParsedRequest
     decision: Decision
     replica: Replica
+    failed: list[str]  # earlier attempts that met an upstream fault: "<replica>:<status>"
     reply: Reply | None = None  # non-streaming
     events: AsyncGenerator[list[StreamEvent], None] | None = None  # streaming, in upstream groups
     usage: Usage | None = None
@@ -71,6 +71,8 @@ class Routed:
             h["x-tierroute-score"] = f"{self.decision.score:.4f}"
         if self.cost_usd is not None:
             h["x-tierroute-cost-usd"] = f"{self.cost_usd:.8f}"
+        if self.failed:
+            h["x-tierroute-attempts"] = str(len(self.failed) + 1)
         if self.replica.kind == "litellm":  # SGLang extensions and `metadata` are not sent there
             dropped = fields.dropped(self.replica.kind, self.request.endpoint, self.request.body)
             if dropped:
@@ -96,10 +98,11 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
     if conv is not None:
         await _remember(svc, rt, conv, floor, decision.tier)
     # Everything the request holds on its replica is released when this block ends, however it ends.
+    failed: list[str] = []  # attempts that met an upstream fault, retried elsewhere
     async with Slot(svc.pickers[rt.policy.balance.policy], PickRequest(decision.tier, caller.key, req.body)) as slot:
-        answer = await _pick_and_forward(svc, rt, decision, target, req, slot)  # pick, send
+        decision, answer = await _pick_and_forward(svc, rt, decision, target, req, slot, caller, failed)  # pick, send
         assert slot.replica is not None
-        routed = Routed(caller.request_id, req, decision, slot.replica)
+        routed = Routed(caller.request_id, req, decision, slot.replica, failed)
         if isinstance(answer, Reply):  # answer whole: record, then respond
             routed.reply = answer
             slot.usage = routed.usage = answer.usage = usage_of(answer.data)
@@ -108,7 +111,7 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
             await respond(routed)
             return
         capture = UsageCapture()  # stream back; recorded when it ends (499 unless it completes or fails)
-        routed.events = _stream_back(routed, answer, capture)
+        routed.events = _stream_back(rt, routed, answer, capture)
         svc.learning.served(routed, principal.name, auto)
         try:
             await respond(routed)
@@ -134,57 +137,89 @@ async def _remember(svc: Services, rt: Runtime, keys: ConversationKeys, floor: s
 
 
 async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, target: Target, req: ParsedRequest,
-                            slot: Slot) -> Reply | OpenedStream:
-    """Pick a replica and send; on a connection failure try another one (``upstream.retries``)."""
-    candidates = list(rt.table.candidates(decision.tier, target.model))
-    failed: list[Replica] = []
-    last: TierrouteError | None = None
-    for _ in range(rt.policy.upstream.retries + 1):
-        remaining = [c for c in candidates if c not in failed]
-        if not remaining:
-            break
-        try:
-            replica = await slot.pick(remaining)  # in flight, leased and past the prefill hold from here
-        except NoHealthyReplica:
-            svc.stats.record(RequestRecord(decision.tier, None, None, NoHealthyReplica.status))
-            raise
-        backend = svc.backends[replica.kind]
-        body = req.for_upstream(replica.kind, replica.model)
-        try:
-            if req.stream:
-                stream = await backend.stream(replica, req.endpoint, body, slot.request.key)
-                answer: Reply | OpenedStream = await open_stream(stream, svc.clock, f"replica {replica.id}")
-                slot.upstream = stream
-                slot.started()  # its first token is out: the prompt is prefilled
-            else:
-                answer = await backend.complete(replica, req.endpoint, body, slot.request.key)
-                slot.served = True
-        except (ConnectFailed, NoHealthyReplica) as e:  # not delivered: another replica may serve it
-            await slot.release()
-            if isinstance(e, ConnectFailed):
-                mark_failed(replica, e.message, rt.policy.health.unhealthy_after)
-            failed.append(replica)
-            last = e
-            continue
-        except TierrouteError as e:  # the slot is released as the error leaves the pipeline
-            _record_failure(svc, decision, replica, e.status)
-            raise
-        return answer
+                            slot: Slot, caller: Caller, failed: list[str]) -> tuple[Decision, Reply | OpenedStream]:
+    """Pick a replica and send. On an upstream fault before the first byte (no connection, 5xx, 429,
+    a timeout) try another replica of the tier, then the decision's fallback tiers, ``upstream.retries``
+    more attempts in all; each failed attempt is noted in ``failed`` ("<replica>:<status>")."""
+    budget = rt.policy.upstream.retries + 1
+    last: tuple[Replica, TierrouteError] | None = None
+    for tier in (decision.tier, *decision.fallbacks):
+        if tier != slot.request.tier:
+            slot.move(tier)
+        candidates = list(rt.table.candidates(tier, target.model if tier == decision.tier else None))
+        while budget > 0 and candidates:
+            try:
+                replica = await slot.pick(candidates)  # in flight, leased and past the prefill hold from here
+            except NoHealthyReplica:
+                break
+            budget -= 1
+            candidates.remove(replica)
+            try:
+                answer = await _send(svc, req, slot, replica)
+            except TierrouteError as e:
+                if not e.fault:  # the upstream's answer to this request (4xx): the client's to see
+                    svc.stats.record(RequestRecord(replica.tier, replica.id, replica.model, e.status,
+                                                   attempts=len(failed) + 1))
+                    raise
+                _fault(svc, rt, replica, e, caller.request_id)
+                failed.append(f"{replica.id}:{e.status}")
+                await slot.release()
+                last = replica, e
+                continue
+            replica.state.breaker.success(replica.id)
+            if tier == decision.tier:
+                return decision, answer
+            svc.stats.record_tier_fallback()
+            return replace(decision, tier=tier, reason="fallback_error"), answer
     if last is None:
+        svc.stats.record(RequestRecord(decision.tier, None, None, NoHealthyReplica.status))
         raise NoHealthyReplica(f"no healthy replica in tier {decision.tier!r}")
-    _record_failure(svc, decision, failed[-1], last.status)
-    raise last
+    replica, error = last
+    svc.stats.record(RequestRecord(replica.tier, replica.id, replica.model, error.status, attempts=len(failed)))
+    raise error
 
 
-async def _stream_back(routed: Routed, opened: OpenedStream,
+async def _send(svc: Services, req: ParsedRequest, slot: Slot, replica: Replica) -> Reply | OpenedStream:
+    """One attempt: the whole answer, or a stream whose first event has come."""
+    backend = svc.backends[replica.kind]
+    body = req.for_upstream(replica.kind, replica.model)
+    if not req.stream:
+        answer = await backend.complete(replica, req.endpoint, body, slot.request.key)
+        slot.served = True
+        return answer
+    stream = await backend.stream(replica, req.endpoint, body, slot.request.key)
+    opened = await open_stream(stream, svc.clock, f"replica {replica.id}")
+    slot.upstream = stream
+    slot.started()  # its first token is out: the prompt is prefilled
+    return opened
+
+
+def _fault(svc: Services, rt: Runtime, replica: Replica, e: TierrouteError, rid: str) -> None:
+    """An upstream fault: to the replica's breaker, the stats and the log (with the upstream's own words)."""
+    b = rt.policy.breaker
+    replica.state.last_error = e.message[:200]
+    replica.state.breaker.fault(e.message[:200], failures=b.failures, window_s=b.window_s, open_s=b.open_s,
+                                name=replica.id)
+    svc.stats.record_failed_attempt(replica.id)
+    log.warning("upstream fault", extra={"request_id": rid, "replica": replica.id, "status": e.status,
+                                         "error": e.message})
+
+
+async def _stream_back(rt: Runtime, routed: Routed, opened: OpenedStream,
                        capture: UsageCapture) -> AsyncGenerator[list[StreamEvent], None]:
-    """Relay the stream, noting how it ended in ``routed.status`` (its slot closes the upstream)."""
+    """Relay the stream, noting how it ended in ``routed.status`` (its slot closes the upstream).
+
+    After the first byte nothing is retried: a fault ends the stream with an error event (the edge)."""
     try:
         async for batch in relay(opened, capture):
             yield batch
         routed.status = 200
     except TierrouteError as e:
         routed.status = e.status
+        if e.fault:
+            b, r = rt.policy.breaker, routed.replica
+            r.state.breaker.fault(e.message[:200], failures=b.failures, window_s=b.window_s, open_s=b.open_s,
+                                  name=r.id)
         raise
 
 
@@ -195,7 +230,7 @@ def _record(svc: Services, rt: Runtime, routed: Routed, status: int, latency: fl
     baseline = rt.strongest_price.cost(u.prompt_tokens, u.completion_tokens)
     svc.stats.record(RequestRecord(routed.decision.tier, routed.replica.id, routed.replica.model, status,
                                    u.prompt_tokens, u.completion_tokens, u.cached_tokens, cost, baseline,
-                                   latency, ttft))
+                                   latency, ttft, attempts=len(routed.failed) + 1))
     if not log.isEnabledFor(logging.INFO):
         return cost
     d = routed.decision
@@ -204,9 +239,6 @@ def _record(svc: Services, rt: Runtime, routed: Routed, status: int, latency: fl
         "tier": d.tier, "reason": d.reason, "score": d.score, "replica": routed.replica.id,
         "model": routed.replica.model, "stream": routed.request.stream, "input_tokens": u.prompt_tokens,
         "output_tokens": u.completion_tokens, "cached_tokens": u.cached_tokens, "cost_usd": cost,
-        "latency_ms": round(latency * 1000, 2), "ttft_ms": round(ttft * 1000, 2) if ttft is not None else None})
+        "latency_ms": round(latency * 1000, 2), "ttft_ms": round(ttft * 1000, 2) if ttft is not None else None,
+        "attempts": len(routed.failed) + 1, "failed_attempts": routed.failed})
     return cost
-
-
-def _record_failure(svc: Services, decision: Decision, replica: Replica, status: int) -> None:
-    svc.stats.record(RequestRecord(decision.tier, replica.id, replica.model, status))

@@ -91,6 +91,7 @@ def _stats_document(deps: AdminDeps) -> dict[str, Any]:
         st = r.state
         info[r.id] = {"tier": r.tier, "kind": r.kind, "model": r.model, "url": r.url, "api_base": r.api_base,
                       "speculative": r.speculative, "healthy": st.healthy, "in_flight": st.in_flight,
+                      "checks_ok": st.checks_ok, "breaker": st.breaker.view(),
                       "last_error": st.last_error, "max_total_tokens": st.max_total_tokens,
                       "sglang": dict(st.metrics)}
     exports = deps.stats_exports()

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from ..balance.pool import Replica
-from ..errors import NoHealthyReplica, TierrouteError, UpstreamError, UpstreamStatus, UpstreamTimeout
+from ..errors import TierrouteError, UpstreamError, UpstreamStatus, UpstreamTimeout, UpstreamUnavailable
 from ..usage import Usage
 
 
@@ -79,7 +79,7 @@ def error_for_status(status: int, data: object, where: str) -> TierrouteError:
     """
     message, typ, code = error_message(data, f"{where} answered HTTP {status}")
     if status == 503:
-        return NoHealthyReplica(f"{where} is unavailable: {message}")
+        return UpstreamUnavailable(f"{where} is unavailable: {message}")
     if status == 504:
         return UpstreamTimeout(f"{where} timed out: {message}")
     if 400 <= status < 500:

@@ -26,7 +26,14 @@ from typing import Any
 import orjson
 
 from ..balance.pool import Replica
-from ..errors import NoHealthyReplica, TierrouteError, UpstreamError, UpstreamStatus, UpstreamTimeout
+from ..errors import (
+    NoHealthyReplica,
+    TierrouteError,
+    UpstreamError,
+    UpstreamStatus,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from . import fields
 from .base import ConnectFailed, Endpoint, Reply
 
@@ -152,7 +159,7 @@ def _map_error(e: Exception, replica: Replica) -> TierrouteError:
     if status in (401, 403):
         return UpstreamError(f"{where} rejected tierroute's provider key (HTTP {status}); check its api_key_env")
     if status == 503:
-        return NoHealthyReplica(f"{where} is unavailable: {message}")
+        return UpstreamUnavailable(f"{where} is unavailable: {message}")
     if isinstance(status, int) and 400 <= status < 500:
         return UpstreamStatus(status, message)
     return UpstreamError(f"{where} failed ({name}): {message}")

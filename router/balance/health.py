@@ -4,10 +4,10 @@ Every ``health.interval_s`` each SGLang replica gets ``GET /health`` (timeout
 ``health.timeout_s``). ``unhealthy_after`` consecutive failures mark it unhealthy; one success
 marks it healthy again. When a replica (re)turns healthy its ``/get_server_info`` is read
 (``max_total_num_tokens`` = its KV-cache capacity, used by cache-aware choice and shown in
-stats); on every successful check its ``/metrics`` load gauges are read. A connect failure
-seen by a request marks the replica unhealthy at once
-(:func:`mark_failed`). External (litellm) endpoints are not probed: a failed one rests for one
-interval, then is tried again.
+stats); on every successful check its ``/metrics`` load gauges are read. What requests see
+(connect errors, 5xx, 429, timeouts) drives each replica's circuit breaker instead
+(:mod:`.breaker`); a replica takes requests while both its checks and its breaker allow.
+External (litellm) endpoints are not probed: only their breaker rests a failing one.
 """
 
 from __future__ import annotations
@@ -23,15 +23,6 @@ from .pool import Replica, RouteTable
 from .sglang_metrics import parse_sglang_metrics
 
 log = logging.getLogger("tierroute.health")
-
-
-def mark_failed(replica: Replica, reason: str, threshold: int) -> None:
-    st = replica.state
-    st.consecutive_failures = max(st.consecutive_failures + 1, threshold)
-    st.last_error = reason
-    if st.healthy:
-        log.warning("replica marked unhealthy", extra={"replica": replica.id, "reason": reason})
-    st.healthy = False
 
 
 class HealthChecker:
@@ -54,9 +45,7 @@ class HealthChecker:
         st = replica.state
         cfg = table.policy.health
         if replica.kind != "sglang":
-            st.healthy = True  # rested for one interval after a failure; try it again
-            st.last_check = self._clock.now()
-            return
+            return  # not probed: its breaker alone rests it after faults
         assert replica.url is not None
         ok, error = await self._probe(replica.url + "/health", cfg.timeout_s)
         st.last_check = self._clock.now()

@@ -13,22 +13,36 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..clock import Clock
 from ..policy.model import LiteLLMBackend, Policy, Price, SGLangBackend
+from .breaker import Breaker
 
 Kind = Literal["sglang", "litellm"]
 
 
 @dataclass(slots=True)
 class ReplicaState:
-    """Mutable live state of one endpoint; touched only on the event loop."""
+    """Mutable live state of one endpoint; touched only on the event loop.
 
-    healthy: bool = True
+    It takes requests (:attr:`healthy`) while its active health checks pass (``checks_ok``, SGLang
+    only) and its circuit breaker admits them (:mod:`.breaker`, driven by what requests see)."""
+
+    checks_ok: bool = True
+    breaker: Breaker = field(default_factory=Breaker)
     in_flight: int = 0
     consecutive_failures: int = 0
     last_check: float | None = None
     last_error: str | None = None
     server_info: dict[str, object] | None = None
     metrics: dict[str, float] = field(default_factory=dict)  # from SGLang's /metrics, "sglang:" dropped
+
+    @property
+    def healthy(self) -> bool:
+        return self.checks_ok and (self.breaker.closed or self.breaker.admits())
+
+    @healthy.setter
+    def healthy(self, ok: bool) -> None:  # the health checks' verdict
+        self.checks_ok = ok
 
     def metric(self, name: str) -> float | None:
         return self.metrics.get(name)
@@ -57,13 +71,14 @@ class Replica:
 class ReplicaRegistry:
     """Owns every ReplicaState; hands the same state to a replica across policy reloads."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         self._states: dict[str, ReplicaState] = {}
+        self._clock = clock
 
     def state(self, key: str) -> ReplicaState:
         st = self._states.get(key)
         if st is None:
-            st = self._states[key] = ReplicaState()
+            st = self._states[key] = ReplicaState(breaker=Breaker(self._clock))
         return st
 
     def retain(self, keys: Iterable[str]) -> None:

@@ -18,6 +18,7 @@ client's ``x-request-id`` is only echoed, so two requests sending the same one c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Protocol
 
@@ -58,10 +59,16 @@ class Slot:
         hold (a request cancelled while held releases like any other)."""
         replica = self.replica = await self._picker.pick(candidates, self.request)
         replica.state.in_flight += 1
+        replica.state.breaker.picked(self.request.key)  # on a half-open breaker: this request is the probe
         held = self._picker.hold(replica, self.request)
         if held is not None:
             await held
         return replica
+
+    def move(self, tier: str) -> None:
+        """Retry in another tier (after :meth:`release`): the picker keys its state by tier."""
+        assert self.replica is None, "release the replica first"
+        self.request = replace(self.request, tier=tier)
 
     def started(self) -> None:
         """The replica sent the first token: its prompt is prefilled (prefill marks can go)."""
@@ -75,6 +82,7 @@ class Slot:
         if replica is None:
             return
         replica.state.in_flight -= 1
+        replica.state.breaker.released(self.request.key)
         usage, self.usage = self.usage, None
         served, self.served = self.served, False
         await self._picker.done(replica, self.request, usage, served=served)

@@ -12,9 +12,13 @@ it overrides ``auto`` and tier names, and conflicts with a concrete model of ano
 For ``auto`` the score's tier (under the current cut points) is only the starting point; a
 conversation that already has a higher tier (``floor``) starts there instead: it may escalate,
 never drop mid-conversation. Walking up from the start (then down, if nothing above works) the
-first tier is taken that (1) the client key may use, (2) fits the prompt (estimated prompt
-tokens + ``max_tokens`` ≤ ``context_tokens``, when ``routing.escalate_on_context``) and (3) has
-a healthy replica. The decision records why it moved. Pinned tiers never move: a disallowed pin
+first tier is taken that (1) the client key may use and (2) fits the prompt (estimated prompt
+tokens + ``max_tokens`` ≤ ``context_tokens``, when ``routing.escalate_on_context``). When that
+tier has no healthy replica, ``routing.on_unhealthy`` decides: ``up`` (the default) takes the
+nearest healthy stronger tier, else the nearest cheaper one; ``down`` cheaper first, else
+stronger; ``fail`` answers 503. The tiers after the chosen one in that order are the decision's
+``fallbacks``, tried by the pipeline when the chosen tier fails before the first byte. The
+decision records why it moved. Pinned tiers never move: a disallowed pin
 is 403, a pin that is too small is 400 ``context_length_exceeded``, an unhealthy pin is left to
 the replica picker (503).
 """
@@ -45,6 +49,7 @@ class Decision:
     reason: str  # auto | tier | model | header | context_escalation | key_limit | fallback_unhealthy
     score: float | None
     base_tier: str | None = None  # the tier the score alone chose (auto only)
+    fallbacks: tuple[str, ...] = ()  # healthy tiers to retry on after upstream faults (auto only), in order
 
 
 def resolve_target(policy: Policy, model: str, header_tier: str | None = None) -> Target:
@@ -135,19 +140,31 @@ def decide(
         biggest = max(policy.tier(n).context_tokens for n in names if allowed(n))
         raise ContextLengthExceeded(f"this request needs about {needed_tokens} tokens (prompt + max_tokens); "
                                     f"the largest tier available to it allows {biggest}", param="messages")
-    healthy = [n for n in usable if n in healthy_tiers]
+    # The first usable tier is the one to serve; when it is down, routing.on_unhealthy says where to go.
+    first = usable[0]
+    healthy = [n for n in _around(names, names.index(first), policy.routing.on_unhealthy)
+               if n in usable and n in healthy_tiers]
     if not healthy:
-        raise NoHealthyReplica(f"no healthy replica in any tier that could serve this request ({usable})")
+        raise NoHealthyReplica(f"no healthy replica in any tier that could serve this request ({usable}; "
+                               f"routing.on_unhealthy: {policy.routing.on_unhealthy})")
     chosen = healthy[0]
     reason: str
     if chosen == base:
         reason = "auto"
     elif chosen == intended:
         reason = "sticky"
-    elif chosen != usable[0]:
+    elif chosen != first:
         reason = "fallback_unhealthy"
     elif not fits(intended):
         reason = "context_escalation"
     else:
         reason = "key_limit"
-    return Decision(chosen, reason, score, base_tier=base)
+    return Decision(chosen, reason, score, base_tier=base, fallbacks=tuple(healthy[1:]))
+
+
+def _around(names: list[str], i: int, on_unhealthy: str) -> list[str]:
+    """Tier ``i`` and the tiers to try after it, nearest first, as ``routing.on_unhealthy`` says."""
+    if on_unhealthy == "fail":
+        return [names[i]]
+    up, down = names[i + 1:], names[:i][::-1]
+    return [names[i], *up, *down] if on_unhealthy == "up" else [names[i], *down, *up]

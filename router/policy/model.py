@@ -119,6 +119,9 @@ class Routing(_Frozen):
     auto: list[ScoreRange] = Field(min_length=1)
     escalate_on_context: bool = True
     allow_tier_header: bool = True
+    on_unhealthy: Literal["up", "down", "fail"] = Field(
+        default="up", description="auto traffic whose tier is down (or failing): up: the nearest stronger tier, "
+        "else the nearest cheaper one; down: cheaper first, else stronger; fail: answer 503")
     sticky: Sticky = Sticky()
     min_samples: int = Field(default=200, ge=1, description="scores seen before share-based cuts follow traffic")
     score_window: int = Field(default=4096, ge=100, description="recent scores kept for shares and calibration")
@@ -176,10 +179,19 @@ class Health(_Frozen):
     unhealthy_after: int = Field(default=2, ge=1, description="consecutive failures")
 
 
+class Breaker(_Frozen):
+    """The circuit breaker of every replica and litellm endpoint (router/balance/breaker.py)."""
+
+    failures: int = Field(default=3, ge=1, description="upstream faults within window_s that open the breaker")
+    window_s: float = Field(default=10.0, gt=0, description="how far back faults are counted")
+    open_s: float = Field(default=5.0, gt=0, description="no requests for this long, then one probe request")
+
+
 class Upstream(_Frozen):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=600.0, gt=0)
-    retries: int = Field(default=1, ge=0, le=5, description="other replicas tried on connect failure")
+    retries: int = Field(default=2, ge=0, le=5, description="further attempts after an upstream fault before the "
+                         "first byte: other replicas of the tier, then fallback tiers (auto, routing.on_unhealthy)")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 
 
@@ -273,6 +285,7 @@ class Policy(_Frozen):
     routing: Routing
     auth: Auth = Auth()
     health: Health = Health()
+    breaker: Breaker = Breaker()
     upstream: Upstream = Upstream()
     balance: Balance = Balance()
     learning: Learning | None = None  # None: no feedback, shadow or label store

@@ -36,6 +36,7 @@ class RequestRecord:
     baseline_cost_usd: float = 0.0
     latency_s: float = 0.0
     ttft_s: float | None = None
+    attempts: int = 1  # upstream attempts (more than one: retried after upstream faults)
 
 
 @dataclass(slots=True)
@@ -47,9 +48,11 @@ class Counters:
     cached_tokens: int = 0
     cost_usd: float = 0.0
     baseline_cost_usd: float = 0.0
+    retried: int = 0  # requests that needed more than one upstream attempt
 
     def add(self, r: RequestRecord) -> None:
         self.requests += 1
+        self.retried += r.attempts > 1
         self.errors += r.status >= 400
         self.input_tokens += r.input_tokens
         self.output_tokens += r.output_tokens
@@ -90,6 +93,8 @@ class Stats:
         self.decisions: Counter[str] = Counter()  # tier chosen for model "auto"
         self.score_hist = [0] * SCORE_BINS
         self.rejected: Counter[str] = Counter()  # status -> requests refused before reaching a tier
+        self.failed_attempts: Counter[str] = Counter()  # replica id -> attempts that met an upstream fault
+        self.tier_fallbacks = 0  # requests served by a fallback tier after upstream faults
         self.escalations = 0  # conversations moved to a stronger tier by a later turn
         self.scores = SampleWindow(SCORE_SAMPLE)  # recent classifier scores, for calibration on traffic
         self.learning = LearningCounters()  # labels, shadow jobs and spend, judged quality (router.stats.learning)
@@ -107,6 +112,12 @@ class Stats:
             self.scores.add(score)
             self.score_hist[min(int(score * SCORE_BINS), SCORE_BINS - 1)] += 1
 
+    def record_failed_attempt(self, replica: str) -> None:
+        self.failed_attempts[replica] += 1
+
+    def record_tier_fallback(self) -> None:
+        self.tier_fallbacks += 1
+
     def record_escalation(self) -> None:
         self.escalations += 1
 
@@ -123,6 +134,8 @@ class Stats:
             "decisions": dict(self.decisions),
             "score_hist": list(self.score_hist),
             "rejected": dict(self.rejected),
+            "failed_attempts": dict(self.failed_attempts),
+            "tier_fallbacks": self.tier_fallbacks,
             "escalations": self.escalations,
             "scores": self.scores.values(),
             "learning": self.learning.export(),
@@ -140,7 +153,8 @@ def merge_exports(exports: list[dict[str, Any]]) -> dict[str, Any]:
     """Sum several processes' exports into one (windows are concatenated)."""
     out: dict[str, Any] = {"started": min((e["started"] for e in exports), default=0.0), "tiers": {},
                            "replicas": {}, "replica_tier": {}, "reasons": Counter(), "decisions": Counter(),
-                           "score_hist": [0] * SCORE_BINS, "rejected": Counter(), "escalations": 0,
+                           "score_hist": [0] * SCORE_BINS, "rejected": Counter(), "failed_attempts": Counter(),
+                           "escalations": 0, "tier_fallbacks": 0,
                            "scores": []}
     for e in exports:
         for section in ("tiers", "replicas"):
@@ -154,8 +168,10 @@ def merge_exports(exports: list[dict[str, Any]]) -> dict[str, Any]:
         out["replica_tier"].update(e["replica_tier"])
         for key in ("reasons", "decisions", "rejected"):
             out[key].update(e[key])
+        out["failed_attempts"].update(e.get("failed_attempts", {}))
         out["score_hist"] = [a + b for a, b in zip(out["score_hist"], e["score_hist"], strict=True)]
         out["escalations"] += e.get("escalations", 0)
+        out["tier_fallbacks"] += e.get("tier_fallbacks", 0)
         out["scores"] += e.get("scores", [])
     out["learning"] = merge_learning([e.get("learning", {}) for e in exports])
     return out
@@ -167,9 +183,12 @@ def render(merged: dict[str, Any], *, now: float, strongest_tier: str,
     total = Counters()
     for g in merged["tiers"].values():
         total.merge(g["counters"])
-    replicas = {rid: {**info, **_group_view(merged["replicas"].get(rid))} for rid, info in replica_info.items()}
+    failed = merged["failed_attempts"]
+    replicas = {rid: {**info, **_group_view(merged["replicas"].get(rid)), "failed_attempts": failed.get(rid, 0)}
+                for rid, info in replica_info.items()}
     for rid, g in merged["replicas"].items():  # replicas that served before a reload removed them
-        replicas.setdefault(rid, {"tier": merged["replica_tier"].get(rid), "removed": True, **_group_view(g)})
+        replicas.setdefault(rid, {"tier": merged["replica_tier"].get(rid), "removed": True, **_group_view(g),
+                                  "failed_attempts": failed.get(rid, 0)})
     hist = merged["score_hist"]
     return {
         "uptime_s": round(now - merged["started"], 1),
@@ -190,6 +209,8 @@ def render(merged: dict[str, Any], *, now: float, strongest_tier: str,
                                 "counts": hist},
         },
         "routing_reasons": dict(merged["reasons"]),
+        "retries": {"retried_requests": total.retried, "failed_attempts": sum(failed.values()),
+                    "tier_fallbacks": merged["tier_fallbacks"]},
         "conversations": {"escalations": merged["escalations"], "held": merged["reasons"].get("sticky", 0)},
         "rejected_by_status": dict(merged["rejected"]),
     }
