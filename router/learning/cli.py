@@ -111,7 +111,8 @@ async def _import(ns: argparse.Namespace, store: LabelStore) -> int:
         for r, f in zip(chunk, feats, strict=True):
             await store.add(Label.new("import", 1.0 if r.label else 0.0, weight=ns.weight, features=f,
                                       prompt=r.prompt if ns.keep_prompts else None,
-                                      extra={"file": os.path.basename(ns.file), "row": r.id}))
+                                      extra={"file": os.path.basename(ns.file), "row": r.id,
+                                             "feature_spec": featurizer.spec}))
     print(f"imported {len(rows)} labels from {ns.file}", file=sys.stderr)
     return 0
 

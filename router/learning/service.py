@@ -18,6 +18,7 @@ and never waits: with a ``learning`` section in the policy it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
@@ -261,6 +262,9 @@ class LearningService:
 
     async def _add(self, label: Label, *, raise_unavailable: bool) -> None:
         assert self._store is not None
+        spec = getattr(self._featurizer, "spec", None)
+        if label.features is not None and spec and "feature_spec" not in label.extra:  # the learner checks it
+            label = dataclasses.replace(label, extra={**label.extra, "feature_spec": spec})
         try:
             await self._store.add(label)
         except (RedisError, OSError, TimeoutError) as e:

@@ -16,6 +16,7 @@ import openai
 import redis
 import yaml
 
+from classifiers.recipe import Featurizer
 from classifiers.registry import Registry
 from router.procs import ProcessGroup, free_port, tierroute_cmd
 from router.sim import judge, worker
@@ -96,6 +97,7 @@ def test_labels_retrain_promote_and_swap_across_processes(tmp_path: Path, privat
         stream = [json.loads(v[b"label"]) for _, v in r.xrange(PREFIX + "labels")]
         assert {lb["source"] for lb in stream} == {"shadow", "feedback"}
         assert all(lb["prompt"] is None and lb["features"] for lb in stream)  # store_prompts is off
+        assert {lb["extra"]["feature_spec"] for lb in stream} == {Featurizer.load().spec}  # the learner checks it
         entry = next(e for e in Registry(models).history() if e["event"] == "promote")
         assert entry["labels"] >= 40 and entry["holdout_labels"] >= 12
         log = procs.tail("proxy", 400) + procs.tail("learn", 400)
