@@ -17,6 +17,7 @@ class TierrouteError(Exception):
     type: str = "api_error"
     code: str | None = None
     fault: bool = False  # an upstream fault: counts against the replica's breaker; before the first byte, retried
+    detail: str | None = None  # the upstream's own words (replica, host, provider text): logged, never sent
 
     def __init__(
         self,
@@ -25,6 +26,7 @@ class TierrouteError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -32,6 +34,13 @@ class TierrouteError(Exception):
         if code is not None:
             self.code = code
         self.headers = headers or {}
+        self.detail = detail
+
+    def name_request(self, request_id: str) -> None:
+        """Name the request in an upstream error's neutral message, so that the client can quote it
+        and the operator find the logged ``detail`` (once; errors without a detail are left alone)."""
+        if self.detail is not None and "(request id " not in self.message:
+            self.message = f"{self.message} (request id {request_id})"
 
     def body(self) -> dict[str, object]:
         return {
@@ -149,12 +158,14 @@ class UpstreamTimeout(TierrouteError):
 class UpstreamStatus(TierrouteError):
     """The backend answered with an error status that is the client's to see (4xx, 429).
 
-    The status and message are the upstream's own; 5xx from a backend become 502.
+    The status is the upstream's own, the message its own with addresses removed
+    (:func:`router.backends.base.upstream_error`); 5xx from a backend become 502.
     """
 
     def __init__(self, status: int, message: str, *, type: str | None = None, code: str | None = None,
-                 param: str | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message, param=param, code=code, headers=headers)
+                 param: str | None = None, headers: dict[str, str] | None = None,
+                 detail: str | None = None) -> None:
+        super().__init__(message, param=param, code=code, headers=headers, detail=detail)
         self.status = status
         self.type = type or _type_for_status(status)
         self.fault = status == 429 or status >= 500

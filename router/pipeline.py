@@ -160,6 +160,7 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
                 if not e.fault:  # the upstream's answer to this request (4xx): the client's to see
                     svc.stats.record(RequestRecord(replica.tier, replica.id, replica.model, e.status,
                                                    attempts=len(failed) + 1))
+                    _upstream_said(e, caller.request_id, replica, "upstream refused the request")
                     raise
                 _fault(svc, rt, replica, e, caller.request_id)
                 failed.append(f"{replica.id}:{e.status}")
@@ -176,6 +177,7 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
         raise NoHealthyReplica(f"no healthy replica in tier {decision.tier!r}")
     replica, error = last
     svc.stats.record(RequestRecord(replica.tier, replica.id, replica.model, error.status, attempts=len(failed)))
+    error.name_request(caller.request_id)
     raise error
 
 
@@ -188,7 +190,7 @@ async def _send(svc: Services, req: ParsedRequest, slot: Slot, replica: Replica)
         slot.served = True
         return answer
     stream = await backend.stream(replica, req.endpoint, body, slot.request.key)
-    opened = await open_stream(stream, svc.clock, f"replica {replica.id}")
+    opened = await open_stream(stream, svc.clock, replica)
     slot.upstream = stream
     slot.started()  # its first token is out: the prompt is prefilled
     return opened
@@ -197,12 +199,17 @@ async def _send(svc: Services, req: ParsedRequest, slot: Slot, replica: Replica)
 def _fault(svc: Services, rt: Runtime, replica: Replica, e: TierrouteError, rid: str) -> None:
     """An upstream fault: to the replica's breaker, the stats and the log (with the upstream's own words)."""
     b = rt.policy.breaker
-    replica.state.last_error = e.message[:200]
-    replica.state.breaker.fault(e.message[:200], failures=b.failures, window_s=b.window_s, open_s=b.open_s,
-                                name=replica.id)
+    why = (e.detail or e.message)[:200]
+    replica.state.last_error = why
+    replica.state.breaker.fault(why, failures=b.failures, window_s=b.window_s, open_s=b.open_s, name=replica.id)
     svc.stats.record_failed_attempt(replica.id)
-    log.warning("upstream fault", extra={"request_id": rid, "replica": replica.id, "status": e.status,
-                                         "error": e.message})
+    _upstream_said(e, rid, replica, "upstream fault")
+
+
+def _upstream_said(e: TierrouteError, rid: str, replica: Replica, what: str) -> None:
+    """The upstream's own words (host, replica, provider text: never in the client's answer), to the log."""
+    log.warning(what, extra={"request_id": rid, "replica": replica.id, "status": e.status,
+                             "error": e.detail or e.message})
 
 
 async def _stream_back(rt: Runtime, routed: Routed, opened: OpenedStream,
@@ -216,10 +223,14 @@ async def _stream_back(rt: Runtime, routed: Routed, opened: OpenedStream,
         routed.status = 200
     except TierrouteError as e:
         routed.status = e.status
+        r = routed.replica
         if e.fault:
-            b, r = rt.policy.breaker, routed.replica
-            r.state.breaker.fault(e.message[:200], failures=b.failures, window_s=b.window_s, open_s=b.open_s,
-                                  name=r.id)
+            b = rt.policy.breaker
+            r.state.breaker.fault((e.detail or e.message)[:200], failures=b.failures, window_s=b.window_s,
+                                  open_s=b.open_s, name=r.id)
+        if e.detail is not None:
+            _upstream_said(e, routed.request_id, r, "upstream fault mid-stream")
+            e.name_request(routed.request_id)
         raise
 
 

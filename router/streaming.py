@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import orjson
 
 from .backends.base import EventStream, inband_error
+from .balance.pool import Replica
 from .clock import Clock
 from .usage import Usage, usage_of
 
@@ -39,7 +40,7 @@ class OpenedStream:
     first_at: float  # clock time of the first event (time to first token)
 
 
-async def open_stream(upstream: EventStream, clock: Clock, where: str) -> OpenedStream:
+async def open_stream(upstream: EventStream, clock: Clock, replica: Replica) -> OpenedStream:
     """Wait for the first event; raise (and close the upstream) if it is an error."""
     batches = upstream.batches()
     try:
@@ -49,7 +50,7 @@ async def open_stream(upstream: EventStream, clock: Clock, where: str) -> Opened
     except BaseException:
         await upstream.aclose()
         raise
-    error = inband_error(first[0], where) if first else None
+    error = inband_error(first[0], replica) if first else None
     if error is not None:
         await upstream.aclose()
         raise error

@@ -6,9 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from router.balance.pool import Replica
 from router.clock import FakeClock
 from router.errors import UpstreamError, UpstreamStatus
+from router.policy.model import Price
 from router.streaming import UsageCapture, open_stream, relay
+
+REPLICA = Replica(key="s", id="small/0", tier="small", kind="sglang", model="m",
+                  price=Price(input_per_mtok=0, output_per_mtok=0), url="http://10.0.0.7:30000")
 
 
 class FakeStream:
@@ -38,7 +43,7 @@ USAGE = (b'{"id":"c","object":"chat.completion.chunk","choices":[],'
 @pytest.mark.parametrize("group", [1, 2, 3])
 async def test_relay_passes_events_unchanged_in_their_groups_and_captures_usage(group: int) -> None:
     up = FakeStream([CHUNK, CHUNK, USAGE], group=group)
-    opened = await open_stream(up, FakeClock(), "r")
+    opened = await open_stream(up, FakeClock(), REPLICA)
     cap = UsageCapture()
     batches = [b async for b in relay(opened, cap)]
     assert [len(b) for b in batches] == {1: [1, 1, 1], 2: [2, 1], 3: [3]}[group]  # as they arrived
@@ -57,7 +62,7 @@ async def test_relay_passes_events_unchanged_in_their_groups_and_captures_usage(
 async def test_inband_error_as_first_event_becomes_a_status(first: bytes, status: int) -> None:
     up = FakeStream([first, CHUNK], group=2)  # the error leads the first group
     with pytest.raises(Exception) as ei:
-        await open_stream(up, FakeClock(), "replica small/0")
+        await open_stream(up, FakeClock(), REPLICA)
     assert ei.value.status == status and up.closed
     if status == 400:
         assert isinstance(ei.value, UpstreamStatus) and ei.value.message == "bad max_tokens"
@@ -66,10 +71,10 @@ async def test_inband_error_as_first_event_becomes_a_status(first: bytes, status
 async def test_failure_before_first_event_closes_upstream() -> None:
     up = FakeStream([], fail=UpstreamError("gone"))
     with pytest.raises(UpstreamError):
-        await open_stream(up, FakeClock(), "r")
+        await open_stream(up, FakeClock(), REPLICA)
     assert up.closed
 
 
 async def test_empty_stream() -> None:
-    opened = await open_stream(FakeStream([]), FakeClock(), "r")
+    opened = await open_stream(FakeStream([]), FakeClock(), REPLICA)
     assert [e async for e in relay(opened, UsageCapture())] == []

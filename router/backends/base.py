@@ -9,6 +9,7 @@ may be tried".
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -71,23 +72,77 @@ class Backend(Protocol):
                      request_id: str) -> EventStream: ...
 
 
-def error_for_status(status: int, data: object, where: str) -> TierrouteError:
-    """The error to raise for an upstream error answer (``data``: its parsed body, if any).
+def upstream_error(status: int, data: object, replica: Replica, *, retry_after: str | None = None,
+                   via: str = "") -> TierrouteError:
+    """The one mapping of an upstream's error answer (SGLang's and litellm's alike) to the client's error.
 
-    4xx (incl. 429) → the same status with the upstream's message; 503 → 503; 504 → 504;
-    anything else → 502.
+    ``data`` is the answer's parsed body (OpenAI's, SGLang's or FastAPI's shape, or None).
+
+    - 401/403: the upstream refused *our* key, an operator problem → 502, a fault;
+    - 429 → 429, 503 → 503 (both faults), with the upstream's ``retry-after`` passed on;
+    - 504 → 504; other 5xx → 502 (faults);
+    - other 4xx (the client's request: context too long, a bad value) → the same status with the
+      upstream's message, addresses removed, in OpenAI's shape.
+
+    A fault's message is neutral (the tier only); the upstream's words, replica and host go to
+    ``detail``, which the pipeline logs with the request id and the client never sees.
     """
-    message, typ, code = error_message(data, f"{where} answered HTTP {status}")
+    message, typ, code = error_message(data, f"HTTP {status}")
+    detail = f"{describe(replica)} answered HTTP {status}{via}: {message[:1000]}"
+    headers = {"retry-after": retry_after} if retry_after and status in (429, 503) else None
+    if status == 429:
+        return UpstreamStatus(429, f"The upstream model for tier {replica.tier!r} is rate limited; retry later.",
+                              code="rate_limit_exceeded", headers=headers, detail=detail)
     if status == 503:
-        return UpstreamUnavailable(f"{where} is unavailable: {message}")
+        return UpstreamUnavailable(unavailable(replica), headers=headers, detail=detail)
     if status == 504:
-        return UpstreamTimeout(f"{where} timed out: {message}")
-    if 400 <= status < 500:
-        return UpstreamStatus(status, message, type=typ, code=code)
-    return UpstreamError(f"{where} failed (HTTP {status}): {message}")
+        return timed_out(replica, detail)
+    if status in (401, 403) or not 400 <= status < 500:
+        return UpstreamError(unavailable(replica), detail=detail)
+    if typ not in _OPENAI_TYPES:  # SGLang's "BadRequestError" and the like: OpenAI's type for the status
+        typ = None
+    if code is None or code.isdigit():  # SGLang puts the status there
+        code = "context_length_exceeded" if _CONTEXT.search(message) else None
+    return UpstreamStatus(status, scrub(message), type=typ, code=code, detail=detail)
 
 
-def inband_error(payload: bytes, where: str) -> TierrouteError | None:
+_OPENAI_TYPES = frozenset({"invalid_request_error", "authentication_error", "permission_error", "not_found_error",
+                           "rate_limit_error"})
+_CONTEXT = re.compile(r"context length|context window|maximum context", re.IGNORECASE)
+
+
+def unavailable(replica: Replica) -> str:
+    return f"The upstream model for tier {replica.tier!r} is unavailable; retry later."
+
+
+def timed_out(replica: Replica, detail: str) -> UpstreamTimeout:
+    return UpstreamTimeout(f"The upstream model for tier {replica.tier!r} did not answer in time; retry later.",
+                           detail=detail)
+
+
+def unreachable(replica: Replica, detail: str) -> ConnectFailed:
+    return ConnectFailed(unavailable(replica), detail=f"{describe(replica)}: {detail}")
+
+
+def broken(replica: Replica, detail: str) -> UpstreamError:
+    """The upstream's answer was unusable (cut off, invalid JSON)."""
+    return UpstreamError(unavailable(replica), detail=f"{describe(replica)}: {detail}")
+
+
+def describe(replica: Replica) -> str:
+    """Where an upstream error came from, for the log only."""
+    return f"replica {replica.id} ({replica.url or replica.api_base or replica.model})"
+
+
+_ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|\b(?:[\w-]+\.)*[\w-]+:\d{2,5}\b", re.IGNORECASE)
+
+
+def scrub(message: str) -> str:
+    """An upstream's message with URLs and host:port removed (what the client may see of it)."""
+    return _ADDRESS.sub("<upstream>", message)[:1000]
+
+
+def inband_error(payload: bytes, replica: Replica) -> TierrouteError | None:
     """An error sent as a stream's first event (SGLang validates streaming requests that way)."""
     head = payload[:64]
     if not (head.startswith(b'{"error"') or b'"object":"error"' in head or b'"object": "error"' in head):
@@ -101,7 +156,7 @@ def inband_error(payload: bytes, where: str) -> TierrouteError | None:
     err = data.get("error")
     code = err.get("code") if isinstance(err, dict) else data.get("code")
     status = code if isinstance(code, int) and 400 <= code < 600 else 502
-    return error_for_status(status, data, where)
+    return upstream_error(status, data, replica, via=" in its stream")
 
 
 def error_message(data: object, fallback: str) -> tuple[str, str | None, str | None]:

@@ -97,6 +97,7 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.status = 0
+        self.retry_after: str | None = None  # the one header an upstream's error answer passes on
         self.headers_done = False
         self.complete = False
         self.keep_alive = False
@@ -130,6 +131,10 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     # --- httptools callbacks --------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) == 11 and name.lower() == b"retry-after":
+            self.retry_after = value.decode("latin-1")
+
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()
         self.headers_done = True
@@ -212,7 +217,7 @@ def _expire(waiter: asyncio.Future[bool]) -> None:
 class Response:
     """An answer whose status and headers have arrived; read the body once, then it is released."""
 
-    __slots__ = ("_conn", "_pool", "_origin", "_timeout", "_done", "status")
+    __slots__ = ("_conn", "_pool", "_origin", "_timeout", "_done", "status", "retry_after")
 
     def __init__(self, conn: _Connection, pool: H1Pool, origin: Origin, timeout: float) -> None:
         self._conn = conn
@@ -221,6 +226,7 @@ class Response:
         self._timeout = timeout
         self._done = False
         self.status = conn.status
+        self.retry_after = conn.retry_after
 
     async def read(self) -> bytes:
         conn = self._conn

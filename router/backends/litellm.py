@@ -9,10 +9,9 @@ does not fetch the cost map over the network. Replies are normalised to OpenAI's
 litellm's synthetic usage chunk carries a non-empty ``choices`` (BerriAI/litellm#28735), so the
 usage is lifted off whatever chunk carries it and sent last in a chunk with ``choices: []``.
 
-Errors: the provider's 429 → 429, 400/404/422 → the same status with its message (context
-window errors keep ``context_length_exceeded``), timeouts → 504, connection errors →
-ConnectFailed, the provider rejecting *our* key (401/403) → 502 (an operator problem, not the
-client's), everything else → 502.
+Errors are mapped as SGLang's are, by :func:`.base.upstream_error` (context window errors keep
+``context_length_exceeded``; timeouts → 504; connection errors → ConnectFailed): the provider's
+text goes to the log, the client gets a neutral message unless the error is its own (4xx).
 """
 
 from __future__ import annotations
@@ -26,16 +25,9 @@ from typing import Any
 import orjson
 
 from ..balance.pool import Replica
-from ..errors import (
-    NoHealthyReplica,
-    TierrouteError,
-    UpstreamError,
-    UpstreamStatus,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from ..errors import NoHealthyReplica, TierrouteError
 from . import fields
-from .base import ConnectFailed, Endpoint, Reply
+from .base import Endpoint, Reply, describe, timed_out, unreachable, upstream_error
 
 _OWN_FIELDS = frozenset({"model", "messages", "prompt", "stream", "stream_options"})  # passed explicitly
 
@@ -144,22 +136,29 @@ def _import_litellm() -> Any:
 
 
 def _map_error(e: Exception, replica: Replica) -> TierrouteError:
+    """litellm's exception → the same mapping as SGLang's answers (:func:`.base.upstream_error`)."""
     if isinstance(e, TierrouteError):
         return e
     name = type(e).__name__
     status = getattr(e, "status_code", None)
     message = str(getattr(e, "message", None) or e)[:1000]
-    where = f"{replica.id} ({replica.model})"
     if name in ("Timeout", "APITimeoutError") or isinstance(e, asyncio.TimeoutError):
-        return UpstreamTimeout(f"{where} timed out: {message}")
+        return timed_out(replica, f"{describe(replica)} timed out: {message}")
     if name == "APIConnectionError":
-        return ConnectFailed(f"cannot reach {where}: {message}")
+        return unreachable(replica, message)
     if name == "ContextWindowExceededError":
-        return UpstreamStatus(400, message, code="context_length_exceeded")
-    if status in (401, 403):
-        return UpstreamError(f"{where} rejected tierroute's provider key (HTTP {status}); check its api_key_env")
-    if status == 503:
-        return UpstreamUnavailable(f"{where} is unavailable: {message}")
-    if isinstance(status, int) and 400 <= status < 500:
-        return UpstreamStatus(status, message)
-    return UpstreamError(f"{where} failed ({name}): {message}")
+        status, data = 400, {"error": {"message": message, "code": "context_length_exceeded"}}
+    else:
+        data = {"error": {"message": message}}
+    if not isinstance(status, int):
+        status = 502
+    return upstream_error(status, data, replica, retry_after=_retry_after(e), via=f" ({name})")
+
+
+def _retry_after(e: Exception) -> str | None:
+    response = getattr(e, "response", None)
+    for headers in (getattr(e, "litellm_response_headers", None), getattr(response, "headers", None)):
+        value = headers.get("retry-after") if isinstance(headers, Mapping) else None
+        if isinstance(value, str) and value:
+            return value
+    return None

@@ -5,10 +5,11 @@ and shared by every request. It replaced ``aiohttp.ClientSession``, which cost a
 every proxied request's CPU time here (docs/performance.md, section 10). Streams are relayed as
 they arrive: the ``data:`` payloads of one read are handed on together, without re-encoding.
 
-Status mapping: upstream 4xx (incl. 429) → the same status with the upstream's message;
-503 → 503; 504 → 504; other 5xx or an unreadable body → 502; no connection, or the connection
-lost before the answer began → ConnectFailed (retried on another replica by the caller);
-read timeout → 504.
+Status mapping: :func:`.base.upstream_error`, shared with litellm (401/403 → 502; 429, 503 →
+the same with ``retry-after``; 504 → 504; other 5xx → 502; other 4xx → the same status with the
+upstream's message, addresses removed); an unreadable body → 502; no connection, or the
+connection lost before the answer began → ConnectFailed (retried on another replica by the
+caller); read timeout → 504. Client-facing messages name the tier only; the rest is ``detail``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 import orjson
 
 from ..balance.pool import Replica
-from ..errors import TierrouteError, UpstreamError, UpstreamTimeout
-from .base import ConnectFailed, Endpoint, Reply, error_for_status
+from ..errors import TierrouteError
+from .base import Endpoint, Reply, broken, timed_out, unreachable, upstream_error
 from .h1 import BrokenResponse, ConnectError, Disconnected, H1Pool, ReadTimeout, Response, Target
 
 _JSON = b"Content-Type: application/json\r\nX-Request-Id: "
@@ -50,17 +51,17 @@ class SGLangBackend:
         try:
             resp = await self._pool.request(self._target(replica, endpoint), headers, orjson.dumps(body))
         except ConnectError as e:
-            raise ConnectFailed(f"cannot reach replica {replica.id}: {e}") from None
+            raise unreachable(replica, str(e)) from None
         except (Disconnected, BrokenResponse) as e:
-            raise ConnectFailed(f"replica {replica.id} dropped the connection: {e}") from None
+            raise unreachable(replica, f"dropped the connection: {e}") from None
         except ReadTimeout:
-            raise UpstreamTimeout(f"replica {replica.id} did not answer in time") from None
+            raise timed_out(replica, f"replica {replica.id} did not answer in time") from None
         if resp.status != 200:
             try:
                 raw = await resp.read()
             except (ReadTimeout, BrokenResponse):
                 raw = b""
-            raise _status_error(resp.status, raw, replica)
+            raise _status_error(resp, raw, replica)
         return resp
 
     async def complete(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
@@ -69,15 +70,15 @@ class SGLangBackend:
         try:
             raw = await resp.read()
         except ReadTimeout:
-            raise UpstreamTimeout(f"replica {replica.id} stopped answering") from None
+            raise timed_out(replica, f"replica {replica.id} stopped answering") from None
         except BrokenResponse as e:
-            raise UpstreamError(f"replica {replica.id} broke off its answer: {e}") from None
+            raise broken(replica, f"broke off its answer: {e}") from None
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise UpstreamError(f"replica {replica.id} answered with invalid JSON") from None
+            raise broken(replica, "answered with invalid JSON") from None
         if not isinstance(data, dict):
-            raise UpstreamError(f"replica {replica.id} answered with a non-object JSON body")
+            raise broken(replica, "answered with a non-object JSON body")
         return Reply(data, raw)
 
     async def stream(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
@@ -95,9 +96,9 @@ class _SSEStream:
             async for batch in sse_batches(self._resp.iter_chunks()):
                 yield batch
         except ReadTimeout:
-            raise UpstreamTimeout(f"replica {self._replica.id} stalled mid-stream") from None
+            raise timed_out(self._replica, f"replica {self._replica.id} stalled mid-stream") from None
         except BrokenResponse as e:
-            raise UpstreamError(f"replica {self._replica.id} broke off the stream: {e}") from None
+            raise broken(self._replica, f"broke off the stream: {e}") from None
 
     async def aclose(self) -> None:
         self._resp.close()
@@ -143,9 +144,9 @@ def _data_of(block: bytes) -> bytes | None:
     return b"\n".join(lines) if lines else None
 
 
-def _status_error(status: int, raw: bytes, replica: Replica) -> TierrouteError:
+def _status_error(resp: Response, raw: bytes, replica: Replica) -> TierrouteError:
     try:
         data: object = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         data = None
-    return error_for_status(status, data, f"replica {replica.id}")
+    return upstream_error(resp.status, data, replica, retry_after=resp.retry_after)

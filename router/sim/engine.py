@@ -182,6 +182,8 @@ class SimEngine:
         self.healthy = True
         self.fail_next = 0
         self.fail_status = 500
+        self.fail_message: str | None = None  # /sim/fail's "message" (default: "Simulated failure (N).")
+        self.fail_retry_after: str | None = None  # /sim/fail's "retry_after": sent as Retry-After
         self.epoch = 0  # bumped by reset(); sessions from an older epoch leave the new cache alone
         self.reset()
 

@@ -33,7 +33,8 @@ Simulator controls (not in SGLang), for tests and benchmarks:
 * ``GET|POST /sim/health`` -- ``{"healthy": false}`` makes ``/health`` and generation requests
   answer 503 until ``{"healthy": true}``.
 * ``POST /sim/fail`` -- ``{"fail_next": N, "status": 500}`` (``count`` is accepted for
-  ``fail_next``): the next N generation requests fail with that status in SGLang's error shape.
+  ``fail_next``): the next N generation requests fail with that status in SGLang's error shape;
+  optional ``"message"`` (the error's text) and ``"retry_after"`` (seconds, a Retry-After header).
 * ``POST /sim/reset`` -- clears the cache, the counters and any pending failures.
 
 All state lives in the :class:`~router.sim.engine.SimEngine` made by :func:`create_app`.
@@ -208,15 +209,20 @@ class _ControlApi:
             return _json({"error": "expected a JSON object"}, 400)
         count = body.get("fail_next", body.get("count", 1))
         status = body.get("status", 500)
-        if not (isinstance(count, int) and count >= 0 and isinstance(status, int) and 400 <= status <= 599):
-            return _json({"error": "expected {\"fail_next\": N >= 0, \"status\": 400..599}"}, 400)
-        self.engine.fail_next, self.engine.fail_status = count, status
+        message, retry_after = body.get("message"), body.get("retry_after")
+        if not (isinstance(count, int) and count >= 0 and isinstance(status, int) and 400 <= status <= 599
+                and isinstance(message, str | None) and isinstance(retry_after, int | None)):
+            return _json({"error": "expected {\"fail_next\": N >= 0, \"status\": 400..599, \"message\": str, "
+                                   "\"retry_after\": seconds}"}, 400)
+        eng = self.engine
+        eng.fail_next, eng.fail_status, eng.fail_message = count, status, message
+        eng.fail_retry_after = None if retry_after is None else str(retry_after)
         return _json({"fail_next": count, "status": status})
 
     async def reset(self, request: Request) -> Response:
         eng = self.engine
         eng.reset()
-        eng.fail_next = 0
+        eng.fail_next, eng.fail_message, eng.fail_retry_after = 0, None, None
         return _json(eng.stats())
 
 

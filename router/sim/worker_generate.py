@@ -83,9 +83,13 @@ class GenerationApi:
     def _gate(self) -> Response | None:
         if not self.engine.healthy:
             return error_response("The server is unhealthy (simulated).", 503)
-        status = self.engine.take_failure()
+        eng = self.engine
+        status = eng.take_failure()
         if status is not None:
-            return error_response(f"Simulated failure ({status}).", status)
+            answer = error_response(eng.fail_message or f"Simulated failure ({status}).", status)
+            if eng.fail_retry_after is not None:
+                answer.headers["retry-after"] = eng.fail_retry_after
+            return answer
         return None
 
     async def _handle(self, request: Request, handler: Callable[[dict[str, Any]], Awaitable[Response]]) -> Response:
