@@ -111,7 +111,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     runtime = RuntimeHolder(build_runtime(loaded, registry, env))
     up = loaded.policy.upstream
     backends: dict[str, Backend] = {
-        "sglang": SGLangBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s),
+        "sglang": SGLangBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s, env=env),
         "litellm": LiteLLMBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s, env=env),
     }
     stats = Stats(clock)
@@ -131,7 +131,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                    learning)
     shared = SharedStats(stats, settings.stats_dir)
     http = httpx.AsyncClient()  # health checks and server info; the hot path uses the backends' clients
-    health = HealthChecker(lambda: runtime().table, http, clock)
+    health = HealthChecker(lambda: runtime().table, http, clock, env)
     tasks: set[asyncio.Task[None]] = set()
 
     def on_reload(new: LoadedPolicy) -> None:

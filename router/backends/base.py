@@ -10,7 +10,7 @@ may be tried".
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -18,7 +18,14 @@ from typing import Any, Protocol
 import orjson
 
 from ..balance.pool import Replica
-from ..errors import TierrouteError, UpstreamError, UpstreamStatus, UpstreamTimeout, UpstreamUnavailable
+from ..errors import (
+    NoHealthyReplica,
+    TierrouteError,
+    UpstreamError,
+    UpstreamStatus,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from ..usage import Usage
 
 
@@ -109,6 +116,20 @@ def upstream_error(status: int, data: object, replica: Replica, *, retry_after: 
 _OPENAI_TYPES = frozenset({"invalid_request_error", "authentication_error", "permission_error", "not_found_error",
                            "rate_limit_error"})
 _CONTEXT = re.compile(r"context length|context window|maximum context", re.IGNORECASE)
+
+
+def api_key(replica: Replica, env: Mapping[str, str]) -> str | None:
+    """The key ``replica`` is sent with, from the environment variable its policy names (None: no key).
+
+    An unset variable is a 503 naming it (never the key), as is a value that cannot go in a header."""
+    if replica.api_key_env is None:
+        return None
+    key = env.get(replica.api_key_env, "").strip()
+    if not key or not key.isprintable() or not key.isascii():
+        why = "is not set" if not key else "is not a printable ASCII token"
+        raise NoHealthyReplica(f"backend {replica.id} ({replica.model}) has no API key: "
+                               f"environment variable {replica.api_key_env} {why}")
+    return key
 
 
 def unavailable(replica: Replica) -> str:

@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 
 from ..balance.pool import Replica
-from ..errors import NoHealthyReplica, TierrouteError
+from ..errors import TierrouteError
 from . import fields
-from .base import Endpoint, Reply, describe, timed_out, unreachable, upstream_error
+from .base import Endpoint, Reply, api_key, describe, timed_out, unreachable, upstream_error
 
 _OWN_FIELDS = frozenset({"model", "messages", "prompt", "stream", "stream_options"})  # passed explicitly
 
@@ -55,11 +55,8 @@ class LiteLLMBackend:
         kw.update(model=replica.model, timeout=self._timeout, max_retries=0)
         if replica.api_base:
             kw["api_base"] = replica.api_base
-        if replica.api_key_env:
-            key = self._env.get(replica.api_key_env)
-            if not key:
-                raise NoHealthyReplica(f"backend {replica.id} ({replica.model}) has no API key: "
-                                       f"environment variable {replica.api_key_env} is not set")
+        key = api_key(replica, self._env)
+        if key is not None:
             kw["api_key"] = key
         return kw
 

@@ -14,23 +14,26 @@ caller); read timeout → 504. Client-facing messages name the tier only; the re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
 
 from ..balance.pool import Replica
 from ..errors import TierrouteError
-from .base import Endpoint, Reply, broken, timed_out, unreachable, upstream_error
+from .base import Endpoint, Reply, api_key, broken, timed_out, unreachable, upstream_error
 from .h1 import BrokenResponse, ConnectError, Disconnected, H1Pool, ReadTimeout, Response, Target
 
 _JSON = b"Content-Type: application/json\r\nX-Request-Id: "
 
 
 class SGLangBackend:
-    def __init__(self, *, connect_timeout_s: float, read_timeout_s: float) -> None:
+    def __init__(self, *, connect_timeout_s: float, read_timeout_s: float,
+                 env: Mapping[str, str] | None = None) -> None:
         self._pool = H1Pool(connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s)
-        self._targets: dict[tuple[str | None, Endpoint], Target] = {}
+        self._env: Mapping[str, str] = env if env is not None else os.environ
+        self._targets: dict[tuple[str | None, str | None, Endpoint], tuple[Target, bytes]] = {}
 
     async def start(self) -> None:
         return None  # connections open on first use
@@ -38,18 +41,22 @@ class SGLangBackend:
     async def aclose(self) -> None:
         await self._pool.aclose()
 
-    def _target(self, replica: Replica, endpoint: Endpoint) -> Target:
-        """Parsed once per replica and endpoint."""
-        key = (replica.url, endpoint)
-        target = self._targets.get(key)
+    def _target(self, replica: Replica, endpoint: Endpoint) -> tuple[Target, bytes]:
+        """The parsed URL and the fixed headers (with the replica's key, if it has one), made once per
+        replica and endpoint. An unset key variable is a 503 naming it, each time (never cached)."""
+        ident = (replica.url, replica.api_key_env, endpoint)
+        target = self._targets.get(ident)
         if target is None:
-            target = self._targets[key] = Target(f"{replica.url}{endpoint.path}")
+            key = api_key(replica, self._env)
+            auth = b"" if key is None else b"Authorization: Bearer " + key.encode("ascii") + b"\r\n"
+            target = self._targets[ident] = (Target(f"{replica.url}{endpoint.path}"), auth + _JSON)
         return target
 
     async def _post(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any], request_id: str) -> Response:
-        headers = _JSON + request_id.encode("latin-1") + b"\r\n"
+        target, head = self._target(replica, endpoint)
+        headers = head + request_id.encode("latin-1") + b"\r\n"
         try:
-            resp = await self._pool.request(self._target(replica, endpoint), headers, orjson.dumps(body))
+            resp = await self._pool.request(target, headers, orjson.dumps(body))
         except ConnectError as e:
             raise unreachable(replica, str(e)) from None
         except (Disconnected, BrokenResponse) as e:

@@ -1,6 +1,7 @@
 """Active health checks of SGLang replicas and passive marking on request failures.
 
-Every ``health.interval_s`` each SGLang replica gets ``GET /health`` (timeout
+Every ``health.interval_s`` each SGLang replica gets ``GET /health`` (with its key when the
+policy names one, ``api_key_env``, as on every poll below; timeout
 ``health.timeout_s``). ``unhealthy_after`` consecutive failures mark it unhealthy; one success
 marks it healthy again. When a replica (re)turns healthy its ``/get_server_info`` is read
 (``max_total_num_tokens`` = its KV-cache capacity, used by cache-aware choice and shown in
@@ -14,11 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 
 import httpx
 
+from ..backends.base import api_key
 from ..clock import Clock
+from ..errors import NoHealthyReplica
 from .pool import Replica, RouteTable
 from .sglang_metrics import parse_sglang_metrics
 
@@ -26,10 +30,12 @@ log = logging.getLogger("tierroute.health")
 
 
 class HealthChecker:
-    def __init__(self, table: Callable[[], RouteTable], client: httpx.AsyncClient, clock: Clock) -> None:
+    def __init__(self, table: Callable[[], RouteTable], client: httpx.AsyncClient, clock: Clock,
+                 env: Mapping[str, str] | None = None) -> None:
         self._table = table
         self._client = client
         self._clock = clock
+        self._env: Mapping[str, str] = env if env is not None else os.environ
 
     async def run(self) -> None:
         while True:
@@ -47,7 +53,8 @@ class HealthChecker:
         if replica.kind != "sglang":
             return  # not probed: its breaker alone rests it after faults
         assert replica.url is not None
-        ok, error = await self._probe(replica.url + "/health", cfg.timeout_s)
+        auth = self._auth(replica)
+        ok, error = await self._probe(replica.url + "/health", cfg.timeout_s, auth)
         st.last_check = self._clock.now()
         if ok:
             became_healthy = not st.healthy or st.server_info is None
@@ -55,9 +62,9 @@ class HealthChecker:
             st.last_error = None
             st.healthy = True
             if became_healthy:
-                st.server_info = await self._server_info(replica.url, cfg.timeout_s)
+                st.server_info = await self._server_info(replica.url, cfg.timeout_s, auth)
                 log.info("replica healthy", extra={"replica": replica.id})
-            st.metrics = await self._metrics(replica.url, cfg.timeout_s)
+            st.metrics = await self._metrics(replica.url, cfg.timeout_s, auth)
             return
         st.consecutive_failures += 1
         st.last_error = error
@@ -65,24 +72,33 @@ class HealthChecker:
             st.healthy = False
             log.warning("replica unhealthy", extra={"replica": replica.id, "reason": error})
 
-    async def _probe(self, url: str, timeout: float) -> tuple[bool, str | None]:
+    def _auth(self, replica: Replica) -> dict[str, str]:
+        """The replica's key as SGLang's ``--api-key`` expects it (none when its variable is unset:
+        requests report that, naming the variable)."""
         try:
-            r = await self._client.get(url, timeout=timeout)
+            key = api_key(replica, self._env)
+        except NoHealthyReplica:
+            return {}
+        return {} if key is None else {"Authorization": f"Bearer {key}"}
+
+    async def _probe(self, url: str, timeout: float, auth: dict[str, str]) -> tuple[bool, str | None]:
+        try:
+            r = await self._client.get(url, timeout=timeout, headers=auth)
         except httpx.HTTPError as e:
             return False, f"{type(e).__name__}: {e}"[:200]
         return (r.status_code == 200, None if r.status_code == 200 else f"/health answered {r.status_code}")
 
-    async def _metrics(self, url: str, timeout: float) -> dict[str, float]:
+    async def _metrics(self, url: str, timeout: float, auth: dict[str, str]) -> dict[str, float]:
         """SGLang's load gauges; empty when the replica does not export metrics."""
         try:
-            r = await self._client.get(url + "/metrics", timeout=timeout)
+            r = await self._client.get(url + "/metrics", timeout=timeout, headers=auth)
         except httpx.HTTPError:
             return {}
         return parse_sglang_metrics(r.text) if r.status_code == 200 else {}
 
-    async def _server_info(self, url: str, timeout: float) -> dict[str, object] | None:
+    async def _server_info(self, url: str, timeout: float, auth: dict[str, str]) -> dict[str, object] | None:
         try:
-            r = await self._client.get(url + "/get_server_info", timeout=timeout)
+            r = await self._client.get(url + "/get_server_info", timeout=timeout, headers=auth)
             data = r.json() if r.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             return None

@@ -63,7 +63,7 @@ class Replica:
     price: Price
     url: str | None = None  # sglang base URL
     api_base: str | None = None  # litellm
-    api_key_env: str | None = None  # litellm
+    api_key_env: str | None = None  # the environment variable holding its key (litellm; sglang: --api-key)
     speculative: bool = False
     state: ReplicaState = field(default_factory=ReplicaState, compare=False)
 
@@ -119,7 +119,8 @@ def build_route_table(policy: Policy, registry: ReplicaRegistry) -> RouteTable:
                 for url in b.replica_urls():
                     key = f"sglang {url} {b.model}"
                     reps.append(Replica(key, f"{tier.name}/{len(reps)}", tier.name, "sglang", b.model, b.price,
-                                        url=url, speculative=b.speculative, state=registry.state(key)))
+                                        url=url, speculative=b.speculative, api_key_env=b.api_key_env,
+                                        state=registry.state(key)))
             elif isinstance(b, LiteLLMBackend):
                 if b.served_name != b.model:
                     names.append(b.served_name)

@@ -40,6 +40,9 @@ class SGLangBackend(_Frozen):
     replicas: list[HttpUrl] = Field(min_length=1)
     speculative: bool = False
     price: Price | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                    description="environment variable holding the key the replicas were "
+                                                "started with (SGLang --api-key), sent as a Bearer token")
 
     @field_validator("replicas")
     @classmethod

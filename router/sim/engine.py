@@ -72,6 +72,7 @@ class WorkerConfig:
     seed: int = 0  # changes every reply
     min_output_tokens: int = 16  # natural reply length range (bounded by max_tokens)
     max_output_tokens: int = 64
+    api_key: str | None = None  # SGLang's --api-key: every route but /health* and /metrics needs it
 
     def __post_init__(self) -> None:
         positive = ("prefill_tokens_per_s", "decode_tokens_per_s", "max_running_requests",

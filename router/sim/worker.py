@@ -25,6 +25,9 @@ Endpoints, matched to ``python/sglang/srt/entrypoints/http_server.py``:
 * ``GET|POST /flush_cache`` -- clears the radix cache; 400 while requests run or wait.
 * ``GET /metrics`` -- Prometheus text, SGLang's names (:mod:`router.sim.metrics`).
 
+With ``--api-key KEY`` every route but ``/health*``, ``/metrics`` and ``/sim/*`` answers 401
+``{"error": "Unauthorized"}`` unless sent ``Authorization: Bearer KEY``, as SGLang's does.
+
 Simulator controls (not in SGLang), for tests and benchmarks:
 
 * ``GET /sim/stats`` -- totals since start/reset: ``requests``, ``prompt_tokens``,
@@ -51,6 +54,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import metrics
 from .engine import SimEngine, WorkerConfig
@@ -89,7 +93,28 @@ def create_app(cfg: WorkerConfig) -> Starlette:
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.engine = engine
+    if cfg.api_key is not None:
+        app.add_middleware(_RequireKey, api_key=cfg.api_key)
     return app
+
+
+class _RequireKey:
+    """SGLang's ``--api-key`` (``add_api_key_middleware``): ``Authorization: Bearer <key>`` on every
+    route except ``/health*`` and ``/metrics``, else 401 ``{"error": "Unauthorized"}``. The
+    simulator's own ``/sim/*`` controls stay open, for tests."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self._app = app
+        self._expected = b"Bearer " + api_key.encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] != "OPTIONS" \
+                and not scope["path"].startswith(("/health", "/metrics", "/sim/")):
+            given = dict(scope["headers"]).get(b"authorization")
+            if given != self._expected:
+                await _json({"error": "Unauthorized"}, 401)(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -263,6 +288,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="shortest natural reply")
     g.add_argument("--max-output-tokens", type=int, default=d.max_output_tokens,
                    help="longest natural reply (max_tokens still caps it)")
+    g.add_argument("--api-key", default=None,
+                   help="require 'Authorization: Bearer KEY' as SGLang's --api-key does (not on /health, /metrics)")
 
 
 def config_from_args(ns: argparse.Namespace) -> WorkerConfig:
@@ -271,5 +298,5 @@ def config_from_args(ns: argparse.Namespace) -> WorkerConfig:
         decode_tokens_per_s=ns.decode_tps, max_running_requests=ns.max_running_requests,
         max_total_tokens=ns.max_total_tokens, context_length=ns.context_length, speculative=ns.speculative,
         spec_accept_length=ns.spec_accept_length, seed=ns.seed, min_output_tokens=ns.min_output_tokens,
-        max_output_tokens=ns.max_output_tokens)
+        max_output_tokens=ns.max_output_tokens, api_key=ns.api_key)
 
