@@ -51,6 +51,7 @@ from .runtime import Runtime, Services, build_runtime
 from .settings import Settings
 from .stats.recorder import Stats
 from .stats.shared import SharedStats
+from .supervise import LoopCounters, supervise
 
 log = logging.getLogger("tierroute.app")
 
@@ -133,6 +134,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     http = httpx.AsyncClient()  # health checks and server info; the hot path uses the backends' clients
     health = HealthChecker(lambda: runtime().table, http, clock, env)
     tasks: set[asyncio.Task[None]] = set()
+    background = LoopCounters()  # restarts of the supervised loops, in /admin/stats
 
     def on_reload(new: LoadedPolicy) -> None:
         runtime.current = build_runtime(new, registry, env)
@@ -168,12 +170,14 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
         await learning.start()  # label stores and featurizer (in a thread); nothing without policy.learning
         if settings.freeze_heap:
             freeze_heap()
-        loops = [health.run, watcher.run, shared.run, cache_aware.run]
+        loops = {"health": health.run, "policy_watch": watcher.run, "stats_share": shared.run,
+                 "lease_renewal": cache_aware.run}
         if models is not None:
-            loops.append(ModelWatcher(models, lambda loaded: scorer.swap(loaded, thresholds), current=promoted,
-                                      interval_s=settings.model_poll_s, status=watcher_status).run)
-        for loop_fn in loops:
-            tasks.add(asyncio.create_task(loop_fn()))
+            loops["model_watch"] = ModelWatcher(models, lambda loaded: scorer.swap(loaded, thresholds),
+                                                current=promoted, interval_s=settings.model_poll_s,
+                                                status=watcher_status).run
+        for name, loop_fn in loops.items():
+            tasks.add(asyncio.create_task(supervise(name, loop_fn, counters=background)))
         log.info("tierroute ready", extra={"policy": settings.policy_path, "digest": loaded.digest,
                                            "healthy_tiers": sorted(runtime().table.healthy_tiers())})
         try:
@@ -199,6 +203,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                                     "conversation_store_errors": getattr(conversations, "errors", 0)},
                            lambda: watcher_status.describe(models))
     deps.learning = learning.live
+    deps.background = background.describe
     front = Front(svc)  # request ids, the auth gate and the error renderer of every route
     starlette = Starlette(routes=openai.routes(front) + feedback.routes(front, learning) + admin.routes(deps, front),
                           lifespan=lifespan, exception_handlers=front.handlers())

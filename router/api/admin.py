@@ -29,6 +29,7 @@ class AdminDeps:
     affinity: Callable[[], dict[str, Any]]  # the affinity store's state (Redis breaker events) and choices
     model: Callable[[], dict[str, Any]] = dict  # the classifier version serving, swaps and refusals
     learning: Callable[[], dict[str, Any]] = dict  # router.learning.service: label store, spend cap, queues
+    background: Callable[[], dict[str, Any]] = dict  # router.supervise: restarts and last error per loop
 
 
 def routes(deps: AdminDeps, front: Front) -> list[Route]:
@@ -103,6 +104,7 @@ def _stats_document(deps: AdminDeps) -> dict[str, Any]:
                                       model=deps.model())
     doc["model"] = deps.model()
     doc["workers"] = len(exports)
+    doc["background"] = deps.background()
     return doc
 
 
