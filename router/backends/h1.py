@@ -11,9 +11,12 @@ proxy takes ~127 µs (docs/performance.md, section 10).
 
 Behaviour:
 
-* **Pool.** Idle connections are kept per origin (scheme, host, port), most recently used first,
-  without a limit. A connection goes back to the pool only after a complete answer on a
-  keep-alive connection; anything else closes it.
+* **Pool.** Idle connections are kept per origin (scheme, host, port), most recently used first.
+  A connection goes back to the pool only after a complete answer on a keep-alive connection;
+  anything else closes it. At most ``MAX_IDLE_PER_ORIGIN`` idle connections are kept per origin
+  (one released beyond that is closed), and one idle longer than ``IDLE_EXPIRY_S`` is closed
+  instead of reused. Expiry is checked when a connection is taken (no timers): the newest idle
+  connection is checked, and expired ones at the old end of the list are closed as well.
 * **Stale connections.** A server may close an idle keep-alive connection just as a request is
   written on it. When a *reused* connection is lost before the first byte of its answer, the
   request is sent once more on a new connection (what browsers and aiohttp do); a new
@@ -34,8 +37,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -43,6 +47,8 @@ import httptools
 
 HIGH_WATER = 1 << 20
 ONE_WRITE_MAX = 1 << 14  # a body up to this size goes out in the same write as the head
+MAX_IDLE_PER_ORIGIN = 64  # idle keep-alive connections kept per origin; more are closed on release
+IDLE_EXPIRY_S = 4.0  # under uvicorn's (SGLang's server) 5 s keep-alive: not reused as the server drops it
 
 
 class H1Error(Exception):
@@ -92,6 +98,7 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.lost = False
+        self.idle_since = 0.0  # when it went back to the pool (the pool's clock)
         self._waiter: asyncio.Future[bool] | None = None
         self._reset()
 
@@ -282,11 +289,17 @@ class Response:
 
 class H1Pool:
     def __init__(self, *, connect_timeout_s: float, read_timeout_s: float,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, max_idle_per_origin: int = MAX_IDLE_PER_ORIGIN,
+                 idle_expiry_s: float = IDLE_EXPIRY_S, now: Callable[[], float] = time.monotonic) -> None:
         self._connect_timeout = connect_timeout_s
         self._read_timeout = read_timeout_s
         self._ssl = ssl_context
-        self._idle: dict[Origin, list[_Connection]] = {}
+        self._idle: dict[Origin, list[_Connection]] = {}  # oldest first, most recently released last
+        self._max_idle = max_idle_per_origin
+        self._expiry = idle_expiry_s
+        self._now = now
+        self.closed_expired = 0
+        self.closed_over_cap = 0
 
     async def request(self, target: Target, headers: bytes, body: bytes) -> Response:
         """Send ``target.head + headers`` (each ending in CRLF) and ``body``; wait for the status."""
@@ -312,6 +325,16 @@ class H1Pool:
 
     def _take(self, origin: Origin) -> tuple[_Connection | None, bool]:
         idle = self._idle.get(origin)
+        if not idle:
+            return None, False
+        oldest = self._now() - self._expiry
+        if idle[0].idle_since < oldest:  # expired ones sit at the old end: close them all
+            keep = [c for c in idle if c.idle_since >= oldest]
+            for c in idle:
+                if c.idle_since < oldest:
+                    self.closed_expired += not c.lost
+                    c.close()
+            idle[:] = keep
         while idle:
             conn = idle.pop()
             if not conn.lost:
@@ -319,7 +342,17 @@ class H1Pool:
         return None, False
 
     def put(self, origin: Origin, conn: _Connection) -> None:
-        self._idle.setdefault(origin, []).append(conn)
+        idle = self._idle.get(origin)
+        if idle is None:
+            idle = self._idle[origin] = []
+        if len(idle) >= self._max_idle:
+            idle[:] = [c for c in idle if not c.lost]  # the server closed some: make room first
+        if len(idle) >= self._max_idle:
+            self.closed_over_cap += 1
+            conn.close()
+            return
+        conn.idle_since = self._now()
+        idle.append(conn)
 
     async def _connect(self, origin: Origin) -> _Connection:
         scheme, host, port = origin
@@ -346,3 +379,8 @@ class H1Pool:
 
     def idle_count(self) -> int:
         return sum(len(c) for c in self._idle.values())
+
+    def describe(self) -> dict[str, float | int]:
+        """The bounds and what they closed (for /admin/stats)."""
+        return {"max_idle_per_origin": self._max_idle, "idle_expiry_s": self._expiry, "idle": self.idle_count(),
+                "closed_expired": self.closed_expired, "closed_over_cap": self.closed_over_cap}
