@@ -204,14 +204,6 @@ class Learner:
         self.rounds.append(rnd)
         return rnd
 
-    def run(self, *, once: bool = False, stop: Callable[[], bool] = lambda: False) -> None:
-        self.ensure_champion()
-        while not stop():
-            self.step()
-            if once:
-                return
-            time.sleep(self.cfg.interval_s)
-
     def _fit(self, rows: LabelRows, idx: np.ndarray, weight: float) -> Any:
         from .recipe import fit
 
