@@ -185,6 +185,8 @@ class SimEngine:
         self.fail_status = 500
         self.fail_message: str | None = None  # /sim/fail's "message" (default: "Simulated failure (N).")
         self.fail_retry_after: str | None = None  # /sim/fail's "retry_after": sent as Retry-After
+        self.fault: str | None = None  # /sim/fault's "mode": "hang_after_headers" or "malformed_sse"
+        self.fault_left = 0  # requests the fault still applies to (-1: until cleared)
         self.epoch = 0  # bumped by reset(); sessions from an older epoch leave the new cache alone
         self.reset()
 
@@ -207,6 +209,15 @@ class SimEngine:
         self.fail_next -= 1
         self.totals.failed += 1
         return self.fail_status
+
+    def take_fault(self) -> str | None:
+        """The broken answer to give this request, if a fault mode is on (/sim/fault)."""
+        if self.fault is None or self.fault_left == 0:
+            return None
+        if self.fault_left > 0:
+            self.fault_left -= 1
+        self.totals.failed += 1
+        return self.fault
 
     # -- gauges -------------------------------------------------------------------------------
 
@@ -247,6 +258,7 @@ class SimEngine:
             "num_used_tokens": self.num_used_tokens, "token_usage": self.token_usage,
             "cache_hit_rate": self.cache_hit_rate, "gen_throughput": self.gen_throughput(),
             "healthy": self.healthy, "fail_next": self.fail_next,
+            "fault": self.fault if self.fault_left else None,
         }
 
 

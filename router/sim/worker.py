@@ -38,7 +38,12 @@ Simulator controls (not in SGLang), for tests and benchmarks:
 * ``POST /sim/fail`` -- ``{"fail_next": N, "status": 500}`` (``count`` is accepted for
   ``fail_next``): the next N generation requests fail with that status in SGLang's error shape;
   optional ``"message"`` (the error's text) and ``"retry_after"`` (seconds, a Retry-After header).
-* ``POST /sim/reset`` -- clears the cache, the counters and any pending failures.
+* ``POST /sim/fault`` -- ``{"mode": "hang_after_headers" | "malformed_sse" | null, "count": N}``:
+  the next N generation requests (``-1``, the default: every one until ``{"mode": null}``) get a
+  200 whose body never comes (the headers are sent, then nothing until the client hangs up), or a
+  body that is not what the headers promise (broken SSE events on a stream, cut-off JSON
+  otherwise).
+* ``POST /sim/reset`` -- clears the cache, the counters and any pending failures or faults.
 
 All state lives in the :class:`~router.sim.engine.SimEngine` made by :func:`create_app`.
 """
@@ -58,7 +63,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import metrics
 from .engine import SimEngine, WorkerConfig
-from .worker_generate import JSON, GenerationApi
+from .worker_generate import FAULTS, JSON, GenerationApi
 
 __all__ = ["WorkerConfig", "add_arguments", "config_from_args", "create_app"]
 
@@ -89,6 +94,7 @@ def create_app(cfg: WorkerConfig) -> Starlette:
         Route("/sim/stats", ctl.stats, methods=["GET"]),
         Route("/sim/health", ctl.health, methods=["GET", "POST"]),
         Route("/sim/fail", ctl.fail, methods=["POST"]),
+        Route("/sim/fault", ctl.fault, methods=["POST"]),
         Route("/sim/reset", ctl.reset, methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
@@ -244,10 +250,21 @@ class _ControlApi:
         eng.fail_retry_after = None if retry_after is None else str(retry_after)
         return _json({"fail_next": count, "status": status})
 
+    async def fault(self, request: Request) -> Response:
+        body = await _body(request)
+        mode = body.get("mode") if body is not None else None
+        count = body.get("count", -1) if body is not None else None
+        if body is None or not (mode is None or mode in FAULTS) or not (isinstance(count, int) and count >= -1):
+            return _json({"error": f"expected {{\"mode\": {' | '.join(FAULTS)} | null, \"count\": N >= -1}}"}, 400)
+        eng = self.engine
+        eng.fault, eng.fault_left = mode, (count if mode is not None else 0)
+        return _json({"mode": mode, "count": eng.fault_left})
+
     async def reset(self, request: Request) -> Response:
         eng = self.engine
         eng.reset()
         eng.fail_next, eng.fail_message, eng.fail_retry_after = 0, None, None
+        eng.fault, eng.fault_left = None, 0
         return _json(eng.stats())
 
 

@@ -203,6 +203,37 @@ def test_health_toggle_and_injected_failures(start_worker: StartWorker) -> None:
     assert httpx.get(url + "/sim/stats").json()["failed"] == 3
 
 
+def test_fault_modes_hang_after_headers_and_malformed_sse(start_worker: StartWorker) -> None:
+    url = start_worker()
+    chat = {"messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(url + "/sim/fault", json={"mode": "hang_after_headers", "count": 2}).status_code == 200
+    with httpx.Client(timeout=httpx.Timeout(5, read=0.5)) as c:
+        for stream in (True, False):
+            with c.stream("POST", url + "/v1/chat/completions", json={**chat, "stream": stream}) as r:
+                assert r.status_code == 200  # the headers come ...
+                with pytest.raises(httpx.ReadTimeout):  # ... the body never does
+                    r.read()
+    assert httpx.post(url + "/v1/chat/completions", json=chat).status_code == 200  # count spent
+    assert httpx.post(url + "/sim/fault", json={"mode": "malformed_sse"}).json() == {"mode": "malformed_sse",
+                                                                                     "count": -1}
+    for _ in range(2):  # until cleared
+        r = httpx.post(url + "/v1/chat/completions", json={**chat, "stream": True})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = [e for e in r.content.split(b"\n\n") if e.strip()]
+        assert events[-1] == b"data: [DONE]"
+        for e in events[:-1]:  # none is a JSON chunk
+            with pytest.raises(orjson.JSONDecodeError):
+                orjson.loads(e.removeprefix(b"data: "))
+        r = httpx.post(url + "/v1/chat/completions", json=chat)
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(r.content)
+    assert httpx.get(url + "/sim/stats").json()["fault"] == "malformed_sse"
+    httpx.post(url + "/sim/fault", json={"mode": None})
+    assert httpx.post(url + "/v1/chat/completions", json=chat).status_code == 200
+    assert httpx.post(url + "/sim/fault", json={"mode": "explode"}).status_code == 400
+    assert httpx.get(url + "/sim/stats").json()["failed"] == 6
+
+
 def test_queueing_under_max_running_requests(start_worker: StartWorker) -> None:
     url = start_worker(max_running_requests=2, ttft_ms=100.0, decode_tokens_per_s=100_000.0)
 
