@@ -111,8 +111,9 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     registry = ReplicaRegistry(clock)
     runtime = RuntimeHolder(build_runtime(loaded, registry, env))
     up = loaded.policy.upstream
+    sglang = SGLangBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s, env=env)
     backends: dict[str, Backend] = {
-        "sglang": SGLangBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s, env=env),
+        "sglang": sglang,
         "litellm": LiteLLMBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s, env=env),
     }
     stats = Stats(clock)
@@ -126,15 +127,16 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     store: AffinityStore = RedisAffinity(redis, clock) if redis is not None else MemoryAffinity(clock)
     cache_aware = CacheAwarePicker(store, lambda: runtime().policy.balance)
     pickers: dict[str, ReplicaPicker] = {"cache_aware": cache_aware, "least_loaded": LeastInFlight()}
+    background = LoopCounters()  # restarts of the supervised loops, in /admin/stats
     learning = LearningService(runtime, backends, stats, clock, scorer, lambda: (scorer.info or {}).get("version"),
-                               redis_url=settings.redis_url, featurizer_dir=settings.classifier_dir)
+                               redis_url=settings.redis_url, featurizer_dir=settings.classifier_dir,
+                               background=background)
     svc = Services(runtime, scorer, pickers, backends, stats, RateLimiter(clock), clock, thresholds, conversations,
                    learning)
     shared = SharedStats(stats, settings.stats_dir)
     http = httpx.AsyncClient()  # health checks and server info; the hot path uses the backends' clients
     health = HealthChecker(lambda: runtime().table, http, clock, env)
     tasks: set[asyncio.Task[None]] = set()
-    background = LoopCounters()  # restarts of the supervised loops, in /admin/stats
 
     def on_reload(new: LoadedPolicy) -> None:
         runtime.current = build_runtime(new, registry, env)
@@ -196,7 +198,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
             await store.aclose()
 
     deps = admin.AdminDeps(svc, lambda: watcher.status, lambda: scorer.info, shared.exports,
-                           lambda: {"store": getattr(store, "describe", lambda: {"store": "memory"})(),
+                           lambda: {"store": store.describe(),
                                     "decisions": dict(cache_aware.reasons),
                                     "prefill_holds": cache_aware.holds,
                                     "prefill_holds_timed_out": cache_aware.holds_timed_out,
@@ -204,6 +206,8 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                            lambda: watcher_status.describe(models))
     deps.learning = learning.live
     deps.background = background.describe
+    deps.bounds = lambda: {"h1_pool": sglang.describe(), "affinity": store.describe(),
+                           "conversations": conversations.describe(), "learning": learning.bounds()}
     front = Front(svc)  # request ids, the auth gate and the error renderer of every route
     starlette = Starlette(routes=openai.routes(front) + feedback.routes(front, learning) + admin.routes(deps, front),
                           lifespan=lifespan, exception_handlers=front.handlers())

@@ -13,8 +13,11 @@ A conversation is identified by, in order of preference:
 Keys are scoped by API-key principal and requested model, and hashed (nothing of the prompt
 is kept). A first turn without a session id has nothing to look up.
 
-:class:`MemoryConversations` is the single-process store: a TTL'd, size-bounded LRU;
-:class:`RedisConversations` shares the tiers among proxy replicas (with ``--redis-url``).
+:class:`MemoryConversations` is the single-process store: a TTL'd LRU of at most
+``routing.sticky.max_conversations`` entries; :class:`RedisConversations` shares the tiers among
+proxy replicas (with ``--redis-url``), its writes in the background, at most
+:data:`MAX_PENDING_WRITES` at once (more are dropped and counted: the local store still has them).
+Both ``describe()`` their size and caps for ``/admin/stats``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from classifiers.text import content_text
 from .clock import Clock
 
 SESSION_HEADER = "x-tierroute-session"
+MAX_PENDING_WRITES = 1024  # background Redis writes in flight; a slow Redis must not grow them without bound
 _ROLES = frozenset({"system", "developer", "user"})
 
 
@@ -66,6 +70,10 @@ class ConversationStore(Protocol):
 
     async def put(self, key: str, tier: str, ttl_s: float) -> None: ...
 
+    def describe(self) -> dict[str, object]:
+        """Size and caps, for ``/admin/stats``."""
+        ...
+
 
 class MemoryConversations:
     """Tier per conversation key, forgotten after ``ttl_s`` idle; at most ``max_entries`` kept."""
@@ -93,6 +101,9 @@ class MemoryConversations:
     def __len__(self) -> int:
         return len(self._items)
 
+    def describe(self) -> dict[str, object]:
+        return {"store": "memory", "entries": len(self._items), "max_entries": self.max_entries}
+
 
 class RedisConversations:
     """Conversation tiers in Redis, so every proxy replica keeps a conversation on its tier.
@@ -106,6 +117,7 @@ class RedisConversations:
         self._redis = redis
         self._local = local
         self.errors = 0
+        self.dropped_writes = 0  # not sent: MAX_PENDING_WRITES were already in flight
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str) -> str | None:
@@ -118,9 +130,17 @@ class RedisConversations:
 
     async def put(self, key: str, tier: str, ttl_s: float) -> None:
         await self._local.put(key, tier, ttl_s)
+        if len(self._tasks) >= MAX_PENDING_WRITES:
+            self.dropped_writes += 1
+            return
         task = asyncio.create_task(self._write(key, tier, ttl_s))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def describe(self) -> dict[str, object]:
+        return {"store": "redis", "local": self._local.describe(), "pending_writes": len(self._tasks),
+                "max_pending_writes": MAX_PENDING_WRITES, "dropped_writes": self.dropped_writes,
+                "errors": self.errors}
 
     async def _write(self, key: str, tier: str, ttl_s: float) -> None:
         try:

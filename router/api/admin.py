@@ -30,6 +30,7 @@ class AdminDeps:
     model: Callable[[], dict[str, Any]] = dict  # the classifier version serving, swaps and refusals
     learning: Callable[[], dict[str, Any]] = dict  # router.learning.service: label store, spend cap, queues
     background: Callable[[], dict[str, Any]] = dict  # router.supervise: restarts and last error per loop
+    bounds: Callable[[], dict[str, Any]] = dict  # what grows with traffic: size and cap per structure
 
 
 def routes(deps: AdminDeps, front: Front) -> list[Route]:
@@ -105,6 +106,7 @@ def _stats_document(deps: AdminDeps) -> dict[str, Any]:
     doc["model"] = deps.model()
     doc["workers"] = len(exports)
     doc["background"] = deps.background()
+    doc["bounds"] = deps.bounds()
     return doc
 
 

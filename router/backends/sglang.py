@@ -41,6 +41,10 @@ class SGLangBackend:
     async def aclose(self) -> None:
         await self._pool.aclose()
 
+    def describe(self) -> dict[str, float | int]:
+        """The connection pool's bounds and what they closed (``/admin/stats`` ``bounds``)."""
+        return self._pool.describe()
+
     def _target(self, replica: Replica, endpoint: Endpoint) -> tuple[Target, bytes]:
         """The parsed URL and the fixed headers (with the replica's key, if it has one), made once per
         replica and endpoint. An unset key variable is a 503 naming it, each time (never cached)."""

@@ -18,6 +18,11 @@ capacity), least recently used first, a prefix's deepest blocks before its head,
 LRU evicts leaves first. Leases expire after ``lease_ttl_s`` unless renewed, so a proxy that
 dies stops counting against replicas.
 
+In memory, entries are also held to a hard cap whatever the replicas' capacities (unknown until
+their server info is read, or never for some): at most ``max_entries`` (block, replica) entries in
+all (default :data:`MAX_ENTRIES`), the oldest dropped first, whichever replica holds them; the
+same cap bounds each replica's prefill marks. ``describe()`` shows the counts and the cap.
+
 :class:`MemoryAffinity` is the single-process store (and the Redis store's fallback); the
 Redis store (:mod:`.redis_affinity`) shares the same state among every proxy replica.
 """
@@ -27,10 +32,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..clock import Clock
 from .rule import Candidate, RuleParams, choose, load_of
+
+MAX_ENTRIES = 500_000  # (block, replica) entries in memory, all replicas together: about 85 MB when full
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +84,23 @@ class AffinityStore(Protocol):
         """The request that brought ``blocks`` to ``replica`` has its first token (or ended)."""
         ...
 
+    def describe(self) -> dict[str, Any]:
+        """Its state for ``/admin/stats``: sizes and caps (and a Redis store's breaker events)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
 class MemoryAffinity:
     """Per (scope, replica): held blocks in least-recently-used order, and leases."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, max_entries: int = MAX_ENTRIES) -> None:
         self._clock = clock
+        self.max_entries = max_entries
+        self.evicted = 0  # entries dropped by the cap (not by capacity trimming or age)
         self._held: dict[tuple[str, str], OrderedDict[str, float]] = {}  # block -> stamp, oldest first
         self._leases: dict[tuple[str, str], dict[str, float]] = {}  # lease -> expiry
-        self._fill: dict[tuple[str, str], dict[str, float]] = {}  # block -> mark's expiry
+        self._fill: dict[tuple[str, str], dict[str, float]] = {}  # block -> mark's expiry, earliest first
 
     async def choose(self, scope: str, blocks: Sequence[str], candidates: Sequence[Candidate], lease: str,
                      params: AffinityParams) -> Choice | None:
@@ -110,6 +123,7 @@ class MemoryAffinity:
             mine.move_to_end(blocks[i - 1])
         while cand.capacity_blocks > 0 and len(mine) > cand.capacity_blocks:
             mine.popitem(last=False)
+        self._cap()
         self._leases.setdefault((scope, key), {})[lease] = now + params.lease_ttl_s
         loads = {c.key: load_of(c, leases[c.key]) for c in candidates}
         return Choice(key, reason, matches[key], matches, loads, stamp, now, filling)
@@ -124,7 +138,25 @@ class MemoryAffinity:
         filling = matched > 0 and blocks[matched - 1] in marks
         for b in blocks[matched:]:
             marks.setdefault(b, now + ttl)  # an earlier claim stands
+        while len(marks) > self.max_entries:  # the same ttl for all: the first is the earliest to expire
+            del marks[next(iter(marks))]
         return filling
+
+    def _cap(self) -> None:
+        """Drop the oldest entries, whichever replica holds them, down to ``max_entries`` in all."""
+        total = sum(len(m) for m in self._held.values())
+        while total > self.max_entries:
+            oldest = min((m for m in self._held.values() if m), key=lambda m: next(iter(m.values())))
+            oldest.popitem(last=False)
+            total -= 1
+            self.evicted += 1
+
+    def describe(self) -> dict[str, Any]:
+        """The store's size against its cap (``/admin/stats``)."""
+        return {"store": "memory", "entries": sum(len(m) for m in self._held.values()),
+                "max_entries": self.max_entries, "evicted": self.evicted,
+                "prefill_marks": sum(len(m) for m in self._fill.values()),
+                "leases": sum(len(m) for m in self._leases.values())}
 
     async def filling(self, scope: str, replica: str, block: str) -> bool:
         exp = self._fill.get((scope, replica), {}).get(block)

@@ -294,7 +294,7 @@ class RedisAffinity:
         await self._redis.aclose()
 
     def describe(self) -> dict[str, Any]:
-        return {"store": "redis", **asdict(self.status)}
+        return {"store": "redis", **asdict(self.status), "local": self._local.describe()}  # the fallback's bounds
 
     def _usable(self) -> bool:
         if self.status.state != "open":

@@ -12,7 +12,9 @@ and never waits: with a ``learning`` section in the policy it
 
 :meth:`feedback` turns a ``POST /v1/feedback`` body into a label. Labels go to the label store
 (:mod:`.labels`): Redis with ``--redis-url``, else the policy's local file. The featurizer
-(``classifiers.recipe.Featurizer``) is loaded once, in a thread, by :meth:`start`.
+(``classifiers.recipe.Featurizer``) is loaded once, in a thread, by :meth:`start`. Its two background
+loops (remembering, store counts) run under :func:`router.supervise.supervise` with the app's
+loops: a crash is logged, counted in ``/admin/stats`` ``background`` and restarted with backoff.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ..policy.model import Learning
 from ..runtime import Runtime
 from ..stats.recorder import Stats
 from ..streaming import StreamEvent
+from ..supervise import LoopCounters, supervise
 from .labels import FileLabelStore, Label, LabelStore, RedisLabelStore
 from .recent import RecentRequests, Served
 from .shadow import DailySpend, Outcome, ShadowJob, ShadowRunner, reply_text, stream_text
@@ -70,7 +73,8 @@ class _Pending:
 class LearningService:
     def __init__(self, runtime: Callable[[], Runtime], backends: Mapping[str, Backend], stats: Stats, clock: Clock,
                  scorer: ChatModeSource, model_version: Callable[[], str | None], *, redis_url: str | None,
-                 featurizer_dir: str | None, rng: random.Random | None = None) -> None:
+                 featurizer_dir: str | None, rng: random.Random | None = None,
+                 background: LoopCounters | None = None) -> None:
         self._runtime = runtime
         self._backends = backends
         self._counters = stats.learning
@@ -80,6 +84,7 @@ class LearningService:
         self._redis_url = redis_url
         self._featurizer_dir = featurizer_dir
         self._rng = rng or random.Random()
+        self._background = background if background is not None else LoopCounters()  # the app's: /admin/stats
         self._redis: Redis | None = None
         self._featurizer: Featurizer | None = None
         self._store: LabelStore | None = None
@@ -111,10 +116,8 @@ class LearningService:
         self._queue = asyncio.Queue(REMEMBER_QUEUE)
         self._shadow = ShadowRunner(self._runtime, self._backends, self._counters,
                                     DailySpend(self._redis, cfg.redis_prefix), self._rng, self._store_outcome)
-        for fn in (self._remember_loop, self._counts_loop):
-            task = asyncio.create_task(fn())
-            task.add_done_callback(_log_crash)
-            self._tasks.add(task)
+        for name, fn in (("learning_remember", self._remember_loop), ("learning_counts", self._counts_loop)):
+            self._tasks.add(asyncio.create_task(supervise(name, fn, counters=self._background)))
 
     async def aclose(self) -> None:
         if self._starting is not None:
@@ -230,14 +233,17 @@ class LearningService:
             batch = [await self._queue.get()]
             while len(batch) < FEATURE_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            feats = await asyncio.to_thread(self._featurizer.features, [p.text for p in batch])
-            cfg = self._runtime().policy.learning
-            keep = cfg is not None and cfg.store_prompts
-            ttl = cfg.feedback.remember_s if cfg is not None else 3600.0
-            for p, f in zip(batch, feats, strict=True):
-                await self._recent.put(Served(p.request_id, p.principal, p.tier, p.score, p.model_version, f,
-                                              p.text if keep else None), ttl)
-                self._pending.pop(p.request_id, None)
+            try:
+                feats = await asyncio.to_thread(self._featurizer.features, [p.text for p in batch])
+                cfg = self._runtime().policy.learning
+                keep = cfg is not None and cfg.store_prompts
+                ttl = cfg.feedback.remember_s if cfg is not None else 3600.0
+                for p, f in zip(batch, feats, strict=True):
+                    await self._recent.put(Served(p.request_id, p.principal, p.tier, p.score, p.model_version, f,
+                                                  p.text if keep else None), ttl)
+            finally:  # a batch that failed (the supervisor restarts the loop) leaves nothing behind
+                for p in batch:
+                    self._pending.pop(p.request_id, None)
             self._counters.count("remember_ok", len(batch))
 
     async def _counts_loop(self) -> None:
@@ -284,10 +290,12 @@ class LearningService:
                 "pending_shadow_jobs": len(self._shadow.tasks) if self._shadow else 0,
                 "remember_queue": self._queue.qsize() if self._queue else 0}
 
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("learning loop stopped", exc_info=task.exception())
+    def bounds(self) -> dict[str, Any]:
+        """What grows with traffic here, against its cap (``/admin/stats`` ``bounds``)."""
+        return {"remember_queue": self._queue.qsize() if self._queue else 0, "remember_queue_max": REMEMBER_QUEUE,
+                "remembered": len(self._recent) if self._recent else 0,
+                "remembered_max": self._recent.max_entries if self._recent else None,
+                "pending_features": len(self._pending)}
 
 
 def _feedback_fields(body: dict[str, Any], counters: Any) -> tuple[str, float, str | None]:
