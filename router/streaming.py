@@ -2,13 +2,14 @@
 
 A stream is *opened* before the client gets any header: the proxy waits for the upstream's
 first event. An upstream that fails before its first token (a timeout, or SGLang's habit of
-reporting a bad streaming request as an error event after its 200) then still gets a proper
-HTTP status, and a replica that fails that early can be skipped for another one. The client
+reporting a bad streaming request as an error event after its 200, or events that are not JSON
+at all) then still gets a proper HTTP status, and a replica that fails that early can be
+skipped for another one; the events of that first read are parsed to tell. The client
 loses nothing: its first byte could not come before that event anyway.
 
 After that, events are passed on as they arrive, without re-encoding, in the groups the
 upstream delivered them (one read, one list): the client gets them in one write, not one write
-per event. Only chunks that carry a usage object are parsed. When the client goes away, the
+per event. After the first read, only chunks that carry a usage object are parsed. When the client goes away, the
 request's slot (:mod:`router.balance.slot`) closes the upstream response, whether or not the
 relay ever started: SGLang sees the disconnect and aborts the request.
 """
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from .backends.base import EventStream, inband_error
+from .backends.base import EventStream, broken, inband_error
 from .balance.pool import Replica
 from .clock import Clock
+from .errors import TierrouteError
 from .usage import Usage, usage_of
 
 
@@ -50,11 +52,24 @@ async def open_stream(upstream: EventStream, clock: Clock, replica: Replica) -> 
     except BaseException:
         await upstream.aclose()
         raise
-    error = inband_error(first[0], replica) if first else None
+    error = (inband_error(first[0], replica) or _malformed(first, replica)) if first else None
     if error is not None:
         await upstream.aclose()
         raise error
     return OpenedStream(upstream, batches, first, clock.now())
+
+
+def _malformed(events: list[bytes], replica: Replica) -> TierrouteError | None:
+    """A fault if an event of the first group is not a JSON object: nothing has reached the client
+    yet, so another replica can still answer. Later events are relayed unparsed."""
+    for payload in events:
+        try:
+            ok = isinstance(orjson.loads(payload), dict)
+        except orjson.JSONDecodeError:
+            ok = False
+        if not ok:
+            return broken(replica, f"streamed an event that is not a JSON object: {payload[:60]!r}")
+    return None
 
 
 class UsageCapture:
