@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint chaos clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: install
 test: install
 	@tests/start-redis.sh
 	$(BIN)/python -m pytest
+
+# The chaos run, fuzzing and soak of issue 10 (point 8): ~30 min on 2 cores; writes docs/benchmarks/chaos.{json,md}.
+chaos: install
+	$(BIN)/python bench/chaos.py --md docs/benchmarks/chaos.md
 
 lint: install
 	$(BIN)/python -m ruff check router classifiers tests bench

@@ -156,15 +156,16 @@ def _signal_group(p: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(p.pid, sig)
 
 
-def start_redis(procs: Procs, name: str = "redis") -> str:
-    """A private redis-server (no persistence) on a free port; returns its URL."""
+def start_redis(procs: Procs, name: str = "redis", port: int | None = None) -> str:
+    """A private redis-server (no persistence) on ``port`` (default: a free one); returns its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
     import redis
 
+    fixed = port
     for _ in range(3):
-        port = free_port()
+        port = fixed or free_port()
         procs.start(name, [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                            "--dir", str(procs.log_dir)])
         client = redis.Redis(port=port)
