@@ -87,7 +87,7 @@ async def run(requests: int, auto: bool, profile: bool) -> None:
         raw = orjson.dumps({"model": model, "max_tokens": 64,
                             "messages": [{"role": "user", "content": f"Question {i}: how do tides work?"}]})
         headers = {"authorization": "Bearer sk-bench", "content-length": str(len(raw))}
-        caller = front.client(headers, f"r{i}", f"r{i}", svc.clock.now())  # the edge's auth gate
+        caller = await front.client(headers, f"r{i}", f"r{i}", svc.clock.now())  # the edge's auth gate
         await pipeline.handle(svc, caller, Endpoint.CHAT, decode_json(raw), headers, respond)
 
     async def respond(routed: pipeline.Routed) -> None:

@@ -28,7 +28,7 @@ from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMo
 from .api import admin, anthropic, feedback, openai
 from .api.edge import Edge
 from .api.http import Front
-from .auth import KeyRing, RateLimiter, is_loopback, widened
+from .auth import KeyRing, is_loopback, widened
 from .backends.base import Backend, Endpoint
 from .backends.litellm import LiteLLMBackend
 from .backends.sglang import SGLangBackend
@@ -43,6 +43,7 @@ from .conversations import ConversationStore, MemoryConversations, RedisConversa
 from .errors import NotReady
 from .learning.model_watch import Loaded, ModelWatcher, WatchStatus, load_version, registry_of
 from .learning.service import LearningService
+from .limits import Limits, MemoryLimits, RedisLimits
 from .logs import configure_logging
 from .policy.loader import LoadedPolicy, PolicyWatcher, load_policy
 from .policy.thresholds import Thresholds
@@ -131,8 +132,8 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     learning = LearningService(runtime, backends, stats, clock, scorer, lambda: (scorer.info or {}).get("version"),
                                redis_url=settings.redis_url, featurizer_dir=settings.classifier_dir,
                                background=background)
-    svc = Services(runtime, scorer, pickers, backends, stats, RateLimiter(clock), clock, thresholds, conversations,
-                   learning)
+    limits: Limits = RedisLimits(redis, clock) if redis is not None else MemoryLimits(clock)
+    svc = Services(runtime, scorer, pickers, backends, stats, limits, clock, thresholds, conversations, learning)
     shared = SharedStats(stats, settings.stats_dir)
     http = httpx.AsyncClient()  # health checks and server info; the hot path uses the backends' clients
     health = HealthChecker(lambda: runtime().table, http, clock, env)
@@ -189,6 +190,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await learning.aclose()
+            await limits.aclose()
             shared.write()
             if scorer.batcher is not None:
                 await scorer.batcher.aclose()
@@ -206,6 +208,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                            lambda: watcher_status.describe(models))
     deps.learning = learning.live
     deps.background = background.describe
+    deps.limits = lambda: limits.usage(runtime().keys.principals())
     deps.bounds = lambda: {"h1_pool": sglang.describe(), "affinity": store.describe(),
                            "conversations": conversations.describe(), "learning": learning.bounds()}
     front = Front(svc)  # request ids, the auth gate and the error renderer of every route

@@ -8,8 +8,8 @@ or error messages. With no client keys configured the proxy is "local": every ca
 anonymous principal, and the server binds 127.0.0.1 only (see :mod:`router.cli`). A policy reload
 that would widen access (:func:`widened`) is refused, so that rule cannot be undone while serving.
 
-Rate limits are per principal, per process: a token bucket refilled at
-``requests_per_minute / 60`` per second with a burst of one minute's allowance.
+A principal carries its key's limits (requests and tokens per minute, a spend budget); they are
+enforced by :mod:`router.limits`, shared among proxies through Redis when there is one.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .clock import Clock
-from .errors import RateLimited, Unauthorized
-from .policy.model import Policy
+from .errors import Unauthorized
+from .policy.model import Budget, Policy
 
 ENV_CLIENT_KEYS = "TIERROUTE_API_KEYS"
 ENV_ADMIN_KEY = "TIERROUTE_ADMIN_KEY"
@@ -33,6 +32,12 @@ class Principal:
     name: str
     tiers: frozenset[str] | None  # None = every tier
     requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    budget: Budget | None = None
+
+    @property
+    def limited(self) -> bool:
+        return self.requests_per_minute is not None or self.tokens_per_minute is not None or self.budget is not None
 
 
 ANONYMOUS = Principal("anonymous", None)
@@ -58,7 +63,7 @@ class KeyRing:
         entries: list[tuple[bytes, Principal]] = []
         for k in policy.auth.client_keys:
             tiers = frozenset(k.tiers) if k.tiers is not None else None
-            p = Principal(k.name, tiers, k.requests_per_minute)
+            p = Principal(k.name, tiers, k.requests_per_minute, k.tokens_per_minute, k.budget)
             if k.key_sha256:
                 entries.append((bytes.fromhex(k.key_sha256), p))
             elif k.key_env and env.get(k.key_env):
@@ -71,6 +76,10 @@ class KeyRing:
         admin = env.get(policy.auth.admin_key_env) or env.get(ENV_ADMIN_KEY)
         self._admin = _digest(admin) if admin else None
         self.metrics_admin_only = policy.auth.metrics_admin_only
+
+    def principals(self) -> list[Principal]:
+        """Every known principal, once each (for ``/admin/stats`` limits)."""
+        return list({p.name: p for _, p in self._entries}.values())
 
     @property
     def admin_configured(self) -> bool:
@@ -124,23 +133,3 @@ def widened(old: KeyRing, new: KeyRing, *, exposed: bool) -> str | None:
     if old.metrics_admin_only and not new.metrics_admin_only:
         return "the new policy opens /metrics (auth.metrics_admin_only was true): restart to open it"
     return None
-
-
-class RateLimiter:
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens, at)
-
-    def check(self, p: Principal) -> None:
-        rpm = p.requests_per_minute
-        if rpm is None:
-            return
-        now = self._clock.now()
-        tokens, at = self._buckets.get(p.name, (float(rpm), now))
-        tokens = min(float(rpm), tokens + (now - at) * rpm / 60.0)
-        if tokens < 1.0:
-            wait = (1.0 - tokens) * 60.0 / rpm
-            self._buckets[p.name] = (tokens, now)
-            raise RateLimited(f"Rate limit of {rpm} requests per minute reached for key {p.name!r}; "
-                              f"retry in {wait:.1f} s.", headers={"retry-after": str(max(1, round(wait)))})
-        self._buckets[p.name] = (tokens - 1.0, now)

@@ -121,6 +121,14 @@ class RateLimited(TierrouteError):
     code = "rate_limit_exceeded"
 
 
+class BudgetExceeded(TierrouteError):
+    """A key's spend budget (policy ``auth.client_keys[].budget``, ``on_exhausted: refuse``) is used up."""
+
+    status = 429
+    type = "insufficient_quota"  # OpenAI's type for a quota that is used up
+    code = "budget_exceeded"
+
+
 class UpstreamError(TierrouteError):
     """The backend answered with something unusable or failed mid-way."""
 

@@ -1,5 +1,7 @@
 """The path of one request: (auth, at the edge) → parse → classify → decide tier → pick replica →
-forward → answer or stream back → record. :func:`handle` is that path; read it first.
+forward → answer or stream back → record. :func:`handle` is that path; read it first. The key's
+limits (:mod:`router.limits`) admit a request at the edge, before its body is read; the record step
+charges its tokens and cost to them.
 
 What a request holds on its replica (in-flight count, the picker's pending entry and lease,
 prefill marks, the upstream stream) lives in one :class:`router.balance.slot.Slot`, opened where
@@ -26,6 +28,7 @@ from .balance.pool import Replica
 from .balance.slot import Slot
 from .conversations import ConversationKeys, conversation_keys
 from .errors import NoHealthyReplica, TierrouteError
+from .limits import ADMITTED, Admission
 from .parse import ParsedRequest, parse_request
 from .policy.decide import Decision, Target, decide, resolve_target
 from .runtime import Runtime, Services
@@ -47,6 +50,7 @@ class Caller:
     request_id: str  # echoed to the client: theirs when it is a plain token, else ours
     key: str  # ours and unique: leases, pending entries and upstream ids use it, never the client's id
     started: float
+    admission: Admission = ADMITTED  # its key's limits let it in (router.limits); budget used up: downgrade
 
 
 @dataclass(slots=True)
@@ -93,7 +97,8 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
     auto = target.kind == "auto"  # only auto routing looks at tier health and cut points
     decision = decide(rt.policy, target, score=score, needed_tokens=req.needed_tokens(),  # decide tier
                       allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers() if auto else (),
-                      cuts=svc.thresholds.cuts(rt.policy.routing) if auto else (), floor=floor)
+                      cuts=svc.thresholds.cuts(rt.policy.routing) if auto else (), floor=floor,
+                      budget_exhausted=caller.admission.budget_exhausted)
     svc.stats.record_decision(decision.tier, decision.reason, decision.score)
     if conv is not None:
         await _remember(svc, rt, conv, floor, decision.tier)
@@ -106,7 +111,7 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
         if isinstance(answer, Reply):  # answer whole: record, then respond
             routed.reply = answer
             slot.usage = routed.usage = answer.usage = usage_of(answer.data)
-            routed.cost_usd = _record(svc, rt, routed, 200, svc.clock.now() - caller.started, None)
+            routed.cost_usd = _record(svc, rt, caller, routed, 200, svc.clock.now() - caller.started, None)
             svc.learning.served(routed, principal.name, auto)  # feedback and shadow labels, off this path
             await respond(routed)
             return
@@ -117,7 +122,7 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
             await respond(routed)
         finally:
             slot.usage = routed.usage = capture.usage
-            routed.cost_usd = _record(svc, rt, routed, routed.status, svc.clock.now() - caller.started,
+            routed.cost_usd = _record(svc, rt, caller, routed, routed.status, svc.clock.now() - caller.started,
                                       answer.first_at - caller.started)
 
 
@@ -146,7 +151,7 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
     for tier in (decision.tier, *decision.fallbacks):
         if tier != slot.request.tier:
             slot.move(tier)
-        candidates = list(rt.table.candidates(tier, target.model if tier == decision.tier else None))
+        candidates = list(rt.table.candidates(tier, target.model if tier == target.tier else None))
         while budget > 0 and candidates:
             try:
                 replica = await slot.pick(candidates)  # in flight, leased and past the prefill hold from here
@@ -234,11 +239,12 @@ async def _stream_back(rt: Runtime, routed: Routed, opened: OpenedStream,
         raise
 
 
-def _record(svc: Services, rt: Runtime, routed: Routed, status: int, latency: float,
+def _record(svc: Services, rt: Runtime, caller: Caller, routed: Routed, status: int, latency: float,
             ttft: float | None) -> float:
     u = routed.usage or Usage(0, 0, 0)
     cost = routed.replica.price.cost(u.prompt_tokens, u.completion_tokens)
     baseline = rt.strongest_price.cost(u.prompt_tokens, u.completion_tokens)
+    svc.limits.charge(caller.principal, u.prompt_tokens + u.completion_tokens, cost)  # tokens per minute, budget
     svc.stats.record(RequestRecord(routed.decision.tier, routed.replica.id, routed.replica.model, status,
                                    u.prompt_tokens, u.completion_tokens, u.cached_tokens, cost, baseline,
                                    latency, ttft, attempts=len(routed.failed) + 1))

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from classifiers.text import ChatTextMode
 
-from .auth import KeyRing, RateLimiter
+from .auth import KeyRing
 from .backends.base import Backend
 from .balance.pick import ReplicaPicker
 from .balance.pool import ReplicaRegistry, RouteTable, build_route_table
 from .clock import Clock
 from .conversations import ConversationStore
+from .limits import Limits
 from .policy.loader import LoadedPolicy
 from .policy.model import Policy, Price
 from .policy.thresholds import Thresholds
@@ -75,7 +76,7 @@ class Services:
     pickers: Mapping[str, ReplicaPicker]  # by policy.balance.policy
     backends: Mapping[str, Backend]
     stats: Stats
-    limiter: RateLimiter
+    limits: Limits  # router.limits: rate limits and budgets per key (in Redis when there is one)
     clock: Clock
     thresholds: Thresholds
     conversations: ConversationStore

@@ -1,4 +1,4 @@
-"""Keys → principals, admin key, rate limits."""
+"""Keys → principals, admin key (rate limits and budgets: tests/test_limits.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import hashlib
 import pytest
 import yaml
 
-from router.auth import ANONYMOUS, KeyRing, RateLimiter, bearer
-from router.clock import FakeClock
-from router.errors import RateLimited, Unauthorized
+from router.auth import ANONYMOUS, KeyRing, bearer
+from router.errors import Unauthorized
 from router.policy.loader import parse_policy
 from tests.support import policy_dict
 
@@ -65,18 +64,3 @@ def test_unset_key_env_disables_only_that_key() -> None:
     assert ring.has_client_keys  # still not an open proxy
     with pytest.raises(Unauthorized):
         ring.client("anything")
-
-
-def test_rate_limit_token_bucket() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock)
-    ring = KeyRing(_policy([{"name": "bot", "key_env": "K", "requests_per_minute": 3}]), env={"K": "k"})
-    p = ring.client("k")
-    for _ in range(3):
-        limiter.check(p)
-    with pytest.raises(RateLimited) as ei:
-        limiter.check(p)
-    assert ei.value.status == 429 and ei.value.headers["retry-after"] == "20"
-    clock.advance(20)
-    limiter.check(p)
-    limiter.check(ANONYMOUS)  # no limit configured

@@ -5,7 +5,7 @@ The admin endpoints need the admin key (router.api.http's gate); /metrics too wh
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ class AdminDeps:
     learning: Callable[[], dict[str, Any]] = dict  # router.learning.service: label store, spend cap, queues
     background: Callable[[], dict[str, Any]] = dict  # router.supervise: restarts and last error per loop
     bounds: Callable[[], dict[str, Any]] = dict  # what grows with traffic: size and cap per structure
+    limits: Callable[[], Awaitable[dict[str, Any]]] | None = None  # router.limits: usage vs limits per key
 
 
 def routes(deps: AdminDeps, front: Front) -> list[Route]:
@@ -49,7 +50,10 @@ def routes(deps: AdminDeps, front: Front) -> list[Route]:
         return json_response({"ready": ok, **checks}, 200 if ok else 503)
 
     async def stats(request: Request) -> Response:
-        return json_response(_stats_document(deps))
+        doc = _stats_document(deps)
+        if deps.limits is not None:
+            doc["limits"] = await deps.limits()
+        return json_response(doc)
 
     async def policy(request: Request) -> Response:
         rt = svc.runtime()

@@ -85,7 +85,7 @@ class Edge:
         key = self._front.new_id()
         rid = accepted_id(headers.get("x-request-id")) or key
         try:
-            caller = self._front.client(headers, rid, key, started)  # the key, before a byte of the body
+            caller = await self._front.client(headers, rid, key, started)  # the key, before a byte of the body
             raw = await read_body(receive, headers, caller.rt.policy.upstream.max_body_bytes)
             body = dialect.request(decode_json(raw))
             exchange = _Exchange(send, receive, dialect)

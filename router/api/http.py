@@ -8,7 +8,7 @@ admin, unknown paths) ask the same three questions, answered here once:
   The caller's id is never used as an internal key: :meth:`Front.client` also gives every request
   a ``key`` of ours (unique across proxies) for leases, pending entries and upstream ids;
 - **who is calling?** :meth:`Front.client` / :meth:`Front.admin`, from the headers alone, before a
-  byte of the body is read: 401 (and 429 for a key over its rate limit) cost no body;
+  byte of the body is read: 401 (and 429 for a key over its rate limit or budget) cost no body;
 - **what went wrong?** :func:`render` puts a :class:`router.errors.TierrouteError` in OpenAI's
   error shape (dialects with another shape, Anthropic's, shape the body themselves);
   :meth:`Front.failed` counts and logs every refusal the same way.
@@ -78,14 +78,15 @@ class Front:
     def request_id(self, given: str | None) -> str:
         return accepted_id(given) or self._ids.new()
 
-    def client(self, headers: Mapping[str, str], rid: str, key: str, started: float) -> Caller:
-        """The caller of a client endpoint, from its headers: Unauthorized or RateLimited otherwise.
+    async def client(self, headers: Mapping[str, str], rid: str, key: str, started: float) -> Caller:
+        """The caller of a client endpoint, from its headers: Unauthorized, RateLimited or
+        BudgetExceeded otherwise (its key's limits: :mod:`router.limits`).
 
         ``rid`` is echoed to the client; ``key`` (from :meth:`new_id`, never the client's) is ours."""
         rt = self._svc.runtime()  # one consistent policy snapshot for the whole request
         principal = rt.keys.client(bearer(headers))
-        self._svc.limiter.check(principal)
-        return Caller(rt, principal, rid, key, started)
+        admission = await self._svc.limits.admit(principal)
+        return Caller(rt, principal, rid, key, started, admission)
 
     def admin(self, headers: Mapping[str, str]) -> Runtime:
         rt = self._svc.runtime()
@@ -110,7 +111,8 @@ class Front:
             key = self._ids.new()
             rid = accepted_id(request.headers.get("x-request-id")) or key
             try:
-                response = await handler(request, self.client(request.headers, rid, key, self._svc.clock.now()))
+                caller = await self.client(request.headers, rid, key, self._svc.clock.now())
+                response = await handler(request, caller)
             except TierrouteError as e:
                 return self.error_response(e, rid)
             response.headers[REQUEST_ID_HEADER] = rid

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..clock import Clock
-from ..redis_client import redis_client
+from ..redis_client import RedisBreaker, redis_client
 from .affinity import AffinityParams, Choice, MemoryAffinity
 from .rule import Candidate
 
@@ -180,16 +180,6 @@ return 1
 """
 
 
-@dataclass
-class RedisStatus:
-    state: str = "closed"  # closed | open | half_open
-    errors: int = 0
-    breaker_opened: int = 0
-    recovered: int = 0
-    local_decisions: int = 0
-    last_error: str | None = None
-
-
 def key_prefix(scope: str) -> str:
     return f"tierroute:{{{scope}}}:"
 
@@ -203,11 +193,8 @@ class RedisAffinity:
         self._finish = redis.register_script(_FINISH)
         self._filling = redis.register_script(_FILLING)
         self._local = MemoryAffinity(clock)
-        self._failures_in_row = 0
-        self._open_until = 0.0
-        self._breaker_failures = breaker_failures
-        self._cooldown = breaker_cooldown_s
-        self.status = RedisStatus()
+        self._breaker = RedisBreaker(clock, "affinity", failures=breaker_failures, cooldown_s=breaker_cooldown_s)
+        self.status = self._breaker.status
 
     @classmethod
     def from_url(cls, url: str, clock: Clock, *, timeout_s: float = 0.05) -> RedisAffinity:
@@ -215,7 +202,7 @@ class RedisAffinity:
 
     async def choose(self, scope: str, blocks: Sequence[str], candidates: Sequence[Candidate], lease: str,
                      params: AffinityParams) -> Choice | None:
-        if not self._usable():
+        if not self._breaker.usable():
             self.status.local_decisions += 1
             return await self._local.choose(scope, blocks, candidates, lease, params)
         args: list[Any] = [key_prefix(scope), lease, len(blocks), len(candidates), params.entry_ttl_s,
@@ -226,10 +213,10 @@ class RedisAffinity:
         try:
             out = await self._choose(keys=[key_prefix(scope) + "lease"], args=args)
         except (TimeoutError, RedisError, OSError) as e:
-            self._failed(e)
+            self._breaker.failed(e)
             self.status.local_decisions += 1
             return await self._local.choose(scope, blocks, candidates, lease, params)
-        self._succeeded()
+        self._breaker.succeeded()
         if not out:
             return None
         vals = [v.decode() if isinstance(v, bytes) else str(v) for v in out]
@@ -239,44 +226,44 @@ class RedisAffinity:
                       int(vals[3]) / 1e6 if vals[3] else None, int(vals[4]) / 1e6, vals[5] == "1")
 
     async def filling(self, scope: str, replica: str, block: str) -> bool:
-        if not self._usable():
+        if not self._breaker.usable():
             return await self._local.filling(scope, replica, block)
         try:
             out = await self._filling(keys=[key_prefix(scope) + "fill:" + replica], args=[block])
         except (TimeoutError, RedisError, OSError) as e:
-            self._failed(e)
+            self._breaker.failed(e)
             return False  # stop holding: the request goes on
-        self._succeeded()
+        self._breaker.succeeded()
         return bool(out)
 
     async def filled(self, scope: str, replica: str, blocks: Sequence[str]) -> None:
         await self._local.filled(scope, replica, blocks)
-        if not blocks or not self._usable():
+        if not blocks or not self._breaker.usable():
             return
         try:
             await self._redis.zrem(key_prefix(scope) + "fill:" + replica, *blocks)
         except (TimeoutError, RedisError, OSError) as e:
-            self._failed(e)  # the marks expire by themselves
+            self._breaker.failed(e)  # the marks expire by themselves
             return
-        self._succeeded()
+        self._breaker.succeeded()
 
     async def finish(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
                      forget_older_than: float | None = None) -> None:
         await self._local.finish(scope, replica, lease, forget)
-        if not self._usable():
+        if not self._breaker.usable():
             return
         before = "" if forget_older_than is None else str(round(forget_older_than * 1e6))
         try:
             await self._finish(keys=[key_prefix(scope) + "lease"],
                                args=[key_prefix(scope), replica, lease, before, *forget])
         except (TimeoutError, RedisError, OSError) as e:
-            self._failed(e)  # the lease expires by itself
+            self._breaker.failed(e)  # the lease expires by itself
             return
-        self._succeeded()
+        self._breaker.succeeded()
 
     async def renew(self, leases: Sequence[tuple[str, str, str]], ttl_s: float) -> None:
         await self._local.renew(leases, ttl_s)
-        if not leases or not self._usable():
+        if not leases or not self._breaker.usable():
             return
         try:
             sec, usec = await self._redis.time()
@@ -286,39 +273,12 @@ class RedisAffinity:
                     pipe.zadd(key_prefix(scope) + "lease:" + replica, {lease: expiry}, xx=True)
                 await pipe.execute()
         except (TimeoutError, RedisError, OSError) as e:
-            self._failed(e)
+            self._breaker.failed(e)
             return
-        self._succeeded()
+        self._breaker.succeeded()
 
     async def aclose(self) -> None:
         await self._redis.aclose()
 
     def describe(self) -> dict[str, Any]:
         return {"store": "redis", **asdict(self.status), "local": self._local.describe()}  # the fallback's bounds
-
-    def _usable(self) -> bool:
-        if self.status.state != "open":
-            return True
-        if self._clock.now() >= self._open_until:
-            self.status.state = "half_open"  # let one call through
-            return True
-        return False
-
-    def _failed(self, e: BaseException) -> None:
-        self.status.errors += 1
-        self.status.last_error = f"{type(e).__name__}: {e}"[:200]
-        self._failures_in_row += 1
-        if self.status.state == "half_open" or self._failures_in_row >= self._breaker_failures:
-            if self.status.state != "open":
-                self.status.breaker_opened += 1
-                log.warning("redis unavailable: deciding locally", extra={"error": self.status.last_error,
-                                                                          "cooldown_s": self._cooldown})
-            self.status.state = "open"
-            self._open_until = self._clock.now() + self._cooldown
-
-    def _succeeded(self) -> None:
-        self._failures_in_row = 0
-        if self.status.state != "closed":
-            self.status.recovered += 1
-            log.info("redis is back: affinity shared again")
-        self.status.state = "closed"

@@ -21,6 +21,11 @@ stronger; ``fail`` answers 503. The tiers after the chosen one in that order are
 decision records why it moved. Pinned tiers never move: a disallowed pin
 is 403, a pin that is too small is 400 ``context_length_exceeded``, an unhealthy pin is left to
 the replica picker (503).
+
+A key whose spend budget is used up with ``on_exhausted: downgrade`` (``budget_exhausted``, from
+:mod:`router.limits`) gets the cheapest tier it may use that fits the prompt, whatever it asked
+for (auto, a tier, a model, a pin; a disallowed pin is still 403), reason ``budget``; for auto, the
+cheapest such tier that is healthy, the stronger ones after it as fallbacks.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import BadRequest, ContextLengthExceeded, Forbidden, NoHealthyReplica, NotFound
+from ..errors import BadRequest, ContextLengthExceeded, Forbidden, NoHealthyReplica, NotFound, TierrouteError
 from .model import Policy, backend_model_names
 
 TargetKind = Literal["auto", "tier", "model"]
@@ -46,7 +51,7 @@ class Target:
 @dataclass(frozen=True, slots=True)
 class Decision:
     tier: str
-    reason: str  # auto | tier | model | header | context_escalation | key_limit | fallback_unhealthy
+    reason: str  # auto | tier | model | header | context_escalation | key_limit | fallback_unhealthy | budget
     score: float | None
     base_tier: str | None = None  # the tier the score alone chose (auto only)
     fallbacks: tuple[str, ...] = ()  # healthy tiers to retry on after upstream faults (auto only), in order
@@ -99,17 +104,21 @@ def decide(
     healthy_tiers: Collection[str],
     cuts: Sequence[float] = (),
     floor: str | None = None,
+    budget_exhausted: bool = False,
 ) -> Decision:
     """Choose the tier (see the module docstring). ``allowed_tiers`` None means every tier.
 
     ``cuts`` are the current score bounds of ``routing.auto`` (see :mod:`.thresholds`);
-    ``floor`` is the tier a conversation already has: auto routing never goes below it.
+    ``floor`` is the tier a conversation already has: auto routing never goes below it;
+    ``budget_exhausted``: the key's budget is used up and its policy says downgrade.
     """
     if target.kind != "auto":
         assert target.tier is not None
         if allowed_tiers is not None and target.tier not in allowed_tiers:
             raise Forbidden(f"this API key may not use tier {target.tier!r} (allowed: {sorted(allowed_tiers)})",
                             param="model")
+        if budget_exhausted:
+            return _cheapest(policy, score, needed_tokens, allowed_tiers, None)
         limit = policy.tier(target.tier).context_tokens
         if policy.routing.escalate_on_context and needed_tokens > limit:
             raise ContextLengthExceeded(
@@ -119,6 +128,8 @@ def decide(
 
     if score is None:
         raise ValueError("auto routing needs a score")
+    if budget_exhausted:
+        return _cheapest(policy, score, needed_tokens, allowed_tiers, healthy_tiers)
     base = tier_for_score(policy, score, cuts)
     names = [t.name for t in policy.tiers]
     start = names.index(base)
@@ -135,11 +146,7 @@ def decide(
 
     usable = [n for n in order if allowed(n) and fits(n)]
     if not usable:
-        if not any(allowed(n) for n in names):
-            raise Forbidden("this API key may not use any tier", param="model")
-        biggest = max(policy.tier(n).context_tokens for n in names if allowed(n))
-        raise ContextLengthExceeded(f"this request needs about {needed_tokens} tokens (prompt + max_tokens); "
-                                    f"the largest tier available to it allows {biggest}", param="messages")
+        raise _no_tier(policy, needed_tokens, [n for n in names if allowed(n)])
     # The first usable tier is the one to serve; when it is down, routing.on_unhealthy says where to go.
     first = usable[0]
     healthy = [n for n in _around(names, names.index(first), policy.routing.on_unhealthy)
@@ -160,6 +167,31 @@ def decide(
     else:
         reason = "key_limit"
     return Decision(chosen, reason, score, base_tier=base, fallbacks=tuple(healthy[1:]))
+
+
+def _no_tier(policy: Policy, needed_tokens: int, allowed: list[str]) -> TierrouteError:
+    """Why no tier can serve: the key may use none (403), or none it may use is big enough (400)."""
+    if not allowed:
+        return Forbidden("this API key may not use any tier", param="model")
+    biggest = max(policy.tier(n).context_tokens for n in allowed)
+    return ContextLengthExceeded(f"this request needs about {needed_tokens} tokens (prompt + max_tokens); "
+                                 f"the largest tier available to it allows {biggest}", param="messages")
+
+
+def _cheapest(policy: Policy, score: float | None, needed_tokens: int, allowed_tiers: Collection[str] | None,
+              healthy_tiers: Collection[str] | None) -> Decision:
+    """A used-up budget's tier: the cheapest the key may use that fits (and, for auto, is healthy)."""
+    names = [t.name for t in policy.tiers if allowed_tiers is None or t.name in allowed_tiers]
+    fitting = [n for n in names if not policy.routing.escalate_on_context
+               or needed_tokens <= policy.tier(n).context_tokens]
+    if not fitting:
+        raise _no_tier(policy, needed_tokens, names)
+    if healthy_tiers is None:  # a tier or model was asked for: like a pin, health is the picker's business
+        return Decision(fitting[0], "budget", score)
+    healthy = [n for n in fitting if n in healthy_tiers]
+    if not healthy:
+        raise NoHealthyReplica(f"no healthy replica in any tier this key's budget allows ({fitting})")
+    return Decision(healthy[0], "budget", score, base_tier=None, fallbacks=tuple(healthy[1:]))
 
 
 def _around(names: list[str], i: int, on_unhealthy: str) -> list[str]:

@@ -155,12 +155,31 @@ class Routing(_Frozen):
         return self.auto[0].share is not None
 
 
+class Budget(_Frozen):
+    """A key's spend cap in USD per UTC day and/or month, charged with the costs /admin/stats shows."""
+
+    usd_per_day: float | None = Field(default=None, gt=0)
+    usd_per_month: float | None = Field(default=None, gt=0)
+    on_exhausted: Literal["downgrade", "refuse"] = Field(
+        default="refuse", description="at the cap: refuse (429 budget_exceeded) or downgrade (every request to "
+        "the cheapest tier the key may use, reason `budget`)")
+
+    @model_validator(mode="after")
+    def _some_cap(self) -> Budget:
+        if self.usd_per_day is None and self.usd_per_month is None:
+            raise ValueError("a budget needs usd_per_day, usd_per_month or both")
+        return self
+
+
 class ClientKey(_Frozen):
     name: str = Field(pattern=_NAME)
     key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     tiers: list[str] | None = None
-    requests_per_minute: int | None = Field(default=None, gt=0)
+    requests_per_minute: int | None = Field(default=None, gt=0, description="shared by every proxy through Redis")
+    tokens_per_minute: int | None = Field(default=None, gt=0, description="prompt + completion tokens, charged "
+                                          "when a request ends, checked before the next; shared through Redis")
+    budget: Budget | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ClientKey:
@@ -305,6 +324,10 @@ class Policy(_Frozen):
         order = [names.index(r.tier) for r in self.routing.auto]
         if order != sorted(order):
             raise ValueError("routing.auto: tiers must go from cheaper to stronger as the score rises")
+        key_names = [k.name for k in self.auth.client_keys]
+        if len(set(key_names)) != len(key_names):
+            repeated = sorted({n for n in key_names if key_names.count(n) > 1})
+            raise ValueError(f"auth.client_keys: duplicate names {repeated} (limits and budgets are kept per name)")
         for i, k in enumerate(self.auth.client_keys):
             for tier_name in k.tiers or []:
                 if tier_name not in names:
