@@ -10,8 +10,9 @@ block, then one ZMSCORE on the replicas that hold it), apply
 the rule of :mod:`.rule` (the same steps, the same tie-breaking), record the prompt's blocks for
 the chosen replica (one ZADD; deeper blocks get slightly older stamps so trimming drops a
 prefix's tail first, as a radix LRU does), drop its expired entries and leases, trim it to
-capacity, add the lease. Three Redis calls per replica plus about eight: the count grows with
-replicas, not with the prompt's length.
+capacity (``affinity.MAX_ENTRIES`` per replica while its capacity is unknown), add the lease.
+Three Redis calls per replica plus about eight: the count grows with replicas, not with the
+prompt's length.
 Times come from Redis' own clock, as whole microseconds (integer scores keep Redis' small
 sorted sets fast: with fractional scores a 46-block ZADD cost ~0.5 ms instead of ~0.05 ms).
 
@@ -33,7 +34,7 @@ from redis.exceptions import RedisError
 
 from ..clock import Clock
 from ..redis_client import RedisBreaker, redis_client
-from .affinity import AffinityParams, Choice, MemoryAffinity
+from .affinity import MAX_ENTRIES, AffinityParams, Choice, MemoryAffinity
 from .rule import Candidate
 
 log = logging.getLogger("tierroute.affinity")
@@ -186,13 +187,14 @@ def key_prefix(scope: str) -> str:
 
 class RedisAffinity:
     def __init__(self, redis: Redis, clock: Clock, *, breaker_failures: int = 3,
-                 breaker_cooldown_s: float = 5.0) -> None:
+                 breaker_cooldown_s: float = 5.0, max_entries: int = MAX_ENTRIES) -> None:
         self._redis = redis
         self._clock = clock
         self._choose = redis.register_script(_CHOOSE)
         self._finish = redis.register_script(_FINISH)
         self._filling = redis.register_script(_FILLING)
-        self._local = MemoryAffinity(clock)
+        self._local = MemoryAffinity(clock, max_entries)
+        self.max_entries = max_entries  # per replica, in Redis, while its capacity is unknown
         self._breaker = RedisBreaker(clock, "affinity", failures=breaker_failures, cooldown_s=breaker_cooldown_s)
         self.status = self._breaker.status
 
@@ -209,7 +211,8 @@ class RedisAffinity:
                            params.lease_ttl_s, params.rule.match_threshold, params.rule.abs_threshold,
                            params.rule.rel_threshold, params.fill_ttl_s, *blocks]
         for c in candidates:
-            args += [c.key, "1" if c.healthy else "0", c.max_running, c.external, c.weight, c.capacity_blocks]
+            args += [c.key, "1" if c.healthy else "0", c.max_running, c.external, c.weight,
+                     c.capacity_blocks or self.max_entries]  # capacity unknown: a replica's zset is still bounded
         try:
             out = await self._choose(keys=[key_prefix(scope) + "lease"], args=args)
         except (TimeoutError, RedisError, OSError) as e:
@@ -281,4 +284,5 @@ class RedisAffinity:
         await self._redis.aclose()
 
     def describe(self) -> dict[str, Any]:
-        return {"store": "redis", **asdict(self.status), "local": self._local.describe()}  # the fallback's bounds
+        return {"store": "redis", **asdict(self.status), "max_entries_per_replica": self.max_entries,
+                "local": self._local.describe()}  # the fallback's bounds

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from redis.asyncio import Redis
+
 from router.balance.affinity import AffinityParams, MemoryAffinity
+from router.balance.redis_affinity import RedisAffinity, key_prefix
 from router.balance.rule import Candidate
-from router.clock import FakeClock
+from router.clock import FakeClock, SystemClock
 from router.conversations import MAX_PENDING_WRITES, MemoryConversations, RedisConversations
 
 PARAMS = AffinityParams(entry_ttl_s=600, lease_ttl_s=600)
@@ -91,3 +94,20 @@ async def test_redis_conversation_writes_in_flight_are_capped() -> None:
     for t in list(store._tasks):
         t.cancel()
     await asyncio.gather(*store._tasks, return_exceptions=True)
+
+
+async def test_redis_affinity_bounds_each_replica_when_no_capacity_is_known(shared_redis: Redis, scope: str) -> None:
+    store = RedisAffinity(shared_redis, SystemClock(), max_entries=10)
+    one = _cands()[:1]
+    try:
+        for n in range(30):  # 90 entries without a cap
+            choice = await store.choose(scope, [f"p{n}-{i}" for i in range(3)], one, f"L{n}", PARAMS)
+            assert choice is not None
+        assert await shared_redis.zcard(key_prefix(scope) + "lru:r1") == 10
+        assert store.describe()["max_entries_per_replica"] == 10 and store.status.errors == 0
+        newest = await store.choose(scope, [f"p29-{i}" for i in range(3)], one, "L-new", PARAMS)
+        assert newest is not None and newest.matched == 3
+    finally:
+        keys = [k async for k in shared_redis.scan_iter(match=key_prefix(scope) + "*")]
+        if keys:
+            await shared_redis.delete(*keys)
