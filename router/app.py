@@ -210,7 +210,8 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     deps.background = background.describe
     deps.limits = lambda: limits.usage(runtime().keys.principals())
     deps.bounds = lambda: {"h1_pool": sglang.describe(), "affinity": store.describe(),
-                           "conversations": conversations.describe(), "learning": learning.bounds()}
+                           "conversations": conversations.describe(), "learning": learning.bounds(),
+                           "limits": limits.bounds()}
     front = Front(svc)  # request ids, the auth gate and the error renderer of every route
     starlette = Starlette(routes=openai.routes(front) + feedback.routes(front, learning) + admin.routes(deps, front),
                           lifespan=lifespan, exception_handlers=front.handlers())

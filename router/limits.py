@@ -74,6 +74,10 @@ class Limits(Protocol):
         """Usage against limits per key, and the store's state (``/admin/stats`` ``limits``)."""
         ...
 
+    def bounds(self) -> dict[str, Any]:
+        """Keys tracked and charges in flight against their caps (``/admin/stats`` ``bounds``)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -417,9 +421,7 @@ class RedisLimits:
 
     async def usage(self, principals: Iterable[Principal]) -> dict[str, Any]:
         limited = [p for p in principals if p.limited]
-        state = {"store": "redis", "redis": asdict(self.status), "pending_charges": len(self._pending.tasks),
-                 "max_pending_charges": MAX_PENDING_CHARGES, "charges_kept_local": self._pending.local_only,
-                 **self._local.bounds()}
+        state = {"store": "redis", "redis": asdict(self.status), **self.bounds()}
         if not limited or not self._breaker.usable():
             return {**state, "source": "local", "keys": {p.name: self._local.view(p) for p in limited}}
         per = self._local.period()
@@ -447,6 +449,10 @@ class RedisLimits:
                 None if not tpm else tpm if t is None else refill(float(t), float(ta), tpm, now),
                 float(day or 0), float(month or 0), self._local.refused.get(p.name))
         return {**state, "source": "redis", "keys": keys}
+
+    def bounds(self) -> dict[str, Any]:
+        return {**self._local.bounds(), "pending_charges": len(self._pending.tasks),
+                "max_pending_charges": MAX_PENDING_CHARGES, "charges_kept_local": self._pending.local_only}
 
     async def drain(self, timeout_s: float = 1.0) -> None:
         """Wait (at most ``timeout_s``) for the charges on their way to Redis to land."""

@@ -7,6 +7,7 @@ import httpx
 
 from router.backends.h1 import IDLE_EXPIRY_S, MAX_IDLE_PER_ORIGIN
 from router.balance.affinity import MAX_ENTRIES
+from router.limits import MAX_KEYS
 from tests.integration.conftest import CLIENT_KEY, Cluster, ProxyFactory, default_policy
 
 
@@ -26,3 +27,4 @@ def test_bounds_are_shown(cluster: Cluster, make_proxy: ProxyFactory) -> None:
     assert bounds["affinity"]["max_entries"] == MAX_ENTRIES and bounds["affinity"]["entries"] > 0
     assert bounds["conversations"] == {"store": "memory", "entries": 4, "max_entries": 500}
     assert bounds["learning"]["remember_queue_max"] > 0
+    assert bounds["limits"] == {"tracked_keys": 0, "max_keys": MAX_KEYS, "dropped_keys": 0}  # no key has limits
