@@ -65,7 +65,7 @@ async def test_requests_per_minute(make: Make) -> None:
         await limits.admit(p)
     with pytest.raises(RateLimited) as ei:
         await limits.admit(p)
-    assert ei.value.status == 429 and ei.value.headers["retry-after"] == "20"
+    assert ei.value.status == 429 and ei.value.headers["retry-after"] in ("19", "20")  # Redis' clock moves on
     assert "3 requests per minute" in ei.value.message and "'bot'" in ei.value.message
     assert not (await limits.admit(ANONYMOUS)).budget_exhausted  # no limit configured
     if isinstance(limits, MemoryLimits):
@@ -89,7 +89,7 @@ async def test_tokens_per_minute_are_charged_after_and_checked_before(make: Make
 
 async def test_budget_refuse(make: Make) -> None:
     limits = await make()
-    p = key(requests_per_minute=100, budget=Budget(usd_per_day=0.01))
+    p = key(requests_per_minute=10, budget=Budget(usd_per_day=0.01))
     await limits.admit(p)
     limits.charge(p, 10, 0.006)
     await settle(limits)
@@ -106,7 +106,7 @@ async def test_budget_refuse(make: Make) -> None:
     usage = (await limits.usage([p]))["keys"]["bot"]
     assert usage["spend_usd"]["day"] == pytest.approx(0.012)
     assert usage["budget"]["exhausted"] == "day" and usage["refused_here"]["budget"] == 3
-    assert usage["requests_available"] == pytest.approx(98, abs=0.1)  # refusals took no request
+    assert usage["requests_available"] == pytest.approx(8, abs=0.9)  # refusals took none (5 if they had)
 
 
 async def test_budget_downgrade_admits_with_the_flag(make: Make) -> None:
@@ -200,8 +200,10 @@ async def test_concurrent_admissions_through_redis_never_exceed_the_limit(shared
         except RateLimited:
             return False
 
+    started = time.monotonic()
     results = await asyncio.gather(*(one(i) for i in range(60)))
-    assert sum(results) == 20  # the script is atomic: no two instances take the same request
+    refilled = int((time.monotonic() - started) / 3)  # one request back every 3 s
+    assert 20 <= sum(results) <= 20 + refilled  # the script is atomic: no two instances take the same request
     for c in clients:
         await c.aclose()
     keys = [k async for k in shared_redis.scan_iter(match=prefix + "*")]
