@@ -3,7 +3,10 @@ refusals are 429 in OpenAI's shape before the body is read, /admin/stats shows u
 
 from __future__ import annotations
 
+import time
+
 import httpx
+import yaml
 
 from tests.integration.conftest import ADMIN_KEY, Cluster, ProxyFactory, default_policy
 
@@ -36,3 +39,41 @@ def test_tokens_per_minute_charged_from_a_stream(cluster: Cluster, make_proxy: P
     assert 0 < usage["spend_usd"]["day"] == usage["spend_usd"]["month"]
     assert abs(usage["spend_usd"]["day"] - stats["tiers"]["small"]["cost_usd"]) < 1e-9  # the same cost figures
     assert usage["refused_here"]["tpm"] == 1
+
+
+def test_a_reload_changes_a_keys_limits_and_a_bad_budget_is_refused(cluster: Cluster,
+                                                                    make_proxy: ProxyFactory) -> None:
+    policy = default_policy(cluster)
+    policy["auth"] = {"client_keys": [{"name": "tpm", "key_env": "TPM_KEY", "requests_per_minute": 100}]}
+    env = {"TPM_KEY": KEY, "TIERROUTE_ADMIN_KEY": ADMIN_KEY}
+
+    def ask() -> int:
+        return httpx.post(proxy.v1 + "/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
+                          json={"model": "small", "max_tokens": 2,
+                                "messages": [{"role": "user", "content": "hi"}]}).status_code
+
+    def reloaded(digest: str) -> None:
+        deadline = time.monotonic() + 10
+        while proxy.admin("/admin/policy")["digest"] == digest:
+            assert time.monotonic() < deadline, "the policy did not reload"
+            time.sleep(0.05)
+
+    with make_proxy(policy, env=env) as proxy:
+        assert [ask() for _ in range(3)] == [200, 200, 200]
+        digest = proxy.admin("/admin/policy")["digest"]
+        policy["auth"]["client_keys"][0] = {"name": "tpm", "key_env": "TPM_KEY", "requests_per_minute": 100,
+                                            "budget": {"usd_per_day": 1e-9, "on_exhausted": "refuse"}}
+        proxy.policy_path.write_text(yaml.safe_dump(policy))
+        reloaded(digest)
+        assert ask() == 200  # spend is tracked for keys with a budget: none before the reload
+        assert ask() == 429  # one request is more than $1e-9
+        usage = proxy.admin("/admin/stats")["limits"]["keys"]["tpm"]
+        assert usage["budget"]["exhausted"] == "day" and usage["refused_here"]["budget"] == 1
+        bad = yaml.safe_dump(policy).replace("on_exhausted: refuse", "on_exhausted: ignore")
+        proxy.policy_path.write_text(bad)
+        deadline = time.monotonic() + 10
+        while proxy.admin("/admin/policy")["last_error"] is None:
+            assert time.monotonic() < deadline, "the bad policy was not reported"
+            time.sleep(0.05)
+        assert "on_exhausted" in proxy.admin("/admin/policy")["last_error"]
+        assert ask() == 429  # the previous policy (and its budget) keeps serving
