@@ -120,8 +120,33 @@ def _check_messages(messages: Any) -> None:
         if content is not None and not isinstance(content, (str, list)):
             raise Unprocessable(f"messages[{i}].content must be a string or an array of parts.",
                                 param=f"messages[{i}].content")
-        if isinstance(content, list) and not all(isinstance(p, dict) for p in content):
-            raise Unprocessable(f"messages[{i}].content parts must be objects.", param=f"messages[{i}].content")
+        if content is None and not (role == "assistant" and (m.get("tool_calls") or m.get("function_call"))):
+            # OpenAI's contract; litellm's translations index these fields and fail as if the provider had
+            raise Unprocessable(f"messages[{i}].content is required"
+                                + (" (or tool_calls)." if role == "assistant" else "."),
+                                param=f"messages[{i}].content", code="missing_required_parameter")
+        if role == "tool" and not isinstance(m.get("tool_call_id"), str):
+            raise Unprocessable(f"messages[{i}].tool_call_id is required for a tool message.",
+                                param=f"messages[{i}].tool_call_id", code="missing_required_parameter")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                _check_part(part, f"messages[{i}].content[{j}]")
+
+
+# the field each kind of content part must carry (OpenAI's content part types)
+PART_FIELDS = {"text": "text", "image_url": "image_url", "input_audio": "input_audio", "file": "file",
+               "refusal": "refusal"}
+
+
+def _check_part(part: Any, where: str) -> None:
+    if not isinstance(part, dict):
+        raise Unprocessable(f"{where} must be an object.", param=where)
+    kind = part.get("type")
+    if kind not in PART_FIELDS:
+        raise Unprocessable(f"{where}.type must be one of {sorted(PART_FIELDS)}, got {kind!r}.", param=f"{where}.type")
+    if part.get(PART_FIELDS[kind]) is None:
+        raise Unprocessable(f"{where}.{PART_FIELDS[kind]} is required for a {kind} part.",
+                            param=f"{where}.{PART_FIELDS[kind]}", code="missing_required_parameter")
 
 
 def _check_prompt(prompt: Any) -> None:
