@@ -12,7 +12,8 @@ What runs (all real processes on loopback, as in production):
 - ``tierroute serve --models-dir REG`` with ``learning.shadow`` on: a share R of ``auto`` requests
   answered by ``weak`` is compared in the background with ``strong`` (and the same share of those
   answered by ``strong`` with ``weak``: ``explore_rate``), judged, and stored as labels;
-- ``tierroute learn`` on the same label file and registry, as the sidecar runs in production.
+- ``tierroute learn`` on the same label file and registry, as the sidecar runs in production:
+  it has the start model and the labels, not the shipped training data.
 
 The file's prompts are sent once, in a seeded order, through ``model: auto`` with the official
 ``openai`` SDK; each prompt is scored before its own label can exist. After each window of N
@@ -22,7 +23,9 @@ curve does not depend on how fast this machine trains (production sees the same 
 longer stretch of traffic). Per window it reports the labels so far, the model version the
 window was scored with, and the APGR of the scores the live model gave that window's prompts
 (RouteLLM's protocol on the file's weak/strong scores). For reference: ``tierroute eval --cv 5``
-on the same file (a model trained on the file itself) and the start model's APGR on the file.
+on the same file from the same start model (what the learner's recipes make of 4/5 of the file
+as labels), the same with the labels alone (``--cv-from labels``), and the start model's APGR
+on the file.
 
 Writes ``docs/benchmarks/learning.{md,json}`` (``--out``) and ``learning.png``: the JSON is
 ``{file: {"windows": [{"requests", "labels", "model", "apgr"}], "cv5_apgr", "default_apgr", ...}}``;
@@ -107,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start-exclude", metavar="NAME", help="train the start model now, without data files "
                    "whose name starts with NAME (e.g. mmlupro: a domain the start model never saw)")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"),
-                   help="the shipped default's training data the learner trains on with the labels")
+                   help="training data for --start-exclude's start model (the learner itself, as in production, "
+                        "has only the start model and the labels)")
     p.add_argument("--min-new-labels", type=int, default=200, help="the learner retrains after this many")
     p.add_argument("--limit", type=int, help="replay only the first N prompts of the seeded order")
     p.add_argument("--concurrency", type=int, default=8)
@@ -127,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     result = replay(ns, rows, work, start_model, exclude)
     result["default_apgr"] = _eval_apgr(ns.data, ["--model", start_model] if start_model else [])
     result["shipped_default_apgr"] = _eval_apgr(ns.data, []) if start_model else result["default_apgr"]
-    result["cv5_apgr"] = None if ns.skip_cv else _eval_apgr(ns.data, ["--cv", "5"])
+    start = ["--model", start_model] if start_model else []
+    result["cv5_apgr"] = None if ns.skip_cv else _eval_apgr(ns.data, ["--cv", "5", *start])
+    result["cv5_labels_only_apgr"] = None if ns.skip_cv else _eval_apgr(ns.data, ["--cv", "5", "--cv-from", "labels"])
     _write(Path(ns.out), Path(ns.data).name, result)
     return 0
 
@@ -158,10 +164,8 @@ def replay(ns: argparse.Namespace, rows: list[PairRow], work: Path, start_model:
             procs.start(tier, tierroute_cmd("sim-worker", "--port", str(ports[tier]), "--model", f"sim-{tier}", *FAST))
         procs.start("judge", tierroute_cmd("sim-judge", "--port", str(ports["judge"]), "--outcomes", ns.data,
                                            "--noise", str(ns.judge_noise), "--seed", str(ns.seed)))
-        learn = ["learn", "--models-dir", str(models), "--labels", str(labels), "--data-dir", ns.data_dir,
+        learn = ["learn", "--models-dir", str(models), "--labels", str(labels),
                  "--min-new-labels", str(ns.min_new_labels), "--interval", "1"]
-        for name in exclude:
-            learn += ["--exclude", name]
         if start_model:
             learn += ["--start-model", start_model]
         procs.start("learn", tierroute_cmd(*learn))
@@ -284,14 +288,18 @@ def render(doc: dict[str, Any]) -> str:
                   f"{r['requests']} prompts, label rate {r['label_rate']}, judge noise {r['judge_noise']}, "
                   f"seed {r['seed']}; start model: {r['start_model']}; labels at the end: {r['labels']}.", "",
                   f"- start model on the whole file: APGR {r['default_apgr']}",
-                  f"- `tierroute eval --cv 5` on the file: APGR {r['cv5_apgr']}", "",
+                  f"- `tierroute eval --cv 5 [--model START]` on the file (the learner's recipes from the same "
+                  f"start model, 4/5 of the file as labels): APGR {r['cv5_apgr']}",
+                  f"- `tierroute eval --cv 5 --cv-from labels` (the labels alone): APGR "
+                  f"{r.get('cv5_labels_only_apgr')}", "",
                   "| requests | labels before | model | APGR |", "|---:|---:|---|---:|"]
         lines += [f"| {w['requests']} | {w['labels']} | {w['model']} | {w['apgr']:.3f} |" for w in r["windows"]]
-        lines += ["", "| round | labels | weight | champion APGR | challenger APGR | 90% CI of gain | promoted |",
+        lines += ["", "| round | labels | recipe | champion APGR | challenger APGR | 90% CI of gain | promoted |",
                   "|---:|---:|---:|---:|---:|---|---|"]
         for i, h in enumerate(r.get("promotions") or [], 1):
             ci = h.get("diff_ci90") or [None, None]
-            lines.append(f"| {i} | {h.get('labels')} | {h.get('label_weight')} | {h.get('champion_apgr')} | "
+            recipe = h.get("recipe", h.get("label_weight"))
+            lines.append(f"| {i} | {h.get('labels')} | {recipe} | {h.get('champion_apgr')} | "
                          f"{h.get('challenger_apgr')} | {ci[0]} … {ci[1]} | {h['event'] == 'promote'} |")
         lines.append("")
     return "\n".join(lines)

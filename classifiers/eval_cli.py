@@ -1,9 +1,11 @@
 """``tierroute eval``: a router's quality on pair-schema data, next to the baselines, in one run.
 
-For the model (the shipped one, ``--model DIR``, or with ``--cv K`` the recipe of
-:mod:`classifiers.recipe` trained on ``--target`` (``pair``: strong strictly better;
-``difficulty``: the share of the file's models failing, see :mod:`classifiers.eval_data`) and
-scored by K-fold cross-validation on the file itself) and, on the same rows, the random
+For the model (the shipped one, ``--model DIR``, or with ``--cv K`` a model made from the file's
+own ``--target`` labels (``pair``: strong strictly better; ``difficulty``: the share of the
+file's models failing, see :mod:`classifiers.eval_data`) and scored by K-fold cross-validation
+on the file itself: by default what ``tierroute learn`` makes of those labels starting from the
+shipped model or ``--model``; with ``--cv-from labels`` the recipe on the labels alone;
+:mod:`classifiers.recipe_cv`) and, on the same rows, the random
 router (mean of 100 seeds), the prompt-length router and, with ``--cv``, a hashed
 bag-of-words + logistic regression trained on the same folds: APGR, CPT(50%), CPT(80%) and the
 quality-vs-strong-call-fraction curve as a table. ``--plot`` draws the curves in one PNG;
@@ -43,6 +45,10 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=CV_TARGETS, default="pair",
                         help="what --cv trains on: pair (strong strictly better, default) or difficulty "
                              "(share of the file's models failing; 1 - mean of the two scores on a pair file)")
+    parser.add_argument("--cv-from", choices=("model", "labels"), default="model",
+                        help="with --cv: start from the model (shipped or --model) and learn from each fold's labels "
+                             "as tierroute learn does (default), or fit the labels alone. A start model trained on "
+                             "this file's rows would leak them into the folds: use one trained without it")
     parser.add_argument("--weak", metavar="MODEL", help="multi-model file: the weak model of the pair view")
     parser.add_argument("--strong", metavar="MODEL", help="multi-model file: the strong model of the pair view")
     parser.add_argument("--tiers", metavar="MODEL,MODEL,...",
@@ -97,12 +103,32 @@ def _model_scores(data: EvalRows, ns: argparse.Namespace) -> tuple[np.ndarray, s
         from .recipe_cv import recipe_cv_scores
 
         target = getattr(ns, "target", "pair")
+        prior, start = _cv_prior(ns)
+        chosen: list[str] = []
         scores = recipe_cv_scores([r.prompt for r in rows], cv_targets(data, target), [int(r.label) for r in rows],
-                                  folds=ns.cv, seed=ns.seed)
-        return scores, f"recipe trained on target {target}, {ns.cv}-fold cross-validation on this file"
+                                  folds=ns.cv, seed=ns.seed, prior=prior, chosen=chosen)
+        how = f"learned from target {target} starting from {start} (recipes {', '.join(chosen)})" if prior is not None \
+            else f"recipe trained on target {target} alone"
+        return scores, f"{how}, {ns.cv}-fold cross-validation on this file"
     from .logreg import load_classifier
 
     return score_prompts(load_classifier(ns.model), [r.prompt for r in rows]), ns.model or "shipped default"
+
+
+def _cv_prior(ns: argparse.Namespace) -> tuple[Any, str]:
+    """The start model ``--cv`` learns from (None with ``--cv-from labels`` or a model of other features)."""
+    if getattr(ns, "cv_from", "model") == "labels":
+        return None, ""
+    from .adapt import compatible
+    from .logreg import LogRegModel, default_model_dir
+    from .recipe import Featurizer
+
+    model = LogRegModel.load(ns.model or default_model_dir())
+    if not compatible(model, Featurizer.load()):
+        print(f"eval: {ns.model or 'the shipped model'} is not a model of the recipe's features; "
+              "--cv fits the labels alone", file=sys.stderr)
+        return None, ""
+    return model, ns.model or "the shipped model"
 
 
 def _run_tiers(ns: argparse.Namespace) -> int:

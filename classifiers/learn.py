@@ -12,11 +12,12 @@ One round (:meth:`Learner.step`, every ``interval_s``):
 2. Wait until ``min_new_labels`` usable labels arrived since the last round that trained.
 3. Hold out by time: the newest ``holdout`` share of the labels (at least ``min_holdout``) is
    the evaluation set; the older ones train.
-4. The challenger is the shipped recipe (:func:`classifiers.recipe.fit`, soft targets) fitted on
-   the base set (the shipped default's training rows, when a data directory is given) plus the
-   training labels, each label weighted ``label_weight`` (by default chosen from
-   ``LABEL_WEIGHTS`` on the newest fifth of the training labels, once there are
-   ``MIN_FOR_CHOICE`` of them; else ``DEFAULT_LABEL_WEIGHT``).
+4. The challenger is made by one of the recipes of :mod:`classifiers.adapt`: the start model
+   (the registry's initial version) corrected by the training labels (``correct``,
+   ``correct-all``; needs no training data), the shipped data refitted with the labels weighted
+   up (``refit``; only with a data directory), or the labels alone. Which one, and how strongly
+   it holds to the start model, is chosen each round by inner cross-validation over the training
+   labels (once there are ``MIN_FOR_CHOICE``; before that the default, a correction).
 5. Champion (the model ``CURRENT`` names) and challenger score the held-out labels from their
    features. Quality on a label is ``1 - target`` on the cheap side and 1 on the strong side,
    so APGR (RouteLLM's protocol, :mod:`classifiers.evaluate`) measures how well a model ranks
@@ -39,14 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from .evaluate import routing_curve
+from .adapt import Recipe, Trainer, compatible, label_apgr
 from .feature_arrays import FeatureArrays
 from .registry import Registry
 
 log = logging.getLogger("tierroute.learn")
 
-LABEL_WEIGHTS = (1.0, 3.0, 10.0, 30.0)
-DEFAULT_LABEL_WEIGHT = 3.0
 MIN_FOR_CHOICE = 300
 BOOTSTRAP = 500
 QUANTILES = 101
@@ -62,7 +61,7 @@ class LearnConfig:
     holdout: float = 0.2
     min_holdout: int = 50
     margin: float = 0.01
-    label_weight: float | None = None  # None: chosen by time-split validation
+    recipe: Recipe | None = None  # None: chosen by time-split validation
     interval_s: float = 5.0
     seed: int = 0
 
@@ -74,7 +73,7 @@ class Round:
     labels: int
     train_labels: int
     holdout_labels: int
-    label_weight: float
+    recipe: Recipe
     champion: str | None
     challenger: str
     champion_apgr: float
@@ -86,7 +85,7 @@ class Round:
 
     def numbers(self) -> dict[str, Any]:
         return {"labels": self.labels, "train_labels": self.train_labels, "holdout_labels": self.holdout_labels,
-                "label_weight": self.label_weight, "champion": self.champion,
+                "recipe": str(self.recipe), "champion": self.champion,
                 "champion_apgr": round(self.champion_apgr, 4), "challenger_apgr": round(self.challenger_apgr, 4),
                 "diff_ci90": [round(x, 4) for x in self.diff_ci90], "seconds": round(self.seconds, 2),
                 "skipped_labels": self.skipped_labels}
@@ -114,6 +113,7 @@ class Learner:
         self.registry = Registry(self.cfg.models_dir)
         self.featurizer = Featurizer.load()
         self._base: Any = None
+        self._prior: tuple[str, Any] | None = None
 
     def ensure_champion(self) -> str:
         """The promoted version; registers and promotes the start model (or the shipped one) if none."""
@@ -135,6 +135,21 @@ class Learner:
 
             self._base = training_set(self.cfg.data_dir, self.cfg.exclude, featurizer=self.featurizer)
         return self._base
+
+    def trainer(self) -> Trainer:
+        """Makes this round's models: the start model (the registry's initial version) as the prior
+        when it reads this featurizer's features, the base set when there is a data directory."""
+        from .logreg import LogRegModel
+
+        version = self.registry.initial() or self.ensure_champion()
+        if self._prior is None or self._prior[0] != version:
+            try:
+                model: Any = LogRegModel.load(self.registry.path(version))
+            except ValueError as e:
+                log.warning("start model unreadable: no correct recipe", extra={"version": version, "error": str(e)})
+                model = None
+            self._prior = (version, model if compatible(model, self.featurizer) else None)
+        return Trainer(self.featurizer, prior=self._prior[1], base=self.base(), seed=self.cfg.seed)
 
     def usable(self, labels: Sequence[dict[str, Any]]) -> LabelRows:
         """Labels as arrays, oldest first; labels of another feature spec without a prompt are skipped."""
@@ -178,21 +193,22 @@ class Learner:
         started = time.monotonic()
         n_hold = max(self.cfg.min_holdout, int(round(self.cfg.holdout * n)))
         train_idx, hold_idx = np.arange(n - n_hold), np.arange(n - n_hold, n)
-        weight = self.cfg.label_weight or self._choose_weight(rows, train_idx)
-        model = self._fit(rows, train_idx, weight)
+        trainer = self.trainer()
+        recipe = self.cfg.recipe or self._choose_recipe(trainer, rows, train_idx)
+        model = trainer.make(recipe, rows.features.take(train_idx), rows.targets[train_idx])
         hold = rows.features.take(hold_idx)
         challenger_scores = model.score_arrays(hold)
         champion_scores = self._champion_scores(champion, hold)
         targets = rows.targets[hold_idx]
-        ch, cc = _apgr(challenger_scores, targets), _apgr(champion_scores, targets)
+        ch, cc = label_apgr(challenger_scores, targets), label_apgr(champion_scores, targets)
         ci = _diff_ci(challenger_scores, champion_scores, targets, seed=self.cfg.seed)
         promoted = bool(np.isfinite(ch) and np.isfinite(cc) and ch - cc >= self.cfg.margin)
         quantiles = np.quantile(model.score_arrays(rows.features), np.linspace(0, 1, QUANTILES))
         version = self._store(model, {"kind": "challenger", "parent": champion, "score_quantiles": quantiles,
                                       "evaluation": {"challenger_apgr": ch, "champion_apgr": cc, "diff_ci90": ci,
                                                      "holdout_labels": int(n_hold)},
-                                      "labels": n, "label_weight": weight})
-        rnd = Round(n, n - n_hold, n_hold, weight, champion, version, cc, ch, ci,
+                                      "labels": n, "recipe": str(recipe)})
+        rnd = Round(n, n - n_hold, n_hold, recipe, champion, version, cc, ch, ci,
                     promoted and version != champion, time.monotonic() - started, rows.skipped)
         if rnd.promoted:
             self.registry.promote(version, **rnd.numbers())
@@ -204,32 +220,13 @@ class Learner:
         self.rounds.append(rnd)
         return rnd
 
-    def _fit(self, rows: LabelRows, idx: np.ndarray, weight: float) -> Any:
-        from .recipe import fit
-
-        feats, targets, weights = rows.features.take(idx), rows.targets[idx], np.full(len(idx), weight)
-        base = self.base()
-        if base is not None:
-            feats = FeatureArrays.concat([base.arrays, feats])
-            targets = np.concatenate([base.targets, targets])
-            weights = np.concatenate([base.weights, weights])
-        return fit(feats, targets, weights, seed=self.cfg.seed, featurizer=self.featurizer,
-                   training={"labels": int(len(idx)), "label_weight": weight,
-                             "base": None if base is None else getattr(base, "provenance", None)})
-
-    def _choose_weight(self, rows: LabelRows, train_idx: np.ndarray) -> float:
-        """The label weight whose model ranks the newest fifth of the training labels best."""
-        if len(train_idx) < MIN_FOR_CHOICE or self.base() is None:
-            return DEFAULT_LABEL_WEIGHT
-        cut = int(len(train_idx) * 0.8)
-        inner, val = train_idx[:cut], train_idx[cut:]
-        val_feats, val_t = rows.features.take(val), rows.targets[val]
-        best, best_apgr = DEFAULT_LABEL_WEIGHT, -np.inf
-        for w in LABEL_WEIGHTS:
-            a = _apgr(self._fit(rows, inner, w).score_arrays(val_feats), val_t)
-            if np.isfinite(a) and a > best_apgr:
-                best, best_apgr = w, a
-        return best
+    def _choose_recipe(self, trainer: Trainer, rows: LabelRows, train_idx: np.ndarray) -> Recipe:
+        """The candidate recipe that ranks the training labels best out of fold (:meth:`Trainer.choose`)."""
+        if len(train_idx) < MIN_FOR_CHOICE or len(trainer.candidates()) == 1:
+            return trainer.default()
+        recipe, scores = trainer.choose(rows.features, rows.targets, train_idx)
+        log.info("recipe chosen", extra={"recipe": str(recipe), "candidates": scores})
+        return recipe
 
     def _champion_scores(self, version: str, feats: FeatureArrays) -> np.ndarray:
         from .logreg import load_classifier
@@ -245,21 +242,13 @@ class Learner:
             return self.registry.add(tmp, meta)
 
 
-def _apgr(scores: np.ndarray, targets: np.ndarray) -> float:
-    """APGR of ``scores`` on labels: quality 1 - target on the cheap side, 1 on the strong side."""
-    weak = 1.0 - targets
-    if float(weak.mean()) >= 1.0 - 1e-12:
-        return float("nan")  # no label needed a stronger tier: nothing to rank
-    return float(routing_curve(scores, weak, np.ones_like(targets)).apgr)
-
-
 def _diff_ci(a: np.ndarray, b: np.ndarray, targets: np.ndarray, *, seed: int) -> tuple[float, float]:
     """90 % paired-bootstrap interval of APGR(a) - APGR(b)."""
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(BOOTSTRAP):
         i = rng.integers(0, len(targets), len(targets))
-        d = _apgr(a[i], targets[i]) - _apgr(b[i], targets[i])
+        d = label_apgr(a[i], targets[i]) - label_apgr(b[i], targets[i])
         if np.isfinite(d):
             diffs.append(d)
     if not diffs:

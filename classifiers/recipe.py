@@ -104,12 +104,17 @@ def design(fa: FeatureArrays, mean: np.ndarray, scale: np.ndarray, buckets: int)
 def fit(features: FeatureArrays | Sequence[dict[str, Any]], targets: Sequence[float] | np.ndarray,
         weights: Sequence[float] | np.ndarray | None = None, *, seed: int = 0, penalties: Penalties | None = None,
         featurizer: Featurizer | None = None, training: dict[str, Any] | None = None,
-        length_prior: float | None = None) -> LogRegModel:
+        length_prior: float | None = None, offset: np.ndarray | None = None, idf: bool = False) -> LogRegModel:
     """Soft-label logistic regression on ``features`` (module docstring); ``targets`` in [0, 1].
 
     ``length_prior`` (default :data:`LENGTH_PRIOR`) blends a prompt-length prior into the
     fitted model: the logit gains ``length_prior * z``, z the prompt's log length
     (``log_chars_full``) standardised over the training rows (negative: shorter = route up).
+
+    ``offset`` (one logit per row) is added to the model's logit during the fit: the fit learns a
+    correction to another model (:func:`fit_correction`). ``idf`` divides each n-gram bucket's
+    penalty by its squared inverse document frequency over these rows (relative to the median),
+    which is what weighting the column by idf would do.
 
     ``featurizer`` (default: :meth:`Featurizer.load`) names the embedding and n-gram spec the
     features were made with. ``seed`` is recorded; the fit is convex and deterministic.
@@ -136,7 +141,11 @@ def fit(features: FeatureArrays | Sequence[dict[str, Any]], targets: Sequence[fl
     X = design(compact, mean, scale, len(present))
     lam = np.concatenate([np.full(dim, pen.emb or 1.0), np.full(n_tf, pen.tf or 1.0),
                           np.full(len(present), pen.ng or 1.0)])
-    fitted, intercept = fit_soft_logreg(X, t, w, lam)
+    if idf and len(present):
+        df = np.bincount(compact.ng_ids, minlength=len(present)).astype(np.float64)
+        inv = np.log((1.0 + len(fa)) / (1.0 + df)) + 1.0
+        lam[dim + n_tf:] *= (np.median(inv) / inv) ** 2
+    fitted, intercept = fit_soft_logreg(X, t, w, lam, offset=offset)
     coef = np.zeros(dim + n_tf + buckets)
     coef[:dim + n_tf] = fitted[:dim + n_tf]
     coef[dim + n_tf + present] = fitted[dim + n_tf:]
@@ -157,6 +166,11 @@ def fit(features: FeatureArrays | Sequence[dict[str, Any]], targets: Sequence[fl
                        ngrams=feat.ngrams if pen.ng is not None else None,
                        ngram_ids=used if pen.ng is not None else None,
                        ngram_coef=ng_coef[used] if pen.ng is not None else None)
+
+
+def scaled(pen: Penalties, factor: float) -> Penalties:
+    """Every used block's penalty times ``factor``."""
+    return Penalties(*(None if v is None else v * factor for v in (pen.tf, pen.emb, pen.ng)))
 
 
 def _kept_ngrams(coef: np.ndarray, keep: int = MAX_NGRAMS) -> np.ndarray:
@@ -196,3 +210,68 @@ def training_set(data_dir: str | Path, exclude: Sequence[str] = (), *, featurize
 
     return build_training_set(data_dir, exclude, featurizer=featurizer or Featurizer.load(), cache_dir=cache_dir,
                               target=target, weighting=weighting)
+
+
+def logits(model: LogRegModel, fa: FeatureArrays) -> np.ndarray:
+    """The model's logit per row (its score before the sigmoid)."""
+    p = np.clip(model.score_arrays(fa), 1e-12, 1.0 - 1e-12)
+    return np.log(p) - np.log1p(-p)
+
+
+def fit_correction(prior: LogRegModel, features: FeatureArrays | Sequence[dict[str, Any]],
+                   targets: Sequence[float] | np.ndarray, weights: Sequence[float] | np.ndarray | None = None, *,
+                   penalties: Penalties, featurizer: Featurizer | None = None,
+                   training: dict[str, Any] | None = None, seed: int = 0, idf: bool = True) -> LogRegModel:
+    """``prior`` corrected by labels: one model whose logit is the prior's plus a fitted correction.
+
+    The correction is :func:`fit` with the prior's logit as a fixed offset per row (no length
+    prior of its own), so its L2 penalties pull it towards the prior rather than towards an
+    even score: with few labels the result stays near the prior, with many it follows them.
+    Both are linear in the same features, so the sum is saved as one ordinary model
+    (:func:`add_models`). With ``idf`` the n-gram block's penalties are scaled by each bucket's
+    inverse document frequency over these rows (as tf-idf weighting would: rare n-grams move more)."""
+    feat = featurizer or Featurizer.load()
+    fa = as_arrays(features, feat.dim)
+    correction = fit(fa, targets, weights, seed=seed, penalties=penalties, featurizer=feat,
+                     length_prior=0.0, offset=logits(prior, fa), idf=idf)
+    merged = add_models(prior, correction)
+    merged.name = f"{prior.name}+correction"
+    merged.training = {"prior": prior.training.get("version") or prior.name, "correction": correction.training,
+                       **(training or {})}
+    return merged
+
+
+def add_models(a: LogRegModel, b: LogRegModel, *, keep: int = 2 * MAX_NGRAMS) -> LogRegModel:
+    """The model whose logit is ``a``'s plus ``b``'s (same embedding; text features re-based on ``a``'s
+    standardisation; n-gram weights summed per bucket, the ``keep`` largest kept: exact while the
+    two models use at most ``keep`` buckets together, as a shipped model and a correction do)."""
+    if a.embedding.get("dim") != b.embedding.get("dim") or a.dim != b.dim:
+        raise ValueError("models over different features cannot be added")
+    if b.ngrams is not None and a.ngrams is not None and b.ngrams != a.ngrams:
+        raise ValueError("models with different n-gram specs cannot be added")
+    dim = int(a.embedding["dim"])
+    coef = a.coef + b.coef
+    intercept = a.intercept + b.intercept
+    mean, scale = a.feature_mean, a.feature_scale
+    if b.uses_text_features:
+        assert b.feature_mean is not None and b.feature_scale is not None
+        if mean is None or scale is None:
+            mean, scale = b.feature_mean, b.feature_scale
+        else:  # b's (tf - m_b) / s_b · c  ==  (tf - m_a) / s_a · (c s_a / s_b)  +  (m_a - m_b) / s_b · c
+            c = b.coef[dim:]
+            coef[dim:] = a.coef[dim:] + c * scale / b.feature_scale
+            intercept += float(((mean - b.feature_mean) / b.feature_scale) @ c)
+    spec = a.ngrams or b.ngrams
+    ids = ng = None
+    if spec is not None:
+        table = np.zeros(spec.buckets)
+        for m in (a, b):
+            if m.ngrams is not None:
+                assert m.ngram_ids is not None and m.ngram_coef is not None
+                table[m.ngram_ids] += m.ngram_coef
+        ids = _kept_ngrams(table, keep)
+        ng = table[ids]
+    features = ["embedding", "text_features"] + (["ngrams"] if spec is not None else [])
+    return LogRegModel(coef=coef, intercept=intercept, embedding=dict(a.embedding), text=dict(a.text), C=0.0,
+                       name=a.name, training=dict(a.training), features=features, feature_mean=mean,
+                       feature_scale=scale, embedding_weight=1.0, ngrams=spec, ngram_ids=ids, ngram_coef=ng)

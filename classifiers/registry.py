@@ -143,6 +143,13 @@ class Registry:
                 chain.pop()
         return chain
 
+    def initial(self) -> str | None:
+        """The version the registry started from (its first ``initial`` promotion), if any."""
+        for entry in self.history():
+            if entry.get("event") == "initial":
+                return str(entry["version"])
+        return None
+
     def record(self, event: str, **fields: Any) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         line = orjson.dumps({"ts": time.time(), "event": event, **fields}, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -2,7 +2,7 @@
 
 Minimises, over coefficients ``b`` and intercept ``c`` (not penalised)::
 
-    sum_i w_i [log(1 + exp(z_i)) - t_i z_i] / sum_i w_i  +  0.5 * sum_j lam_j b_j^2,   z = X b + c
+    sum_i w_i [log(1 + exp(z_i)) - t_i z_i] / sum_i w_i  +  0.5 * sum_j lam_j b_j^2,   z = X b + c (+ offset)
 
 with targets ``t_i`` in [0, 1] (soft labels: the same as a positive row of weight ``w t`` plus a
 negative row of weight ``w (1 - t)``). ``X`` may be dense or scipy-sparse. The loss is convex,
@@ -17,8 +17,11 @@ import numpy as np
 
 
 def fit_soft_logreg(X: Any, t: np.ndarray, w: np.ndarray, lam: np.ndarray, *, max_iter: int = 500,
-                    tol: float = 1e-7) -> tuple[np.ndarray, float]:
-    """``(coef, intercept)`` minimising the module docstring's objective."""
+                    tol: float = 1e-7, offset: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """``(coef, intercept)`` minimising the module docstring's objective.
+
+    ``offset`` (one logit per row, fixed) is added to ``z``: the fit then learns a correction
+    to another model's logits, and the L2 penalty pulls it towards no correction."""
     t = np.asarray(t, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
     lam = np.asarray(lam, dtype=np.float64)
@@ -28,11 +31,14 @@ def fit_soft_logreg(X: Any, t: np.ndarray, w: np.ndarray, lam: np.ndarray, *, ma
     if np.any((t < 0) | (t > 1)) or np.any(w < 0) or w.sum() <= 0:
         raise ValueError("targets must be in [0, 1] and weights non-negative with a positive sum")
     wn = w / w.sum()
+    off = np.zeros(n) if offset is None else np.asarray(offset, dtype=np.float64)
+    if off.shape != (n,):
+        raise ValueError(f"shapes: X {X.shape}, offset {off.shape}")
     Xt = X.T.tocsr() if hasattr(X, "tocsr") else X.T
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         b, c = theta[:d], theta[d]
-        z = X @ b + c
+        z = X @ b + c + off
         loss = float(wn @ (np.logaddexp(0.0, z) - t * z)) + 0.5 * float(lam @ (b * b))
         r = wn * (np.exp(-np.logaddexp(0.0, -z)) - t)
         grad = np.empty(d + 1)
@@ -41,8 +47,9 @@ def fit_soft_logreg(X: Any, t: np.ndarray, w: np.ndarray, lam: np.ndarray, *, ma
         return loss, grad
 
     theta0 = np.zeros(d + 1)
-    m = float(wn @ t)
-    theta0[d] = float(np.log(max(m, 1e-6) / max(1 - m, 1e-6)))
+    if offset is None:
+        m = float(wn @ t)
+        theta0[d] = float(np.log(max(m, 1e-6) / max(1 - m, 1e-6)))
     x = lbfgs(objective, theta0, max_iter=max_iter, tol=tol)
     return np.asarray(x[:d], dtype=np.float64), float(x[d])
 

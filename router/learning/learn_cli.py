@@ -35,12 +35,23 @@ def add_learn_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holdout", type=float, default=0.2, help="share of the newest labels held out to compare")
     p.add_argument("--min-holdout", type=int, default=50)
     p.add_argument("--margin", type=float, default=0.01, help="APGR the challenger must gain to be promoted")
-    p.add_argument("--label-weight", type=float, help="weight of a label against a base row (default: chosen)")
+    p.add_argument("--recipe", type=_recipe,
+                   help="how challengers are made: correct:SCALE or correct-all:SCALE (the start model corrected by "
+                        "the labels), refit:WEIGHT (with --data-dir) or labels (default: chosen each round)")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
     p.add_argument("--once", action="store_true", help="one round, then exit")
     p.add_argument("--log-level", default="info", help="debug, info, warning, error (default info)")
     p.add_argument("--exit-with-parent", action="store_true",
                    help="stop when the process that started this one ends (serve --learn)")
+
+
+def _recipe(text: str) -> Any:
+    from classifiers.adapt import Recipe
+
+    try:
+        return Recipe.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def run_learn(ns: argparse.Namespace) -> int:
@@ -51,7 +62,7 @@ def run_learn(ns: argparse.Namespace) -> int:
     configure_logging(ns.log_level)
     cfg = LearnConfig(models_dir=ns.models_dir, data_dir=ns.data_dir, exclude=tuple(ns.exclude),
                       start_model=ns.start_model, min_new_labels=ns.min_new_labels, holdout=ns.holdout,
-                      min_holdout=ns.min_holdout, margin=ns.margin, label_weight=ns.label_weight,
+                      min_holdout=ns.min_holdout, margin=ns.margin, recipe=ns.recipe,
                       interval_s=ns.interval)
     where: dict[str, Any] = {"redis_url": ns.redis_url, "prefix": ns.redis_prefix, "path": ns.labels}
 

@@ -66,10 +66,29 @@ def test_cross_validation_trains_per_fold_and_adds_bag_of_words(pairs: Path, mon
         return real_fit(features, targets, weights, **kw)
 
     monkeypatch.setattr("classifiers.recipe_cv.fit", fit)
-    assert main(["eval", str(pairs), "--cv", "4", "--json"]) == 0
+    assert main(["eval", str(pairs), "--cv", "4", "--cv-from", "labels", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert fitted == [149, 149, 149, 150]  # 4 folds of 199 rows, each trained without its held-out quarter
     assert "bag_of_words" in result["baselines"] and result["apgr"] > 0.8
+
+
+def test_cross_validation_learns_from_the_start_model_by_default(pairs: Path, monkeypatch, capsys) -> None:
+    from classifiers.adapt import Trainer
+
+    made: list[tuple[str, int]] = []
+    real_make = Trainer.make
+
+    def make(self, recipe, feats, targets, training=None):
+        made.append((str(recipe), len(targets)))
+        assert self.prior is not None  # the shipped model, corrected by each fold's labels
+        return real_make(self, recipe, feats, targets, training)
+
+    monkeypatch.setattr(Trainer, "make", make)
+    assert main(["eval", str(pairs), "--cv", "4", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert [n for _, n in made] == [149, 149, 149, 150]  # below MIN_FOR_CHOICE rows: the learner's default recipe
+    assert {r for r, _ in made} == {"correct:3"} and "starting from the shipped model" in out
+    assert json.loads(out.strip().splitlines()[-1])["apgr"] > 0.8
 
 
 def test_too_few_rows(tmp_path: Path, capsys) -> None:
@@ -114,7 +133,7 @@ def test_cv_trains_the_recipe_on_the_chosen_target(multi: Path, monkeypatch, cap
 
     monkeypatch.setattr("classifiers.recipe_cv.fit", spy)
     assert main(["eval", str(multi), "--weak", "weak", "--strong", "strong", "--cv", "3", "--target", target,
-                 "--json"]) == 0
+                 "--cv-from", "labels", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(seen) == 3 and result["apgr"] > 0.8 and "bag_of_words" in result["baselines"]
     values = set(np.round(np.concatenate(seen), 3).tolist())

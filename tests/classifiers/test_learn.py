@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.learn import LearnConfig, Learner, _apgr
+from classifiers.adapt import label_apgr as _apgr
+from classifiers.learn import LearnConfig, Learner
 from classifiers.recipe import Featurizer
 
 EASY = ["What is {i} plus {i}?", "Say hello to user {i}.", "Name a colour, number {i}.", "Spell the word cat {i}."]
