@@ -2,10 +2,11 @@
 
 :class:`Served` holds the tier that answered, the classifier's score and model version, the
 recipe's features of the scored text and, only when ``learning.store_prompts`` is on, the text
-itself. :class:`RecentRequests` keeps them in a TTL'd, size-bounded LRU in this process and,
-with Redis, also under ``<prefix>req:<request id>`` with the same TTL, so feedback may reach
-any proxy replica. Redis trouble costs cross-replica feedback, never a request: errors are
-counted and the local copy answers.
+itself. :class:`RecentRequests` keeps them in a TTL'd, size-bounded LRU in this process, as
+their JSON (~1 KB each; as dicts of Python floats they took ~4-5 KB, ~450 MB per process at the
+default 100,000), and, with Redis, also under ``<prefix>req:<request id>`` with the same TTL, so
+feedback may reach any proxy replica. Redis trouble costs cross-replica feedback, never a
+request: errors are counted and the local copy answers.
 """
 
 from __future__ import annotations
@@ -44,19 +45,21 @@ class RecentRequests:
                  prefix: str = "tierroute:learn:") -> None:
         self._clock = clock
         self.max_entries = max_entries
-        self._items: OrderedDict[str, tuple[Served, float]] = OrderedDict()  # id -> (served, expires)
+        self._items: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # id -> (served's JSON, expires)
         self._redis = redis
         self._prefix = prefix + "req:"
         self.errors = 0
 
     async def put(self, served: Served, ttl_s: float) -> None:
-        self._items[served.request_id] = (served, self._clock.now() + ttl_s)
+        data = served.dumps()
+        # a right-sized copy: the bytes orjson returns keep its ~8 KB output buffer allocated
+        self._items[served.request_id] = (memoryview(data).tobytes(), self._clock.now() + ttl_s)
         self._items.move_to_end(served.request_id)
         while len(self._items) > self.max_entries:
             self._items.popitem(last=False)
         if self._redis is not None:
             try:
-                await self._redis.set(self._prefix + served.request_id, served.dumps(), px=max(1, int(ttl_s * 1000)))
+                await self._redis.set(self._prefix + served.request_id, data, px=max(1, int(ttl_s * 1000)))
             except (RedisError, OSError, TimeoutError):
                 self.errors += 1
 
@@ -64,7 +67,7 @@ class RecentRequests:
         item = self._items.get(request_id)
         if item is not None:
             if item[1] > self._clock.now():
-                return item[0]
+                return Served.loads(item[0])
             del self._items[request_id]
         if self._redis is None:
             return None
