@@ -221,6 +221,10 @@ class Fleet:
         finally:
             client.close()
 
+    def bounds(self) -> dict[str, Any]:
+        """What grows with traffic, size against cap, at each proxy (``/admin/stats`` → ``bounds``)."""
+        return {n: self.admin(self.url(n), "/admin/stats").get("bounds") for n in ("proxy0", "proxy1")}
+
     def rss_kb(self, name: str) -> int:
         """Resident memory of a proxy's process group (the server and any children), in kB."""
         return group_rss_kb(self.procs._procs[name].pid)  # noqa: SLF001
@@ -492,6 +496,7 @@ async def run_soak(fleet: Fleet, requests: int, concurrency: int, seed: int) -> 
     await load.run()
     await asyncio.sleep(1.0)
     start = {n: fleet.rss_kb(n) for n in ("proxy0", "proxy1")}
+    bounds_start = fleet.bounds()
     load.phase, load.limit = "soak", warm + requests
     progress = asyncio.create_task(_progress(load, warm + requests))
     await load.run()
@@ -499,11 +504,13 @@ async def run_soak(fleet: Fleet, requests: int, concurrency: int, seed: int) -> 
     elapsed = time.perf_counter() - t0
     await asyncio.sleep(1.0)
     end = {n: fleet.rss_kb(n) for n in ("proxy0", "proxy1")}
+    bounds_end = fleet.bounds()
     growth = {n: round(100.0 * (end[n] - start[n]) / start[n], 2) for n in start}
     return {"requests": load.tally.requests["soak"], "warmup_requests": load.tally.requests["soak_warmup"],
             "failed": load.tally.failures["soak"] + load.tally.failures["soak_warmup"],
             "failure_samples": load.tally.samples, "conversations": load.convs.started,
             "tiers": dict(load.tally.tiers), "rss_kb_start": start, "rss_kb_end": end, "rss_growth_pct": growth,
+            "bounds_start": bounds_start, "bounds_end": bounds_end,
             "elapsed_s": round(elapsed, 1), "requests_per_s": round((warm + requests) / elapsed, 1)}
 
 
