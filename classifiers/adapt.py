@@ -36,7 +36,7 @@ CORRECT_ALL = Penalties()
 CORRECTION_SCALES = (0.3, 1.0, 3.0)  # correct
 CORRECTION_ALL_SCALES = (1.0,)  # correct-all
 CHOICE_FOLDS = 3
-LABEL_WEIGHTS = (1.0, 3.0, 10.0, 30.0)
+LABEL_WEIGHTS = (3.0, 10.0)  # refit (each candidate refits the whole shipped set)
 DEFAULT_CORRECTION = 3.0
 DEFAULT_LABEL_WEIGHT = 3.0
 
