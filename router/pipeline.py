@@ -69,7 +69,8 @@ class Routed:
     status: int = 499  # of a stream: 200 once it completed, an error's status, else the client left
 
     def headers(self) -> dict[str, str]:
-        h = {"x-tierroute-request-id": self.request_id, "x-tierroute-tier": self.decision.tier,
+        h = {"x-tierroute-request-id": self.request_id, "x-request-id": self.request_id,
+             "x-tierroute-tier": self.decision.tier,
              "x-tierroute-replica": self.replica.id, "x-tierroute-reason": self.decision.reason}
         if self.decision.score is not None:
             h["x-tierroute-score"] = f"{self.decision.score:.4f}"

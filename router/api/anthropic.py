@@ -22,6 +22,7 @@ from ..anthropic import (
     to_openai_request,
 )
 from ..errors import BadRequest, TierrouteError
+from .http import id_headers
 
 
 class AnthropicDialect:
@@ -43,7 +44,7 @@ class AnthropicDialect:
 
     def error(self, e: TierrouteError, request_id: str) -> tuple[bytes, dict[str, str]]:
         return (orjson.dumps(error_body(e.status, e.message)),
-                {**e.headers, "x-tierroute-request-id": request_id, "request-id": request_id})
+                {**e.headers, **id_headers(request_id), "request-id": request_id})
 
 
 async def _events(routed: pipeline.Routed) -> AsyncGenerator[bytes, None]:

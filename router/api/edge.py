@@ -22,10 +22,11 @@ from typing import Any, Protocol
 
 from .. import pipeline
 from ..backends.base import Endpoint
-from ..errors import InternalError, MethodNotAllowed, PayloadTooLarge, TierrouteError
+from ..errors import Forbidden, InternalError, MethodNotAllowed, PayloadTooLarge, TierrouteError
 from ..parse import decode_json
+from ..policy.model import Cors
 from ..runtime import Services
-from .http import Front, accepted_id
+from .http import SDK_REQUEST_ID_HEADER, Front, accepted_id, id_headers, render
 
 log = logging.getLogger("tierroute.access")
 
@@ -68,6 +69,14 @@ class Edge:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            cors = self._svc.runtime().policy.cors
+            if cors is not None:  # browser apps (policy ``cors``): preflights answered, answers marked
+                origin = _header(scope, b"origin")
+                if origin is not None:
+                    if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
+                        await self._preflight(scope, send, cors, origin)
+                        return
+                    send = _with_cors(send, cors, origin)
             route = self._routes.get(scope["path"])
             if route is not None:
                 if scope["method"] == "POST":
@@ -76,7 +85,31 @@ class Edge:
                     e = MethodNotAllowed(f"Method {scope['method']} is not allowed on {scope['path']}; use POST.")
                     await self._fail(send, route[1], e, self._front.new_id(), extra={"allow": "POST"})
                 return
-        await self._app(scope, receive, send)
+        await self._app(scope, receive, _with_request_id(send, self._front, scope) if scope["type"] == "http" else send)
+
+    async def _preflight(self, scope: Scope, send: Send, cors: Cors, origin: str) -> None:
+        """A browser's preflight ``OPTIONS``: answered without a key (browsers send none with it)."""
+        rid = self._front.new_id()
+        method = (_header(scope, b"access-control-request-method") or "").upper()
+        if not allowed_origin(cors, origin):
+            e: TierrouteError = Forbidden(f"Origin {origin} is not allowed (policy cors.allow_origins).",
+                                          code="cors_origin_not_allowed")
+        elif method not in cors.allow_methods:
+            e = Forbidden(f"Method {method} is not allowed cross-origin (policy cors.allow_methods).",
+                          code="cors_method_not_allowed")
+        else:
+            asked = _header(scope, b"access-control-request-headers")
+            headers = {**id_headers(rid), **_cors_headers(cors, origin),
+                       "access-control-allow-methods": ", ".join(cors.allow_methods),
+                       "access-control-max-age": str(cors.max_age_s)}
+            allow = asked if "*" in cors.allow_headers else ", ".join(cors.allow_headers)
+            if allow:
+                headers["access-control-allow-headers"] = allow
+            await _send(send, 204, _encode(headers), b"")
+            return
+        self._front.failed(e, rid)
+        payload, headers = render(e, rid)
+        await _send(send, e.status, JSON + _encode(headers), payload)
 
     async def _generate(self, scope: Scope, receive: Receive, send: Send, endpoint: Endpoint,
                         dialect: Dialect) -> None:
@@ -132,6 +165,55 @@ async def read_body(receive: Receive, headers: Mapping[str, str], limit: int) ->
         if not msg.get("more_body", False) and size <= limit:
             return b"".join(chunks)
     raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+
+
+EXPOSED = ("x-request-id, request-id, x-tierroute-request-id, x-tierroute-tier, x-tierroute-replica, "
+           "x-tierroute-reason, x-tierroute-score, x-tierroute-cost-usd, x-tierroute-attempts, "
+           "x-tierroute-dropped-params, retry-after")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope["headers"]:
+        if k == name:
+            return str(v.decode("latin-1"))
+    return None
+
+
+def allowed_origin(cors: Cors, origin: str) -> bool:
+    return "*" in cors.allow_origins or origin.lower() in cors.allow_origins
+
+
+def _cors_headers(cors: Cors, origin: str) -> dict[str, str]:
+    return {"access-control-allow-origin": "*" if "*" in cors.allow_origins else origin, "vary": "Origin",
+            "access-control-expose-headers": EXPOSED}
+
+
+def _with_cors(send: Send, cors: Cors, origin: str) -> Send:
+    """``send`` that marks the answer readable by ``origin`` when the policy allows it."""
+    if not allowed_origin(cors, origin):
+        return send
+    extra = _encode(_cors_headers(cors, origin))
+
+    async def marked(msg: dict[str, Any]) -> None:
+        if msg["type"] == "http.response.start":
+            msg = {**msg, "headers": list(msg.get("headers") or []) + extra}
+        await send(msg)
+
+    return marked
+
+
+def _with_request_id(send: Send, front: Front, scope: Scope) -> Send:
+    """``send`` that gives an answer without a request id one (health, metrics, ...), as every answer has."""
+
+    async def with_id(msg: dict[str, Any]) -> None:
+        if msg["type"] == "http.response.start":
+            headers = list(msg.get("headers") or [])
+            if not any(k.lower() == SDK_REQUEST_ID_HEADER.encode() for k, _ in headers):
+                rid = front.request_id(_header(scope, SDK_REQUEST_ID_HEADER.encode()))
+                msg = {**msg, "headers": headers + _encode(id_headers(rid))}
+        await send(msg)
+
+    return with_id
 
 
 def _encode(headers: dict[str, str]) -> Headers:

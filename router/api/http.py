@@ -36,6 +36,12 @@ log = logging.getLogger("tierroute.access")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 REQUEST_ID_HEADER = "x-tierroute-request-id"
+SDK_REQUEST_ID_HEADER = "x-request-id"  # read by the OpenAI SDKs (``response._request_id``)
+
+
+def id_headers(rid: str) -> dict[str, str]:
+    """The request id under both names: ours and the one OpenAI's SDKs read."""
+    return {REQUEST_ID_HEADER: rid, SDK_REQUEST_ID_HEADER: rid}
 
 
 def accepted_id(given: str | None) -> str | None:
@@ -56,7 +62,7 @@ class RequestIds:
 
 def render(e: TierrouteError, rid: str) -> tuple[bytes, dict[str, str]]:
     """OpenAI's error shape and the headers of an error answer; never a traceback."""
-    return orjson.dumps(e.body()), {**e.headers, REQUEST_ID_HEADER: rid}
+    return orjson.dumps(e.body()), {**e.headers, **id_headers(rid)}
 
 
 def json_response(data: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -115,7 +121,7 @@ class Front:
                 response = await handler(request, caller)
             except TierrouteError as e:
                 return self.error_response(e, rid)
-            response.headers[REQUEST_ID_HEADER] = rid
+            response.headers.update(id_headers(rid))
             return response
 
         return endpoint
@@ -130,7 +136,7 @@ class Front:
                 response = await handler(request)
             except TierrouteError as e:
                 return self.error_response(e, rid)
-            response.headers[REQUEST_ID_HEADER] = rid
+            response.headers.update(id_headers(rid))
             return response
 
         return endpoint

@@ -11,7 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import pipeline
-from ..errors import TierrouteError
+from ..errors import NotFound, TierrouteError
+from ..runtime import Runtime
 from .http import Front, json_response, render
 
 
@@ -52,13 +53,25 @@ async def _sse(routed: pipeline.Routed) -> AsyncGenerator[bytes, None]:
         await events.aclose()
 
 
+def _model_objects(rt: Runtime) -> dict[str, dict[str, Any]]:
+    """What ``model`` may name, in OpenAI's model object shape: ``auto``, each tier, each concrete model."""
+    created = int(rt.loaded.loaded_at)
+    ids = [("auto", "tierroute")] + [(t.name, "tierroute-tier") for t in rt.policy.tiers] \
+        + [(m, "tierroute-model") for m in rt.table.model_names]
+    return {i: {"id": i, "object": "model", "created": created, "owned_by": o} for i, o in ids}
+
+
 def routes(front: Front) -> list[Route]:
     async def models(request: Request, caller: pipeline.Caller) -> Response:
-        rt = caller.rt
-        created = int(rt.loaded.loaded_at)
-        ids = [("auto", "tierroute")] + [(t.name, "tierroute-tier") for t in rt.policy.tiers] \
-            + [(m, "tierroute-model") for m in rt.table.model_names]
-        data = [{"id": i, "object": "model", "created": created, "owned_by": o} for i, o in ids]
-        return json_response({"object": "list", "data": data})
+        return json_response({"object": "list", "data": list(_model_objects(caller.rt).values())})
 
-    return [Route("/v1/models", front.route(models), methods=["GET"])]
+    async def model(request: Request, caller: pipeline.Caller) -> Response:
+        name = request.path_params["model_id"]
+        found = _model_objects(caller.rt).get(name)
+        if found is None:
+            raise NotFound(f"The model {name!r} does not exist; GET /v1/models lists what may be used.",
+                           param="model")
+        return json_response(found)
+
+    return [Route("/v1/models", front.route(models), methods=["GET"]),
+            Route("/v1/models/{model_id:path}", front.route(model), methods=["GET"])]

@@ -8,6 +8,9 @@ policy has a litellm backend) with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` so that
 does not fetch the cost map over the network. Replies are normalised to OpenAI's wire shape:
 litellm's synthetic usage chunk carries a non-empty ``choices`` (BerriAI/litellm#28735), so the
 usage is lifted off whatever chunk carries it and sent last in a chunk with ``choices: []``.
+Answers and chunks are trimmed to OpenAI's schema (:func:`openai_shape`): litellm adds fields of
+its own (``provider_specific_fields`` on choices and messages, ``service_tier``, ``cost``,
+``cache_read_input_tokens`` … inside ``usage``) that strict clients and schema checks refuse.
 
 Errors are mapped as SGLang's are, by :func:`.base.upstream_error` (context window errors keep
 ``context_length_exceeded``; timeouts → 504; connection errors → ConnectFailed): the provider's
@@ -70,7 +73,7 @@ class LiteLLMBackend:
                 resp = await self._litellm.atext_completion(prompt=body["prompt"], **kw)
         except Exception as e:  # noqa: BLE001 - litellm raises many types; each is mapped, none swallowed
             raise _map_error(e, replica) from None
-        return Reply(resp.model_dump())
+        return Reply(openai_shape(resp.model_dump()))
 
     async def stream(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
                      request_id: str) -> _LiteLLMStream:
@@ -86,6 +89,59 @@ class LiteLLMBackend:
         return _LiteLLMStream(resp, replica, endpoint)
 
 
+# OpenAI's response schema, field by field (``reasoning_content``: the de facto field for a reasoning
+# model's thinking, which SGLang's own answers carry too). Anything else litellm adds is dropped.
+_TOP = frozenset({"id", "object", "created", "model", "choices", "usage", "system_fingerprint", "service_tier"})
+_CHOICE = frozenset({"index", "message", "delta", "finish_reason", "logprobs", "text"})
+_MESSAGE = frozenset({"role", "content", "refusal", "tool_calls", "function_call", "annotations", "audio",
+                      "reasoning_content"})
+_TOOL_CALL = frozenset({"index", "id", "type", "function"})
+_FUNCTION = frozenset({"name", "arguments"})
+_USAGE = frozenset({"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+                    "completion_tokens_details"})
+_USAGE_DETAILS = {"prompt_tokens_details": frozenset({"audio_tokens", "cached_tokens"}),
+                  "completion_tokens_details": frozenset({"accepted_prediction_tokens", "audio_tokens",
+                                                          "reasoning_tokens", "rejected_prediction_tokens"})}
+
+
+def openai_shape(data: dict[str, Any]) -> dict[str, Any]:
+    """A litellm answer or chunk (as a dict) with only the fields of OpenAI's schema."""
+    out = {k: v for k, v in data.items() if k in _TOP}
+    if isinstance(out.get("choices"), list):
+        out["choices"] = [_choice(c) if isinstance(c, dict) else c for c in out["choices"]]
+    if isinstance(out.get("usage"), dict):
+        out["usage"] = _usage(out["usage"])
+    return out
+
+
+def _choice(c: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in c.items() if k in _CHOICE}
+    for part in ("message", "delta"):
+        m = out.get(part)
+        if isinstance(m, dict):
+            m = {k: v for k, v in m.items() if k in _MESSAGE}
+            if isinstance(m.get("tool_calls"), list):
+                m["tool_calls"] = [_tool_call(t) if isinstance(t, dict) else t for t in m["tool_calls"]]
+            out[part] = m
+    return out
+
+
+def _tool_call(t: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in t.items() if k in _TOOL_CALL}
+    if isinstance(out.get("function"), dict):
+        out["function"] = {k: v for k, v in out["function"].items() if k in _FUNCTION}
+    return out
+
+
+def _usage(u: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in u.items() if k in _USAGE}
+    for name, keep in _USAGE_DETAILS.items():
+        d = out.get(name)
+        if isinstance(d, dict):
+            out[name] = {k: v for k, v in d.items() if k in keep and v is not None}
+    return out
+
+
 class _LiteLLMStream:
     def __init__(self, resp: Any, replica: Replica, endpoint: Endpoint) -> None:
         self._resp = resp
@@ -98,7 +154,7 @@ class _LiteLLMStream:
         last: dict[str, Any] = {}
         try:
             async for chunk in self._resp:
-                data = chunk.model_dump(exclude_none=True)
+                data = openai_shape(chunk.model_dump(exclude_none=True))
                 if data.get("usage"):
                     usage = data.pop("usage")
                     if not any(_has_content(c) for c in data.get("choices") or []):

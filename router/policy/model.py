@@ -217,6 +217,46 @@ class Upstream(_Frozen):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 
 
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\*$")
+_TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+CORS_METHODS = frozenset({"GET", "POST", "OPTIONS"})  # every method the API answers
+
+
+class Cors(_Frozen):
+    """Cross-origin access for browser apps (off unless the section is present with origins)."""
+
+    allow_origins: list[str] = Field(min_length=1, description="exact origins (scheme://host[:port]) or '*'")
+    allow_methods: list[str] = Field(default=["GET", "POST", "OPTIONS"], min_length=1)
+    allow_headers: list[str] = Field(default=["*"], min_length=1,
+                                     description="'*' answers with the headers the browser asks for")
+    max_age_s: int = Field(default=600, ge=0, le=86_400, description="how long browsers may cache a preflight")
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for o in v:
+            if not _ORIGIN.match(o):
+                raise ValueError(f"{o!r} is not an origin: scheme://host[:port] with no path or slash, or '*'")
+        return [o.lower() for o in v]
+
+    @field_validator("allow_methods")
+    @classmethod
+    def _methods(cls, v: list[str]) -> list[str]:
+        out = [m.upper() for m in v]
+        bad = sorted(set(out) - CORS_METHODS)
+        if bad:
+            raise ValueError(f"{bad} are not methods of this API (known: {sorted(CORS_METHODS)})")
+        return out
+
+    @field_validator("allow_headers")
+    @classmethod
+    def _headers(cls, v: list[str]) -> list[str]:
+        for h in v:
+            if h != "*" and not _TOKEN.match(h):
+                raise ValueError(f"{h!r} is not a header name")
+        return [h.lower() for h in v]
+
+
 class Balance(_Frozen):
     """How a replica is chosen within a tier (see router/balance/)."""
 
@@ -310,6 +350,7 @@ class Policy(_Frozen):
     breaker: Breaker = Breaker()
     upstream: Upstream = Upstream()
     balance: Balance = Balance()
+    cors: Cors | None = None  # None: no CORS headers; OPTIONS is 405 as before
     learning: Learning | None = None  # None: no feedback, shadow or label store
 
     @model_validator(mode="after")
