@@ -27,7 +27,7 @@ from .balance.pick import PickRequest
 from .balance.pool import Replica
 from .balance.slot import Slot
 from .conversations import ConversationKeys, conversation_keys
-from .errors import NoHealthyReplica, TierrouteError
+from .errors import BadRequest, NoHealthyReplica, TierrouteError
 from .limits import ADMITTED, Admission
 from .parse import ParsedRequest, parse_request
 from .policy.decide import Decision, Target, decide, resolve_target
@@ -67,6 +67,7 @@ class Routed:
     usage: Usage | None = None
     cost_usd: float | None = None
     status: int = 499  # of a stream: 200 once it completed, an error's status, else the client left
+    unsupported: tuple[str, ...] = ()  # parameters the replica's model does not take, dropped (policy)
 
     def headers(self) -> dict[str, str]:
         h = {"x-tierroute-request-id": self.request_id, "x-request-id": self.request_id,
@@ -78,8 +79,8 @@ class Routed:
             h["x-tierroute-cost-usd"] = f"{self.cost_usd:.8f}"
         if self.failed:
             h["x-tierroute-attempts"] = str(len(self.failed) + 1)
-        if self.replica.kind == "litellm":  # SGLang extensions and `metadata` are not sent there
-            dropped = fields.dropped(self.replica.kind, self.request.endpoint, self.request.body)
+        if self.replica.kind == "litellm":  # SGLang extensions, `metadata` and what the model does not take
+            dropped = fields.dropped(self.replica.kind, self.request.endpoint, self.request.body) + self.unsupported
             if dropped:
                 h["x-tierroute-dropped-params"] = ",".join(dropped)
         return h
@@ -105,10 +106,12 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
         await _remember(svc, rt, conv, floor, decision.tier)
     # Everything the request holds on its replica is released when this block ends, however it ends.
     failed: list[str] = []  # attempts that met an upstream fault, retried elsewhere
+    unsupported: list[str] = []  # of the attempt that answered: parameters its model does not take, dropped
     async with Slot(svc.pickers[rt.policy.balance.policy], PickRequest(decision.tier, caller.key, req.body)) as slot:
-        decision, answer = await _pick_and_forward(svc, rt, decision, target, req, slot, caller, failed)  # pick, send
+        decision, answer = await _pick_and_forward(svc, rt, decision, target, req, slot, caller, failed,
+                                                   unsupported)  # pick, send
         assert slot.replica is not None
-        routed = Routed(caller.request_id, req, decision, slot.replica, failed)
+        routed = Routed(caller.request_id, req, decision, slot.replica, failed, unsupported=tuple(unsupported))
         if isinstance(answer, Reply):  # answer whole: record, then respond
             routed.reply = answer
             slot.usage = routed.usage = answer.usage = usage_of(answer.data)
@@ -143,10 +146,12 @@ async def _remember(svc: Services, rt: Runtime, keys: ConversationKeys, floor: s
 
 
 async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, target: Target, req: ParsedRequest,
-                            slot: Slot, caller: Caller, failed: list[str]) -> tuple[Decision, Reply | OpenedStream]:
+                            slot: Slot, caller: Caller, failed: list[str],
+                            unsupported: list[str]) -> tuple[Decision, Reply | OpenedStream]:
     """Pick a replica and send. On an upstream fault before the first byte (no connection, 5xx, 429,
     a timeout) try another replica of the tier, then the decision's fallback tiers, ``upstream.retries``
-    more attempts in all; each failed attempt is noted in ``failed`` ("<replica>:<status>")."""
+    more attempts in all; each failed attempt is noted in ``failed`` ("<replica>:<status>"). Parameters
+    the replica's model does not take are refused or (noted in ``unsupported``) dropped: :func:`_unsupported`."""
     budget = rt.policy.upstream.retries + 1
     last: tuple[Replica, TierrouteError] | None = None
     for tier in (decision.tier, *decision.fallbacks):
@@ -160,6 +165,7 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
                 break
             budget -= 1
             candidates.remove(replica)
+            unsupported[:] = await _unsupported(svc, rt, req, replica)
             try:
                 answer = await _send(svc, req, slot, replica)
             except TierrouteError as e:
@@ -185,6 +191,23 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
     svc.stats.record(RequestRecord(replica.tier, replica.id, replica.model, error.status, attempts=len(failed)))
     error.name_request(caller.request_id)
     raise error
+
+
+async def _unsupported(svc: Services, rt: Runtime, req: ParsedRequest, replica: Replica) -> tuple[str, ...]:
+    """The request's public parameters that ``replica``'s model does not take (litellm's table; SGLang
+    takes them all): dropped (the backend leaves them out, the answer names them in
+    ``x-tierroute-dropped-params``), or, under ``upstream.unsupported_params: reject`` and always for
+    tools, structured output and output limits (``fields.NEVER_DROPPED``), a 400 naming one and the tier."""
+    names = await svc.backends[replica.kind].unsupported(replica, req.endpoint, req.body)
+    refused = [n for n in names if n in fields.NEVER_DROPPED or rt.policy.upstream.unsupported_params == "reject"]
+    if refused:
+        why = ("" if refused[0] in fields.NEVER_DROPPED else
+               " (the policy's upstream.unsupported_params is 'reject'; with 'drop' it is left out)")
+        raise BadRequest(
+            f"The parameter {refused[0]!r} is not supported by tier {replica.tier!r} (model {replica.model}){why}. "
+            f"Remove it or pin another tier.", param=refused[0], code="unsupported_parameter",
+            headers={TIER_HEADER: replica.tier})
+    return names
 
 
 async def _send(svc: Services, req: ParsedRequest, slot: Slot, replica: Replica) -> Reply | OpenedStream:

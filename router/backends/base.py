@@ -78,6 +78,10 @@ class Backend(Protocol):
     async def stream(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
                      request_id: str) -> EventStream: ...
 
+    async def unsupported(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
+        """Public OpenAI parameters in ``body`` that ``replica``'s model does not take (router/backends/fields.py)."""
+        ...
+
 
 def upstream_error(status: int, data: object, replica: Replica, *, retry_after: str | None = None,
                    via: str = "") -> TierrouteError:

@@ -21,6 +21,12 @@ Rules:
    ``mock_response``, ``user_api_key*``, …): litellm would take them as instructions to itself,
    e.g. send the operator's provider key to a URL the client chose. SGLang's internal fields
    (``rid``, ``bootstrap_*``, ``custom_logit_processor``) are refused too.
+5. SGLang's OpenAI server takes every public field (those it does not use it ignores). An external
+   model may not: which of the public parameters it takes (``MODEL_DEPENDENT``) is litellm's
+   knowledge (``LiteLLMBackend.unsupported``). What it does not take is dropped and named in
+   ``x-tierroute-dropped-params`` or refused with a 400 naming it and the tier, as the policy's
+   ``upstream.unsupported_params`` says; ``NEVER_DROPPED`` (tools, structured output, output
+   limits: dropping them would change what the answer is) are always refused, never dropped.
 """
 
 from __future__ import annotations
@@ -49,6 +55,17 @@ SGLANG_EXTRA = frozenset({
     "stream_reasoning", "chat_template_kwargs", "lora_path", "session_params", "return_hidden_states",
 })
 _NOT_FOR_LITELLM = SGLANG_EXTRA | {"metadata"}
+# Public parameters an external model may or may not take (litellm knows which, per model).
+NEVER_DROPPED = frozenset({"tools", "tool_choice", "functions", "function_call", "response_format", "modalities",
+                           "audio", "prediction", "web_search_options", "max_completion_tokens"})
+_SAMPLING = frozenset({"temperature", "top_p", "n", "stop", "seed", "presence_penalty", "frequency_penalty",
+                       "logit_bias", "logprobs", "user", "store", "service_tier", "prompt_cache_key",
+                       "safety_identifier"})
+MODEL_DEPENDENT = {
+    Endpoint.CHAT: _SAMPLING | NEVER_DROPPED | {"top_logprobs", "parallel_tool_calls", "reasoning_effort",
+                                                "verbosity"},
+    Endpoint.COMPLETIONS: _SAMPLING,  # echo, suffix, best_of: litellm's chat list does not say
+}
 
 _ALLOWED = {Endpoint.CHAT: CHAT | SGLANG_EXTRA, Endpoint.COMPLETIONS: COMPLETIONS | SGLANG_EXTRA}
 _FOR = {

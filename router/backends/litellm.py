@@ -12,6 +12,12 @@ Answers and chunks are trimmed to OpenAI's schema (:func:`openai_shape`): litell
 its own (``provider_specific_fields`` on choices and messages, ``service_tier``, ``cost``,
 ``cache_read_input_tokens`` … inside ``usage``) that strict clients and schema checks refuse.
 
+Public OpenAI parameters the model does not take (``seed`` or ``logit_bias`` for a Claude model)
+are found from litellm's own table (``get_supported_openai_params``, once per model, cached here):
+the pipeline drops or refuses them per policy (router/backends/fields.py, rule 5), and the call
+never carries one, so litellm's ``UnsupportedParamsError`` is not met; if it is (a model litellm
+cannot classify ahead), it becomes a 400 naming the parameters and the tier.
+
 Errors are mapped as SGLang's are, by :func:`.base.upstream_error` (context window errors keep
 ``context_length_exceeded``; timeouts → 504; connection errors → ConnectFailed): the provider's
 text goes to the log, the client gets a neutral message unless the error is its own (4xx).
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -28,7 +35,7 @@ from typing import Any
 import orjson
 
 from ..balance.pool import Replica
-from ..errors import TierrouteError
+from ..errors import BadRequest, TierrouteError
 from . import fields
 from .base import Endpoint, Reply, api_key, describe, timed_out, unreachable, upstream_error
 
@@ -41,6 +48,7 @@ class LiteLLMBackend:
         self._timeout = read_timeout_s
         self._env: Mapping[str, str] = env if env is not None else os.environ
         self._litellm: Any = None
+        self._supported: dict[str, frozenset[str] | None] = {}  # per model string: litellm's table (None: unknown)
 
     async def start(self) -> None:
         if self._litellm is None:
@@ -54,7 +62,8 @@ class LiteLLMBackend:
         # The allow-list again, whoever the caller: a field litellm does not get from here cannot
         # steer it (api_base, api_key, extra_headers, ...; see router/backends/fields.py).
         allowed = fields.build("litellm", endpoint, body, replica.model, stream=False)
-        kw = {k: v for k, v in allowed.items() if k not in _OWN_FIELDS}
+        skip = _OWN_FIELDS.union(self._unsupported(replica.model, endpoint, allowed))  # the pipeline named them
+        kw = {k: v for k, v in allowed.items() if k not in skip}
         kw.update(model=replica.model, timeout=self._timeout, max_retries=0)
         if replica.api_base:
             kw["api_base"] = replica.api_base
@@ -62,6 +71,20 @@ class LiteLLMBackend:
         if key is not None:
             kw["api_key"] = key
         return kw
+
+    async def unsupported(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
+        await self.start()
+        return self._unsupported(replica.model, endpoint, body)
+
+    def _unsupported(self, model: str, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
+        checked = fields.MODEL_DEPENDENT[endpoint]
+        names = [k for k in body if k in checked]
+        if not names:
+            return ()
+        if model not in self._supported:
+            self._supported[model] = _supported_params(self._litellm, model)
+        supported = self._supported[model]
+        return () if supported is None else tuple(k for k in names if k not in supported)
 
     async def complete(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
                        request_id: str) -> Reply:
@@ -181,6 +204,17 @@ def _has_content(choice: dict[str, Any]) -> bool:
                 or delta.get("tool_calls") or delta.get("role"))
 
 
+def _supported_params(litellm: Any, model: str) -> frozenset[str] | None:
+    """The OpenAI parameters litellm sends on for ``model`` (a litellm model string); None when it
+    does not know the model (then nothing is dropped ahead and litellm's own check is mapped)."""
+    try:
+        name, provider, _, _ = litellm.get_llm_provider(model=model)
+        params = litellm.get_supported_openai_params(model=name, custom_llm_provider=provider)
+    except Exception:  # noqa: BLE001 - a model litellm cannot place: nothing known
+        return None
+    return frozenset(params) if params else None
+
+
 def _import_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
@@ -199,6 +233,12 @@ def _map_error(e: Exception, replica: Replica) -> TierrouteError:
         return timed_out(replica, f"{describe(replica)} timed out: {message}")
     if name == "APIConnectionError":
         return unreachable(replica, message)
+    if name == "UnsupportedParamsError":  # never litellm's advice about its own settings
+        named = re.search(r"does not support parameters: \[([^\]]*)\]", message)
+        params = ", ".join(re.findall(r"'([^']+)'", named.group(1))) if named else ""
+        return BadRequest(f"Tier {replica.tier!r} does not support the parameter(s) {params or 'sent'}; "
+                          "remove them or pin another tier.", param=params.split(", ")[0] or None,
+                          code="unsupported_parameter", detail=message)
     if name == "ContextWindowExceededError":
         status, data = 400, {"error": {"message": message, "code": "context_length_exceeded"}}
     else:

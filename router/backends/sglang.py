@@ -41,6 +41,9 @@ class SGLangBackend:
     async def aclose(self) -> None:
         await self._pool.aclose()
 
+    async def unsupported(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
+        return ()  # SGLang's OpenAI server takes every public parameter (router/backends/fields.py, rule 5)
+
     def describe(self) -> dict[str, float | int]:
         """The connection pool's bounds and what they closed (``/admin/stats`` ``bounds``)."""
         return self._pool.describe()

@@ -215,6 +215,9 @@ class Upstream(_Frozen):
     retries: int = Field(default=2, ge=0, le=5, description="further attempts after an upstream fault before the "
                          "first byte: other replicas of the tier, then fallback tiers (auto, routing.on_unhealthy)")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    unsupported_params: Literal["drop", "reject"] = Field(
+        default="drop", description="an OpenAI parameter the chosen litellm model does not take (seed, "
+        "logit_bias, n, ...): drop it (named in x-tierroute-dropped-params) or answer 400 naming it and the tier")
 
 
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\*$")

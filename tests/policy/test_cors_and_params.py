@@ -1,4 +1,4 @@
-"""Policy schema for issue 11: the ``cors`` section."""
+"""Policy schema for issue 11: the ``cors`` section and ``upstream.unsupported_params``."""
 
 from __future__ import annotations
 
@@ -44,3 +44,9 @@ def test_cors_errors_name_the_field(cors: dict[str, Any], where: str) -> None:
     msg = _problems(cors=cors)
     assert "cors" in msg and where in msg
 
+
+def test_unsupported_params_drop_by_default_or_reject() -> None:
+    assert _parse().upstream.unsupported_params == "drop"
+    up = {"connect_timeout_s": 2, "read_timeout_s": 30, "retries": 1, "unsupported_params": "reject"}
+    assert _parse(upstream=up).upstream.unsupported_params == "reject"
+    assert "unsupported_params" in _problems(upstream={**up, "unsupported_params": "map"})
