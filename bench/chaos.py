@@ -18,7 +18,8 @@ are all on the path.
    ``docs/openapi.yaml`` (bodies that follow the schemas, bodies that break them, arbitrary
    headers and keys), plus hand-written hostile cases; every 5xx counts.
 3. **Soak**: ``--soak-requests`` ``auto`` requests with distinct prompts and conversations;
-   the proxies' RSS (their process groups) after a warm-up and at the end.
+   the proxies' RSS (their process groups) after a warm-up and at the end. The policy caps the
+   requests remembered for feedback at :data:`REMEMBERED` so the warm-up fills that cache.
 
 After the phases and after the soak, once the load stopped and a lease's TTL passed: requests
 still in flight at each proxy (``/admin/stats``) and leases still alive in Redis (a lease
@@ -73,6 +74,9 @@ MUST_NOT_FAIL = ("baseline", "kill_replica", "restart_replica", "kill_redis", "r
                  "malformed_sse", "provider_429_500", "policy_reload")
 PHASES = MUST_NOT_FAIL
 RSS_TARGET_PCT = 5.0
+# Requests each proxy remembers for feedback (~1.1 KB each; the default is 100,000): small enough
+# that the soak's warm-up fills it, so RSS growth after it shows leaks, not a cache filling up.
+REMEMBERED = 5_000
 WORDS = (
     'alpha', 'bravo', 'cargo', 'delta', 'engine', 'fabric', 'garden', 'harbor', 'island', 'jungle', 'kernel',
     'ladder', 'market', 'nectar', 'orbit', 'planet', 'quartz', 'river', 'signal', 'timber', 'umbrella', 'valley',
@@ -110,7 +114,7 @@ def policy_doc(ports: dict[str, int], labels: Path, *, match_threshold: float = 
         "health": {"interval_s": 0.5, "timeout_s": 1.0, "unhealthy_after": 2},
         "breaker": {"failures": 3, "window_s": 10, "open_s": 2},
         "upstream": {"connect_timeout_s": 1.0, "read_timeout_s": READ_TIMEOUT_S, "retries": 2},
-        "learning": {"labels": {"path": str(labels)}},
+        "learning": {"labels": {"path": str(labels)}, "feedback": {"max_remembered": REMEMBERED}},
     }
 
 
