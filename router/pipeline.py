@@ -165,7 +165,8 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
                 break
             budget -= 1
             candidates.remove(replica)
-            unsupported[:] = await _unsupported(svc, rt, req, replica)
+            # SGLang takes every public parameter (router/backends/fields.py, rule 5): no call for it here
+            unsupported[:] = await _unsupported(svc, rt, req, replica) if replica.kind == "litellm" else ()
             try:
                 answer = await _send(svc, req, slot, replica)
             except TierrouteError as e:

@@ -120,3 +120,13 @@ def test_tools_are_never_dropped_silently(make_proxy, cluster: Cluster) -> None:
             assert isinstance(ei.value.body, dict) and ei.value.body["param"] == "tools"
             assert "'frontier'" in ei.value.message and ei.value.response.headers["x-tierroute-tier"] == "frontier"
         assert _ask(c, "large", {"tools": TOOLS}).headers["x-tierroute-tier"] == "large"
+
+
+def test_dropped_params_header_is_the_answering_tiers(make_proxy, cluster: Cluster) -> None:
+    """The Claude tier is unreachable: the request falls back to an SGLang tier, which took everything."""
+    pol = _policy(cluster)
+    pol["tiers"][2]["backends"][0]["api_base"] = "http://127.0.0.1:9"  # nothing listens: a fault, retried
+    with make_proxy(pol) as proxy:
+        raw = _ask(_client(proxy.v1), "frontier", {"seed": 5, "logit_bias": {"1": 1}})
+        assert raw.headers["x-tierroute-tier"] == "large" and raw.headers["x-tierroute-reason"] == "fallback_error"
+        assert "x-tierroute-dropped-params" not in raw.headers
