@@ -113,10 +113,8 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     runtime = RuntimeHolder(build_runtime(loaded, registry, env))
     up = loaded.policy.upstream
     sglang = SGLangBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s, env=env)
-    backends: dict[str, Backend] = {
-        "sglang": sglang,
-        "litellm": LiteLLMBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s, env=env),
-    }
+    external = LiteLLMBackend(connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s, env=env)
+    backends: dict[str, Backend] = {"sglang": sglang, "litellm": external}
     stats = Stats(clock)
     scorer = ScorerSlot()
     routing = loaded.policy.routing
@@ -156,8 +154,9 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backends["sglang"].start()
-        if any(r.kind == "litellm" for r in runtime().table.all_replicas()):
-            await backends["litellm"].start()
+        external_models = [r.model for r in runtime().table.all_replicas() if r.kind == "litellm"]
+        if external_models:
+            await external.start(external_models)
         start = await asyncio.to_thread(_start_model, models, promoted, watcher_status) \
             if classifier is None and models else None
         if start is not None:  # the registry's promoted model

@@ -29,7 +29,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -50,9 +50,16 @@ class LiteLLMBackend:
         self._litellm: Any = None
         self._supported: dict[str, frozenset[str] | None] = {}  # per model string: litellm's table (None: unknown)
 
-    async def start(self) -> None:
+    async def start(self, models: Iterable[str] = ()) -> None:
+        """Import litellm and look up what each of ``models`` takes, in a thread: both take about a
+        second of import work the first time, which on the event loop (or racing it for the import
+        lock) would stall every request in flight. Called at app start with the policy's models."""
         if self._litellm is None:
             self._litellm = await asyncio.to_thread(_import_litellm)
+        new = [m for m in dict.fromkeys(models) if m not in self._supported]
+        if new:
+            found = await asyncio.to_thread(lambda: {m: _supported_params(self._litellm, m) for m in new})
+            self._supported.update(found)
 
     async def aclose(self) -> None:
         return None
@@ -62,7 +69,7 @@ class LiteLLMBackend:
         # The allow-list again, whoever the caller: a field litellm does not get from here cannot
         # steer it (api_base, api_key, extra_headers, ...; see router/backends/fields.py).
         allowed = fields.build("litellm", endpoint, body, replica.model, stream=False)
-        skip = _OWN_FIELDS.union(self._unsupported(replica.model, endpoint, allowed))  # the pipeline named them
+        skip = _OWN_FIELDS.union(await self._unsupported(replica.model, endpoint, allowed))  # the pipeline named them
         kw = {k: v for k, v in allowed.items() if k not in skip}
         kw.update(model=replica.model, timeout=self._timeout, max_retries=0)
         if replica.api_base:
@@ -74,15 +81,15 @@ class LiteLLMBackend:
 
     async def unsupported(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
         await self.start()
-        return self._unsupported(replica.model, endpoint, body)
+        return await self._unsupported(replica.model, endpoint, body)
 
-    def _unsupported(self, model: str, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
+    async def _unsupported(self, model: str, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
         checked = fields.MODEL_DEPENDENT[endpoint]
         names = [k for k in body if k in checked]
         if not names:
             return ()
-        if model not in self._supported:
-            self._supported[model] = _supported_params(self._litellm, model)
+        if model not in self._supported:  # litellm's first lookup imports provider modules: ~1 s, off the loop
+            self._supported[model] = await asyncio.to_thread(_supported_params, self._litellm, model)
         supported = self._supported[model]
         return () if supported is None else tuple(k for k in names if k not in supported)
 
