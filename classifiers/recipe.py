@@ -236,8 +236,9 @@ def fit_correction(prior: LogRegModel, features: FeatureArrays | Sequence[dict[s
                      length_prior=0.0, offset=logits(prior, fa), idf=idf)
     merged = add_models(prior, correction)
     merged.name = f"{prior.name}+correction"
-    merged.training = {"prior": prior.training.get("version") or prior.name, "correction": correction.training,
-                       **(training or {})}
+    prior_info = {k: v for k, v in prior.training.items() if k != "score_quantiles"}  # the start model's card
+    merged.training = {**(training or {}), "prior": {"name": prior.name, **prior_info},
+                       "correction": correction.training}
     return merged
 
 
