@@ -25,7 +25,7 @@ from classifiers.batching import MicroBatcher
 from classifiers.registry import Registry
 from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMode
 
-from .api import admin, anthropic, feedback, openai
+from .api import admin, anthropic, embeddings, feedback, openai
 from .api.edge import Edge
 from .api.http import Front
 from .auth import KeyRing, is_loopback, widened
@@ -196,6 +196,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
             for b in backends.values():
                 await b.aclose()
             await http.aclose()
+            await embedder.aclose()
             await store.aclose()
 
     deps = admin.AdminDeps(svc, lambda: watcher.status, lambda: scorer.info, shared.exports,
@@ -212,7 +213,9 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                            "conversations": conversations.describe(), "learning": learning.bounds(),
                            "limits": limits.bounds()}
     front = Front(svc)  # request ids, the auth gate and the error renderer of every route
-    starlette = Starlette(routes=openai.routes(front) + feedback.routes(front, learning) + admin.routes(deps, front),
+    embedder = embeddings.EmbeddingsService(svc, env)
+    starlette = Starlette(routes=openai.routes(front) + embeddings.routes(front, embedder)
+                          + feedback.routes(front, learning) + admin.routes(deps, front),
                           lifespan=lifespan, exception_handlers=front.handlers())
     oai = openai.OpenAIDialect()
     return Edge(svc, front, starlette, {"/v1/chat/completions": (Endpoint.CHAT, oai),

@@ -54,10 +54,12 @@ async def _sse(routed: pipeline.Routed) -> AsyncGenerator[bytes, None]:
 
 
 def _model_objects(rt: Runtime) -> dict[str, dict[str, Any]]:
-    """What ``model`` may name, in OpenAI's model object shape: ``auto``, each tier, each concrete model."""
+    """What ``model`` may name, in OpenAI's model object shape: ``auto``, each tier, each concrete model,
+    each embedding model (``POST /v1/embeddings``)."""
     created = int(rt.loaded.loaded_at)
     ids = [("auto", "tierroute")] + [(t.name, "tierroute-tier") for t in rt.policy.tiers] \
-        + [(m, "tierroute-model") for m in rt.table.model_names]
+        + [(m, "tierroute-model") for m in rt.table.model_names] \
+        + [(m, "tierroute-embedding") for m in rt.policy.embeddings or {}]
     return {i: {"id": i, "object": "model", "created": created, "owned_by": o} for i, o in ids}
 
 

@@ -101,3 +101,17 @@ def dropped(kind: BackendKind, endpoint: Endpoint, body: dict[str, Any]) -> tupl
     """Fields of ``body`` (already :func:`check`-ed) that ``kind`` does not receive."""
     allowed = _FOR[kind, endpoint]
     return tuple(k for k in body if k not in allowed)
+
+
+# ``POST /v1/embeddings`` (router/api/embeddings.py): OpenAI's public fields, nothing else. Its
+# backends get ``input``, ``dimensions`` and ``user`` and are always asked for floats (the proxy
+# encodes base64 itself), so neither SGLang nor litellm sees a field of the client's choosing.
+EMBEDDINGS = frozenset({"input", "model", "encoding_format", "dimensions", "user"})
+
+
+def check_embeddings(body: dict[str, Any]) -> None:
+    """Refuse (400, naming it) the first field that is not a public embeddings parameter."""
+    for name in body:
+        if name not in EMBEDDINGS:
+            raise BadRequest(f"Unrecognized request argument supplied: {name!r} is not a parameter of "
+                             "/v1/embeddings.", param=name, code="unknown_parameter")

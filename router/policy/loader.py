@@ -103,6 +103,10 @@ def _warnings(policy: Policy, env: Mapping[str, str]) -> list[str]:
             if isinstance(b, LiteLLMBackend) and b.api_key_env and not env.get(b.api_key_env):
                 out.append(f"tiers.{tier.name}: backend {b.model!r}: environment variable {b.api_key_env} "
                            "is not set; requests to it will fail")
+    for name, e in (policy.embeddings or {}).items():
+        if e.api_key_env and not env.get(e.api_key_env):
+            out.append(f"embeddings.{name}: environment variable {e.api_key_env} is not set; requests to it "
+                       "will fail")
     return out
 
 

@@ -32,17 +32,12 @@ class Price(_Frozen):
         return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
 
 
-class SGLangBackend(_Frozen):
-    """Self-hosted SGLang replicas serving one model, reached directly over its OpenAI API."""
+class _Replicas(_Frozen):
+    """SGLang replicas serving one model: their base URLs, unique."""
 
     kind: Literal["sglang"]
     model: str = Field(min_length=1)
     replicas: list[HttpUrl] = Field(min_length=1)
-    speculative: bool = False
-    price: Price | None = None
-    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-                                    description="environment variable holding the key the replicas were "
-                                                "started with (SGLang --api-key), sent as a Bearer token")
 
     @field_validator("replicas")
     @classmethod
@@ -56,13 +51,28 @@ class SGLangBackend(_Frozen):
         return [str(u).rstrip("/") for u in self.replicas]
 
 
-class LiteLLMBackend(_Frozen):
-    """An external provider reached through ``litellm.acompletion``."""
+class SGLangBackend(_Replicas):
+    """Self-hosted SGLang replicas serving one model, reached directly over its OpenAI API."""
+
+    speculative: bool = False
+    price: Price | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                    description="environment variable holding the key the replicas were "
+                                                "started with (SGLang --api-key), sent as a Bearer token")
+
+
+class _LiteLLMModel(_Frozen):
+    """A model litellm reaches: its model string, and optionally where and with which key."""
 
     kind: Literal["litellm"]
     model: str = Field(min_length=1, description="litellm model string, e.g. openai/gpt-4o")
     api_base: HttpUrl | None = None
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class LiteLLMBackend(_LiteLLMModel):
+    """An external provider reached through ``litellm.acompletion``."""
+
     price: Price | None = None
     max_concurrency: int = Field(default=256, ge=1)
 
@@ -275,6 +285,26 @@ class Balance(_Frozen):
                                   description="longest hold for a prefix another request is still prefilling; 0: off")
 
 
+_EMBED_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
+
+
+class SGLangEmbeddings(_Replicas):
+    """An SGLang embedding model (launched with ``--is-embedding``), reached over its ``/v1/embeddings``."""
+
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    input_per_mtok: float = Field(default=0.0, ge=0, description="USD per million input tokens (self-hosted: "
+                                                                  "what its GPUs cost you)")
+
+
+class LiteLLMEmbeddings(_LiteLLMModel):
+    """Any embedding model litellm reaches (``litellm.aembedding``), e.g. openai/text-embedding-3-small."""
+
+    input_per_mtok: float = Field(ge=0, description="USD per million input tokens (stats, budgets)")
+
+
+EmbeddingBackend = Annotated[SGLangEmbeddings | LiteLLMEmbeddings, Field(discriminator="kind")]
+
+
 class LabelStoreSettings(_Frozen):
     """Where labels are kept: a capped Redis stream with ``--redis-url``, else a local JSONL file."""
 
@@ -355,6 +385,8 @@ class Policy(_Frozen):
     balance: Balance = Balance()
     cors: Cors | None = None  # None: no CORS headers; OPTIONS is 405 as before
     learning: Learning | None = None  # None: no feedback, shadow or label store
+    # POST /v1/embeddings: the model name a client sends -> its backend (None: no embeddings served)
+    embeddings: dict[str, EmbeddingBackend] | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Policy:
@@ -394,6 +426,17 @@ class Policy(_Frozen):
                     if owner.get(m, t.name) != t.name:
                         raise ValueError(f"tiers.{t.name}: model {m!r} is also served by tier {owner[m]!r}")
                     owner[m] = t.name
+        for name, e in (self.embeddings or {}).items():
+            if not re.match(_EMBED_NAME, name):
+                raise ValueError(f"embeddings: model name {name!r} must be letters, digits and _ . : / - "
+                                 "(it is what clients send as `model`)")
+            if name in names or name in RESERVED_MODEL_NAMES or name in owner:
+                raise ValueError(f"embeddings.{name}: the name clashes with a tier, a chat model or 'auto' "
+                                 "(GET /v1/models lists them all)")
+            for url in e.replica_urls() if isinstance(e, SGLangEmbeddings) else []:
+                if url in urls:
+                    raise ValueError(f"embeddings.{name}: replica {url} is also listed under {urls[url]}")
+                urls[url] = f"embeddings {name}"
         return self
 
     def tier(self, name: str) -> Tier:

@@ -46,6 +46,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from . import embed
 from .reply import Reply, make_reply
 from .tokenize import Tokenizer, content_text
 
@@ -155,7 +156,8 @@ class _Provider:
     async def completions(self, request: Request) -> Response:
         return await self._openai(request, chat=False)
 
-    async def _openai(self, request: Request, *, chat: bool) -> Response:
+    async def _openai_body(self, request: Request) -> tuple[dict[str, Any], str] | Response:
+        """An OpenAI request's body and model, or the error OpenAI gives (key, JSON, model)."""
         denied = self._admit(request, request.url.path, anthropic=False)
         if denied is not None:
             return denied
@@ -168,6 +170,26 @@ class _Provider:
         if not self._known(model):
             return _openai_error(404, f"The model `{model}` does not exist or you do not have access to it.",
                                  param="model")
+        return body, model
+
+    async def embeddings(self, request: Request) -> Response:
+        """OpenAI's ``/v1/embeddings``: deterministic vectors (:mod:`.embed`)."""
+        got = await self._openai_body(request)
+        if isinstance(got, Response):
+            return got
+        body, model = got
+        try:
+            answer = embed.embeddings(body, self.tok, model)
+        except embed.EmbedError as e:
+            return _openai_error(400, str(e), param=e.param)
+        await self._first_byte()
+        return Response(orjson.dumps(answer), media_type=JSON)
+
+    async def _openai(self, request: Request, *, chat: bool) -> Response:
+        got = await self._openai_body(request)
+        if isinstance(got, Response):
+            return got
+        body, model = got
         if chat:
             messages = body.get("messages")
             if not isinstance(messages, list) or not messages:
@@ -330,6 +352,7 @@ def create_app(cfg: FakeProviderConfig) -> Starlette:
     routes = [
         Route("/v1/chat/completions", p.chat, methods=["POST"]),
         Route("/v1/completions", p.completions, methods=["POST"]),
+        Route("/v1/embeddings", p.embeddings, methods=["POST"]),
         Route("/v1/models", p.models, methods=["GET"]),
         Route("/v1/messages", p.messages, methods=["POST"]),
         Route("/fake/fail", p.fail, methods=["POST"]),

@@ -81,6 +81,7 @@ def create_app(cfg: WorkerConfig) -> Starlette:
     routes = [
         Route("/v1/chat/completions", gen.chat, methods=["POST"]),
         Route("/v1/completions", gen.completions, methods=["POST"]),
+        Route("/v1/embeddings", gen.embeddings, methods=["POST"]),
         Route("/generate", gen.generate, methods=["POST", "PUT"]),
         Route("/health", info.health, methods=["GET"]),
         Route("/health_generate", info.health, methods=["GET"]),

@@ -30,6 +30,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from . import embed
 from .engine import SimEngine
 from .reply import Reply, make_reply
 from .tokenize import EOS_ID
@@ -73,6 +74,17 @@ class GenerationApi:
 
     async def completions(self, request: Request) -> Response:
         return await self._handle(request, self._completions)
+
+    async def embeddings(self, request: Request) -> Response:
+        """SGLang's ``/v1/embeddings`` (a worker launched with ``--is-embedding``): see :mod:`.embed`."""
+        return await self._handle(request, self._embeddings)
+
+    async def _embeddings(self, body: dict[str, Any]) -> Response:
+        try:
+            answer = embed.embeddings({**body, "model": self.cfg.model}, self.engine.tokenizer, self.cfg.model)
+        except embed.EmbedError as e:
+            raise _validation(str(e)) from None
+        return Response(orjson.dumps(answer), media_type=JSON)
 
     async def generate(self, request: Request) -> Response:
         early = self._gate()

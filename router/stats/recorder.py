@@ -98,12 +98,17 @@ class Stats:
         self.escalations = 0  # conversations moved to a stronger tier by a later turn
         self.scores = SampleWindow(SCORE_SAMPLE)  # recent classifier scores, for calibration on traffic
         self.learning = LearningCounters()  # labels, shadow jobs and spend, judged quality (router.stats.learning)
+        self.embeddings: dict[str, Group] = {}  # POST /v1/embeddings, per model name clients send
 
     def record(self, r: RequestRecord) -> None:
         _group(self.tiers, r.tier).add(r)
         if r.replica is not None:
             _group(self.replicas, r.replica).add(r)
             self.replica_tier[r.replica] = r.tier
+
+    def record_embedding(self, r: RequestRecord) -> None:
+        """One ``/v1/embeddings`` request; ``r.tier`` is the embedding model's name (no tier, no replica)."""
+        _group(self.embeddings, r.tier).add(r)
 
     def record_decision(self, tier: str, reason: str, score: float | None) -> None:
         self.reasons[reason] += 1
@@ -139,6 +144,7 @@ class Stats:
             "escalations": self.escalations,
             "scores": self.scores.values(),
             "learning": self.learning.export(),
+            "embeddings": {k: g.export() for k, g in self.embeddings.items()},
         }
 
 
@@ -155,10 +161,10 @@ def merge_exports(exports: list[dict[str, Any]]) -> dict[str, Any]:
                            "replicas": {}, "replica_tier": {}, "reasons": Counter(), "decisions": Counter(),
                            "score_hist": [0] * SCORE_BINS, "rejected": Counter(), "failed_attempts": Counter(),
                            "escalations": 0, "tier_fallbacks": 0,
-                           "scores": []}
+                           "scores": [], "embeddings": {}}
     for e in exports:
-        for section in ("tiers", "replicas"):
-            for k, g in e[section].items():
+        for section in ("tiers", "replicas", "embeddings"):
+            for k, g in e.get(section, {}).items():
                 cur = out[section].setdefault(k, {"counters": {}, "latency": [], "ttft": []})
                 c = Counters(**cur["counters"]) if cur["counters"] else Counters()
                 c.merge(g["counters"])
@@ -213,6 +219,8 @@ def render(merged: dict[str, Any], *, now: float, strongest_tier: str,
                     "tier_fallbacks": merged["tier_fallbacks"]},
         "conversations": {"escalations": merged["escalations"], "held": merged["reasons"].get("sticky", 0)},
         "rejected_by_status": dict(merged["rejected"]),
+        # POST /v1/embeddings per model name (not in totals and savings, which compare chat tiers)
+        "embeddings": {k: _group_view(g) for k, g in merged.get("embeddings", {}).items()},
     }
 
 
