@@ -140,11 +140,17 @@ class Trainer:
         scores: dict[str, float] = {}
         best, best_apgr = self.default(), -np.inf
         for recipe in candidates or self.candidates():
-            oof = np.concatenate([self.make(recipe, feats.take(np.concatenate(parts[:k] + parts[k + 1:])),
-                                            targets[np.concatenate(parts[:k] + parts[k + 1:])])
-                                  .score_arrays(feats.take(parts[k])) for k in range(folds)])
-            a = label_apgr(oof, t)
+            a = label_apgr(self._out_of_fold(recipe, feats, targets, parts), t)
             scores[str(recipe)] = round(a, 4)
             if np.isfinite(a) and a > best_apgr:
                 best, best_apgr = recipe, a
         return best, scores
+
+    def _out_of_fold(self, recipe: Recipe, feats: FeatureArrays, targets: np.ndarray,
+                     parts: list[np.ndarray]) -> np.ndarray:
+        """Each part scored by ``recipe``'s model made from the other parts, concatenated in order."""
+        out = []
+        for k, held in enumerate(parts):
+            rest = np.concatenate(parts[:k] + parts[k + 1:])
+            out.append(self.make(recipe, feats.take(rest), targets[rest]).score_arrays(feats.take(held)))
+        return np.concatenate(out)
