@@ -112,6 +112,8 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
                                                    unsupported)  # pick, send
         assert slot.replica is not None
         routed = Routed(caller.request_id, req, decision, slot.replica, failed, unsupported=tuple(unsupported))
+        if routed.unsupported:  # left out by the attempt that answered
+            svc.stats.record_params(routed.replica.tier, dropped=routed.unsupported)
         if isinstance(answer, Reply):  # answer whole: record, then respond
             routed.reply = answer
             slot.usage = routed.usage = answer.usage = usage_of(answer.data)
@@ -202,6 +204,7 @@ async def _unsupported(svc: Services, rt: Runtime, req: ParsedRequest, replica: 
     names = await svc.backends[replica.kind].unsupported(replica, req.endpoint, req.body)
     refused = [n for n in names if n in fields.NEVER_DROPPED or rt.policy.upstream.unsupported_params == "reject"]
     if refused:
+        svc.stats.record_params(replica.tier, refused=refused[:1])
         why = ("" if refused[0] in fields.NEVER_DROPPED else
                " (the policy's upstream.unsupported_params is 'reject'; with 'drop' it is left out)")
         raise BadRequest(

@@ -12,6 +12,7 @@ strongest tier's price (its first backend's), minus what the request actually co
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -99,6 +100,7 @@ class Stats:
         self.scores = SampleWindow(SCORE_SAMPLE)  # recent classifier scores, for calibration on traffic
         self.learning = LearningCounters()  # labels, shadow jobs and spend, judged quality (router.stats.learning)
         self.embeddings: dict[str, Group] = {}  # POST /v1/embeddings, per model name clients send
+        self.params: Counter[str] = Counter()  # "dropped|refused:<tier>:<parameter>" -> requests
 
     def record(self, r: RequestRecord) -> None:
         _group(self.tiers, r.tier).add(r)
@@ -116,6 +118,12 @@ class Stats:
             self.decisions[tier] += 1
             self.scores.add(score)
             self.score_hist[min(int(score * SCORE_BINS), SCORE_BINS - 1)] += 1
+
+    def record_params(self, tier: str, *, dropped: Iterable[str] = (), refused: Iterable[str] = ()) -> None:
+        """Parameters a tier's model does not take: left out of a request, or the reason it was refused."""
+        for what, names in (("dropped", dropped), ("refused", refused)):
+            for name in names:
+                self.params[f"{what}:{tier}:{name}"] += 1
 
     def record_failed_attempt(self, replica: str) -> None:
         self.failed_attempts[replica] += 1
@@ -145,6 +153,7 @@ class Stats:
             "scores": self.scores.values(),
             "learning": self.learning.export(),
             "embeddings": {k: g.export() for k, g in self.embeddings.items()},
+            "params": dict(self.params),
         }
 
 
@@ -161,7 +170,7 @@ def merge_exports(exports: list[dict[str, Any]]) -> dict[str, Any]:
                            "replicas": {}, "replica_tier": {}, "reasons": Counter(), "decisions": Counter(),
                            "score_hist": [0] * SCORE_BINS, "rejected": Counter(), "failed_attempts": Counter(),
                            "escalations": 0, "tier_fallbacks": 0,
-                           "scores": [], "embeddings": {}}
+                           "scores": [], "embeddings": {}, "params": Counter()}
     for e in exports:
         for section in ("tiers", "replicas", "embeddings"):
             for k, g in e.get(section, {}).items():
@@ -175,6 +184,7 @@ def merge_exports(exports: list[dict[str, Any]]) -> dict[str, Any]:
         for key in ("reasons", "decisions", "rejected"):
             out[key].update(e[key])
         out["failed_attempts"].update(e.get("failed_attempts", {}))
+        out["params"].update(e.get("params", {}))
         out["score_hist"] = [a + b for a, b in zip(out["score_hist"], e["score_hist"], strict=True)]
         out["escalations"] += e.get("escalations", 0)
         out["tier_fallbacks"] += e.get("tier_fallbacks", 0)
@@ -219,9 +229,19 @@ def render(merged: dict[str, Any], *, now: float, strongest_tier: str,
                     "tier_fallbacks": merged["tier_fallbacks"]},
         "conversations": {"escalations": merged["escalations"], "held": merged["reasons"].get("sticky", 0)},
         "rejected_by_status": dict(merged["rejected"]),
+        # parameters a tier's model does not take (upstream.unsupported_params): {dropped|refused: {tier: {param: n}}}
+        "unsupported_params": _params_view(merged.get("params", {})),
         # POST /v1/embeddings per model name (not in totals and savings, which compare chat tiers)
         "embeddings": {k: _group_view(g) for k, g in merged.get("embeddings", {}).items()},
     }
+
+
+def _params_view(counts: Mapping[str, int]) -> dict[str, dict[str, dict[str, int]]]:
+    out: dict[str, dict[str, dict[str, int]]] = {"dropped": {}, "refused": {}}
+    for key, n in counts.items():
+        what, tier, name = key.split(":", 2)
+        out[what].setdefault(tier, {})[name] = n
+    return out
 
 
 def _group_view(g: dict[str, Any] | None) -> dict[str, Any]:

@@ -84,6 +84,11 @@ def test_every_parameter_on_every_tier_under_drop(make_proxy, cluster: Cluster) 
                         assert raw.parse().choices[0].message.content, (tier, name)
         last = httpx.get(cluster.provider + "/fake/stats", timeout=5).json()["last_body"]
         assert not NOT_FOR_CLAUDE & set(last)  # what was dropped never reached the provider
+        counted = proxy.admin("/admin/stats")["unsupported_params"]
+        singly = {n for n, extra in PARAMS.items() for k in extra if k in NOT_FOR_CLAUDE and k == n}
+        assert counted["refused"] == {} and set(counted["dropped"]) == {"frontier"}  # per tier, per parameter
+        assert counted["dropped"]["frontier"] == {  # streamed and not: alone (if it is a case of its own) + all at once
+            n: 2 * (n in singly) + 2 + 2 * (n == "logprobs") for n in NOT_FOR_CLAUDE}
         assert last["temperature"] == 0.3 and last["stop_sequences"] == ["\n\n"]  # what it takes did
 
 
@@ -105,6 +110,9 @@ def test_reject_names_the_parameter_and_the_tier(make_proxy, cluster: Cluster) -
                 assert f"'{e.body['param']}'" in e.message and "'frontier'" in e.message
                 assert "litellm" not in e.message.lower() and "drop_params" not in e.message
                 assert e.response.headers["x-tierroute-tier"] == "frontier" and e.request_id
+        refused = proxy.admin("/admin/stats")["unsupported_params"]["refused"]
+        assert set(refused) == {"frontier"}
+        assert sum(refused["frontier"].values()) == 2 * len(NOT_FOR_CLAUDE & set(PARAMS))  # one per refused request
 
 
 def test_tools_are_never_dropped_silently(make_proxy, cluster: Cluster) -> None:
