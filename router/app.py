@@ -43,11 +43,12 @@ from .conversations import ConversationStore, MemoryConversations, RedisConversa
 from .errors import NotReady
 from .learning.model_watch import Loaded, ModelWatcher, WatchStatus, load_version, registry_of
 from .learning.service import LearningService
-from .limits import Limits, MemoryLimits, RedisLimits
+from .limits import Limits, MemoryLimits
 from .logs import configure_logging
 from .policy.loader import LoadedPolicy, PolicyWatcher, load_policy
 from .policy.thresholds import Thresholds
 from .redis_client import redis_client
+from .redis_limits import RedisLimits
 from .runtime import Runtime, Services, build_runtime
 from .settings import Settings
 from .stats.recorder import Stats

@@ -15,9 +15,10 @@ from redis.crc import key_slot
 from router.auth import ANONYMOUS, Principal
 from router.clock import FakeClock
 from router.errors import BudgetExceeded, RateLimited
-from router.limits import MemoryLimits, RedisLimits, period, redis_keys
+from router.limits import MemoryLimits, period
 from router.policy.model import Budget
 from router.redis_client import redis_client
+from router.redis_limits import RedisLimits, redis_keys
 from tests.conftest import SHARED_URL, RedisServer
 
 Make = Callable[[], Awaitable[MemoryLimits | RedisLimits]]

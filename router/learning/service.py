@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 from ..backends.base import Backend
 from ..clock import Clock
 from ..errors import NotFound, NotReady, Unprocessable
-from ..policy.model import Learning
+from ..policy.learning import Learning
 from ..runtime import Runtime
 from ..stats.recorder import Stats
 from ..streaming import StreamEvent

@@ -39,7 +39,8 @@ from ..backends import fields
 from ..backends.base import Backend, Endpoint
 from ..balance.pool import Replica
 from ..errors import NoHealthyReplica, TierrouteError
-from ..policy.model import Judge, Policy, Shadow
+from ..policy.learning import Judge, Shadow
+from ..policy.model import Policy
 from ..runtime import Runtime
 from ..stats.learning import LearningCounters
 from ..usage import usage_of

@@ -43,28 +43,16 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from . import embed
+from .fake_wire import JSON, anthropic_error, openai_error, openai_usage, sse, sse_data, sse_event
 from .reply import Reply, make_reply
 from .tokenize import Tokenizer, content_text
 
-JSON = "application/json"
 DEFAULT_MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet-4-20250514", "claude-3-5-haiku-20241022")
 
-_OPENAI_ERRORS = {
-    400: ("invalid_request_error", None, "Bad request (simulated)."),
-    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
-    404: ("invalid_request_error", "model_not_found", "The model does not exist (simulated)."),
-    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests (simulated)."),
-    500: ("server_error", None, "The server had an error while processing your request (simulated)."),
-    503: ("server_error", None, "The engine is currently overloaded (simulated)."),
-}
-_ANTHROPIC_ERRORS = {
-    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
-    413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 529: "overloaded_error",
-}
 
 
 @dataclass(frozen=True)
@@ -106,15 +94,15 @@ class _Provider:
             if given != self.cfg.api_key:
                 self.unauthorized += 1
                 if anthropic:
-                    return _anthropic_error(401, "invalid x-api-key")
+                    return anthropic_error(401, "invalid x-api-key")
                 msg = ("You didn't provide an API key." if not given else
                        f"Incorrect API key provided: {_redact(given)}.")
-                return _openai_error(401, msg)
+                return openai_error(401, msg)
         if self.fail_count > 0:
             self.fail_count -= 1
             self.failed += 1
             status = self.fail_status
-            return _anthropic_error(status) if anthropic else _openai_error(status)
+            return anthropic_error(status) if anthropic else openai_error(status)
         return None
 
     async def _body(self, request: Request, anthropic: bool) -> dict[str, Any] | Response:
@@ -124,7 +112,7 @@ class _Provider:
             body = None
         if not isinstance(body, dict):
             msg = "The request body is not valid JSON."
-            return _anthropic_error(400, msg) if anthropic else _openai_error(400, msg)
+            return anthropic_error(400, msg) if anthropic else openai_error(400, msg)
         self.last_body = body
         self.last_model = body.get("model") if isinstance(body.get("model"), str) else None
         return body
@@ -166,9 +154,9 @@ class _Provider:
             return body
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            return _openai_error(400, "you must provide a model parameter", param="model")
+            return openai_error(400, "you must provide a model parameter", param="model")
         if not self._known(model):
-            return _openai_error(404, f"The model `{model}` does not exist or you do not have access to it.",
+            return openai_error(404, f"The model `{model}` does not exist or you do not have access to it.",
                                  param="model")
         return body, model
 
@@ -181,7 +169,7 @@ class _Provider:
         try:
             answer = embed.embeddings(body, self.tok, model)
         except embed.EmbedError as e:
-            return _openai_error(400, str(e), param=e.param)
+            return openai_error(400, str(e), param=e.param)
         await self._first_byte()
         return Response(orjson.dumps(answer), media_type=JSON)
 
@@ -193,24 +181,24 @@ class _Provider:
         if chat:
             messages = body.get("messages")
             if not isinstance(messages, list) or not messages:
-                return _openai_error(400, "'messages' must be a non-empty array", param="messages")
+                return openai_error(400, "'messages' must be a non-empty array", param="messages")
             try:
                 prompt_ids = self.tok.chat_prompt_ids(messages, body.get("tools") or None)
             except ValueError as e:
-                return _openai_error(400, str(e), param="messages")
+                return openai_error(400, str(e), param="messages")
             max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         else:
             prompt = body.get("prompt")
             prompt_ids = self.tok.encode(prompt if isinstance(prompt, str) else content_text(prompt))
             max_tokens = body.get("max_tokens", 16)
         reply = self._reply(prompt_ids, max_tokens, body.get("stop"))
-        usage = _openai_usage(len(prompt_ids), len(reply.ids))
+        usage = openai_usage(len(prompt_ids), len(reply.ids))
         rid = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
         created = int(time.time())
         if body.get("stream"):
             opts = body.get("stream_options")
             include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
-            return _sse(self._openai_stream(rid, created, model, reply, usage, include_usage, chat))
+            return sse(self._openai_stream(rid, created, model, reply, usage, include_usage, chat))
         await self._first_byte()
         finish = reply.finish_reason
         if chat:
@@ -235,7 +223,7 @@ class _Provider:
         extra: dict[str, Any] = {"usage": None} if include_usage else {}
 
         def chunk(choice: dict[str, Any]) -> bytes:
-            return _data({**base, "choices": [choice], **extra})
+            return sse_data({**base, "choices": [choice], **extra})
 
         await self._first_byte()
         if chat:
@@ -252,7 +240,7 @@ class _Provider:
         else:
             yield chunk({"text": "", "index": 0, "logprobs": None, "finish_reason": reply.finish_reason})
         if include_usage:
-            yield _data({**base, "choices": [], "usage": usage})
+            yield sse_data({**base, "choices": [], "usage": usage})
         yield b"data: [DONE]\n\n"
 
     async def models(self, request: Request) -> Response:
@@ -267,25 +255,25 @@ class _Provider:
         if denied is not None:
             return denied
         if not request.headers.get("anthropic-version"):
-            return _anthropic_error(400, "anthropic-version: header is required")
+            return anthropic_error(400, "anthropic-version: header is required")
         body = await self._body(request, anthropic=True)
         if isinstance(body, Response):
             return body
         model, max_tokens, messages = body.get("model"), body.get("max_tokens"), body.get("messages")
         if not isinstance(model, str) or not model:
-            return _anthropic_error(400, "model: Field required")
+            return anthropic_error(400, "model: Field required")
         if not self._known(model):
-            return _anthropic_error(404, f"model: {model}")
+            return anthropic_error(404, f"model: {model}")
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-            return _anthropic_error(400, "max_tokens: Field required")
+            return anthropic_error(400, "max_tokens: Field required")
         if not isinstance(messages, list) or not messages:
-            return _anthropic_error(400, "messages: at least one message is required")
+            return anthropic_error(400, "messages: at least one message is required")
         system = body.get("system")
         chat = ([{"role": "system", "content": content_text(system)}] if system else []) + messages
         try:
             prompt_ids = self.tok.chat_prompt_ids(chat, body.get("tools") or None)
         except ValueError as e:
-            return _anthropic_error(400, str(e))
+            return anthropic_error(400, str(e))
         reply = self._reply(prompt_ids, max_tokens, body.get("stop_sequences"))
         stop_reason = {"length": "max_tokens"}.get(reply.finish_reason,
                                                    "stop_sequence" if reply.matched_stop else "end_turn")
@@ -293,7 +281,7 @@ class _Provider:
         usage = {"input_tokens": len(prompt_ids), "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
                  "output_tokens": len(reply.ids), "service_tier": "standard"}
         if body.get("stream"):
-            return _sse(self._anthropic_stream(mid, model, reply, stop_reason, usage))
+            return sse(self._anthropic_stream(mid, model, reply, stop_reason, usage))
         await self._first_byte()
         data = {"id": mid, "type": "message", "role": "assistant", "model": model,
                 "content": [{"type": "text", "text": reply.text}], "stop_reason": stop_reason,
@@ -304,21 +292,21 @@ class _Provider:
                                 usage: dict[str, Any]) -> AsyncIterator[bytes]:
         await self._first_byte()
         start_usage = {**usage, "output_tokens": 1}
-        yield _event("message_start", {"type": "message_start", "message": {
+        yield sse_event("message_start", {"type": "message_start", "message": {
             "id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
             "stop_reason": None, "stop_sequence": None, "usage": start_usage}})
-        yield _event("content_block_start", {"type": "content_block_start", "index": 0,
+        yield sse_event("content_block_start", {"type": "content_block_start", "index": 0,
                                              "content_block": {"type": "text", "text": ""}})
-        yield _event("ping", {"type": "ping"})
+        yield sse_event("ping", {"type": "ping"})
         for text in self._chunks(reply):
             await self._pace(self.tok.count(text))
-            yield _event("content_block_delta", {"type": "content_block_delta", "index": 0,
+            yield sse_event("content_block_delta", {"type": "content_block_delta", "index": 0,
                                                  "delta": {"type": "text_delta", "text": text}})
-        yield _event("content_block_stop", {"type": "content_block_stop", "index": 0})
-        yield _event("message_delta", {"type": "message_delta",
+        yield sse_event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        yield sse_event("message_delta", {"type": "message_delta",
                                        "delta": {"stop_reason": stop_reason, "stop_sequence": reply.matched_stop},
                                        "usage": {"output_tokens": usage["output_tokens"]}})
-        yield _event("message_stop", {"type": "message_stop"})
+        yield sse_event("message_stop", {"type": "message_stop"})
 
     # -- controls -----------------------------------------------------------------------------
 
@@ -382,40 +370,5 @@ def config_from_args(ns: argparse.Namespace) -> FakeProviderConfig:
                               models=models, reject_unknown_models=ns.reject_unknown_models, seed=ns.seed)
 
 
-def _openai_usage(prompt: int, completion: int) -> dict[str, Any]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
-
-
-def _openai_error(status: int, message: str | None = None, *, param: str | None = None) -> Response:
-    kind, code, default = _OPENAI_ERRORS.get(status, ("server_error" if status >= 500 else "invalid_request_error",
-                                                      None, f"Simulated error {status}."))
-    body = {"error": {"message": message or default, "type": kind, "param": param, "code": code}}
-    headers = {"retry-after": "0"} if status == 429 else None
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
-
-
-def _anthropic_error(status: int, message: str | None = None) -> Response:
-    kind = _ANTHROPIC_ERRORS.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    body = {"type": "error", "error": {"type": kind, "message": message or f"Simulated {kind} ({status})."},
-            "request_id": "req_" + uuid.uuid4().hex[:24]}
-    headers = {"retry-after": "0"} if status == 429 else None
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
-
-
 def _redact(key: str) -> str:
     return key[:3] + "*" * max(0, len(key) - 7) + key[-4:] if len(key) > 8 else "*" * len(key)
-
-
-def _data(obj: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
-
-
-def _event(name: str, obj: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
-
-
-def _sse(events: AsyncIterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})

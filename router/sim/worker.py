@@ -63,7 +63,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import metrics
 from .engine import SimEngine, WorkerConfig
-from .worker_generate import FAULTS, JSON, GenerationApi
+from .faults import FAULTS
+from .worker_generate import JSON, GenerationApi
 
 __all__ = ["WorkerConfig", "add_arguments", "config_from_args", "create_app"]
 

@@ -19,7 +19,6 @@ and reports errors as ``{"error": {"message"}}`` like SGLang's ``_create_error_r
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,17 +31,9 @@ from starlette.responses import Response, StreamingResponse
 
 from . import embed
 from .engine import SimEngine
+from .faults import DONE, JSON, SSE, broken  # the wire constants live beside the faults that use them
 from .reply import Reply, make_reply
 from .tokenize import EOS_ID
-
-JSON = "application/json"
-SSE = "text/event-stream"
-DONE = b"data: [DONE]\n\n"
-FAULTS = ("hang_after_headers", "malformed_sse")
-# what a broken replica sends instead of a stream: a cut-off chunk, a line without "data:", a
-# chunk that is not JSON at all, then the end marker
-MALFORMED_SSE = (b'data: {"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "del\n\n'
-                 b"event without a data field\n\n", b"data: \xff\xfe not json\n\n", DONE)
 
 
 class BadRequest(Exception):
@@ -121,7 +112,7 @@ class GenerationApi:
             body = _loads(await request.body())
             fault = self.engine.take_fault()
             if fault is not None:
-                return _broken(fault, stream=bool(body.get("stream")))
+                return broken(fault, stream=bool(body.get("stream")))
             return await handler(body)
         except BadRequest as e:
             return error_response(e.message, e.status, e.kind)
@@ -326,25 +317,6 @@ class GenerationApi:
             raise _validation(f"1 validation error for {model}\n{field}\n  Field required")
         raise _validation(f"{field}: expected a string or a list of token ids (batches of more than one "
                           "prompt are not supported by the simulator)")
-
-
-def _broken(fault: str, *, stream: bool) -> Response:
-    """A 200 whose body never comes (``hang_after_headers``) or is not what the headers promise
-    (``malformed_sse``: broken events on a stream, a cut-off JSON document otherwise)."""
-
-    async def hang() -> AsyncIterator[bytes]:
-        await asyncio.Event().wait()  # until the client goes away
-        yield b""
-
-    async def malformed() -> AsyncIterator[bytes]:
-        for piece in MALFORMED_SSE:
-            yield piece
-
-    if fault == "hang_after_headers":
-        return StreamingResponse(hang(), media_type=SSE if stream else JSON)
-    if stream:
-        return StreamingResponse(malformed(), media_type=SSE)
-    return Response(b'{"id": "x", "object": "chat.completion", "choices": [{"index": 0, "mess', media_type=JSON)
 
 
 def _loads(raw: bytes) -> dict[str, Any]:
