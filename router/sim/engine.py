@@ -73,6 +73,8 @@ class WorkerConfig:
     min_output_tokens: int = 16  # natural reply length range (bounded by max_tokens)
     max_output_tokens: int = 64
     api_key: str | None = None  # SGLang's --api-key: every route but /health* and /metrics needs it
+    vision: bool = False  # a multimodal model: image parts count as prompt tokens (else they are dropped)
+    tool_call_parser: str | None = "qwen25"  # SGLang's --tool-call-parser; None: "auto" tool choice gets prose
 
     def __post_init__(self) -> None:
         positive = ("prefill_tokens_per_s", "decode_tokens_per_s", "max_running_requests",

@@ -67,9 +67,7 @@ class Reply:
 def make_reply(tokenizer: Tokenizer, prompt_ids: Sequence[int], *, max_tokens: int | None = None,
                stop: Sequence[str] = (), seed: int = 0, min_len: int = DEFAULT_MIN_LEN,
                max_len: int = DEFAULT_MAX_LEN) -> Reply:
-    digest = hashlib.blake2b(array("q", prompt_ids).tobytes(), digest_size=16,
-                             key=seed.to_bytes(8, "little", signed=True)).digest()
-    rng = random.Random(int.from_bytes(digest, "little"))
+    rng = prompt_rng(prompt_ids, seed)
     natural = rng.randint(min_len, max(min_len, max_len))
     n = natural if max_tokens is None else max(0, min(natural, max_tokens))
     pieces = _pieces(rng, n, natural)
@@ -84,6 +82,23 @@ def make_reply(tokenizer: Tokenizer, prompt_ids: Sequence[int], *, max_tokens: i
             pieces = tokenizer.pieces(text)
             return Reply(text, [tokenizer.piece_id(p) for p in pieces], pieces, "stop", s)
     return Reply(text, [tokenizer.piece_id(p) for p in pieces], pieces, finish, None)
+
+
+def prompt_rng(prompt_ids: Sequence[int], seed: int = 0) -> random.Random:
+    """The reply's random source: BLAKE2b of the prompt ids, keyed by the seed."""
+    digest = hashlib.blake2b(array("q", prompt_ids).tobytes(), digest_size=16,
+                             key=seed.to_bytes(8, "little", signed=True)).digest()
+    return random.Random(int.from_bytes(digest, "little"))
+
+
+def fixed_reply(tokenizer: Tokenizer, text: str, max_tokens: int | None = None) -> Reply:
+    """A reply whose text is given (a tool call's arguments, a JSON document): tokenized, and cut
+    to ``max_tokens`` (``finish_reason="length"``) when longer."""
+    pieces = tokenizer.pieces(text)
+    finish = "stop"
+    if max_tokens is not None and len(pieces) > max_tokens:
+        pieces, finish = pieces[:max(0, max_tokens)], "length"
+    return Reply("".join(pieces), [tokenizer.piece_id(p) for p in pieces], pieces, finish, None)
 
 
 def _pieces(rng: random.Random, n: int, natural: int) -> list[str]:

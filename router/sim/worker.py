@@ -9,7 +9,8 @@ radix cache) is described in :mod:`router.sim.engine`; replies are deterministic
 Endpoints, matched to ``python/sglang/srt/entrypoints/http_server.py``:
 
 * ``POST /v1/chat/completions``, ``POST /v1/completions`` -- OpenAI-compatible, streaming or
-  not; ``POST|PUT /generate`` -- native (``text`` or ``input_ids``, ``sampling_params``).
+  not; chat does tools, ``response_format``, logprobs and images (:mod:`router.sim.worker_chat`);
+  ``POST|PUT /generate`` -- native (``text`` or ``input_ids``, ``sampling_params``).
 * ``GET /health``, ``GET /health_generate`` -- 200 with an empty body, 503 when unhealthy.
 * ``GET /get_server_info`` -- server args (``model_path``, ``served_model_name``,
   ``max_running_requests``, ``max_total_tokens``, ``speculative_algorithm`` ...) merged with
@@ -160,6 +161,7 @@ class _InfoApi:
             "speculative_eagle_topk": 1 if spec else None,
             "speculative_num_draft_tokens": metrics.SPEC_NUM_DRAFT_TOKENS if spec else None,
             "weight_version": "default", "api_key": None, "disaggregation_mode": "null",
+            "tool_call_parser": cfg.tool_call_parser, "reasoning_parser": None, "grammar_backend": "xgrammar",
         }
 
     async def server_info(self, request: Request) -> Response:
@@ -184,7 +186,7 @@ class _InfoApi:
         path = self.cfg.served_model_path
         return _json({"model_path": path, "tokenizer_path": path, "is_generation": True,
                       "preferred_sampling_params": None, "weight_version": "default",
-                      "has_image_understanding": False, "has_audio_understanding": False,
+                      "has_image_understanding": self.cfg.vision, "has_audio_understanding": False,
                       "model_type": "simulated", "architectures": ["SimulatedForCausalLM"]})
 
     async def load(self, request: Request) -> Response:
@@ -309,6 +311,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="longest natural reply (max_tokens still caps it)")
     g.add_argument("--api-key", default=None,
                    help="require 'Authorization: Bearer KEY' as SGLang's --api-key does (not on /health, /metrics)")
+    g.add_argument("--vision", action="store_true",
+                   help="a multimodal model: image parts count as prompt tokens (a text-only one drops them)")
+    g.add_argument("--tool-call-parser", default=d.tool_call_parser,
+                   help=f"SGLang's --tool-call-parser (default: {d.tool_call_parser}); '' for none: "
+                        "tool_choice 'auto' is then answered in prose")
 
 
 def config_from_args(ns: argparse.Namespace) -> WorkerConfig:
@@ -317,5 +324,6 @@ def config_from_args(ns: argparse.Namespace) -> WorkerConfig:
         decode_tokens_per_s=ns.decode_tps, max_running_requests=ns.max_running_requests,
         max_total_tokens=ns.max_total_tokens, context_length=ns.context_length, speculative=ns.speculative,
         spec_accept_length=ns.spec_accept_length, seed=ns.seed, min_output_tokens=ns.min_output_tokens,
-        max_output_tokens=ns.max_output_tokens, api_key=ns.api_key)
+        max_output_tokens=ns.max_output_tokens, api_key=ns.api_key, vision=ns.vision,
+        tool_call_parser=ns.tool_call_parser or None)
 
