@@ -9,5 +9,9 @@ Supporting modules: :mod:`~router.sim.tokenize` (toy tokenizer and chat template
 :mod:`~router.sim.reply` (deterministic replies), :mod:`~router.sim.radix` (prefix tree with LRU
 eviction), :mod:`~router.sim.engine` (queueing, latency, cache bookkeeping),
 :mod:`~router.sim.metrics` (Prometheus text), :mod:`~router.sim.worker_generate` (generation
-endpoints).
+endpoints), :mod:`~router.sim.worker_chat` (the worker's chat endpoint), :mod:`~router.sim.answer`
+(prose, tool call or JSON for a request), :mod:`~router.sim.schema_instance` (values valid for a
+JSON schema), :mod:`~router.sim.chat_wire` (OpenAI chat shapes of an answer),
+:mod:`~router.sim.logprobs`, :mod:`~router.sim.images`, :mod:`~router.sim.fake_core` and
+:mod:`~router.sim.fake_anthropic` (the fake provider's shared state and Anthropic face).
 """
