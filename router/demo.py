@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from .demo_traffic import DemoRequest, build_traffic
+from .demo_traffic import FORECAST_RESULT, DemoRequest, FeatureCheck, build_traffic, feature_checks
 from .procs import ProcessGroup, free_port, tierroute_cmd
 
 CLIENT_KEY = "sk-demo-client"
@@ -127,10 +127,13 @@ def run_demo(*, requests: int = 200, concurrency: int = 8, seed: int = 0) -> int
         stats = httpx.get(base + "/admin/stats", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10).json()
         policy_doc = httpx.get(base + "/admin/policy", headers={"Authorization": f"Bearer {ADMIN_KEY}"},
                                timeout=10).json()
+        tiers = [t["name"] for t in policy_doc["policy"]["tiers"]]
+        checks = asyncio.run(_check_features(base + "/v1", tiers))  # after the stats: not in the table
     failures = [r for r in results if isinstance(r, BaseException)]
     print(render_report(stats, policy_doc["policy"], elapsed, len(results), failures))
     print(render_learning(stats, rounds, len(results)))
-    return 1 if failures else 0
+    print(render_features(checks, tiers))
+    return 1 if failures or any(problem for _, _, problem in checks) else 0
 
 
 def learning_phase(procs: ProcessGroup, base: str, models: Path, timeout: float = 180.0) -> list[dict[str, Any]]:
@@ -202,6 +205,70 @@ async def _send_all(base_url: str, traffic: list[DemoRequest], concurrency: int)
         return await asyncio.gather(*(one(r) for r in traffic), return_exceptions=True)
     finally:
         await client.close()
+
+
+async def _check_features(base_url: str, tiers: list[str]) -> list[tuple[str, str, str | None]]:
+    """Every feature check sent to every tier (``model`` = the tier's name): (tier, check, problem or None)."""
+    import jsonschema
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=CLIENT_KEY, max_retries=0, timeout=60)
+    out: list[tuple[str, str, str | None]] = []
+    try:
+        for tier in tiers:
+            for check in feature_checks():
+                try:
+                    problem = _judge(check, *await _ask(client, tier, check.body))
+                except (openai.OpenAIError, ValueError, jsonschema.ValidationError) as e:
+                    problem = f"{type(e).__name__}: {str(e)[:160]}"
+                out.append((tier, check.name, problem))
+    finally:
+        await client.close()
+    return out
+
+
+async def _ask(client: Any, tier: str, body: dict[str, Any]) -> tuple[str | None, str, str | None]:
+    """(finish_reason, content, the first tool call's arguments) of one chat request."""
+    if not body.get("stream"):
+        resp = await client.chat.completions.create(model=tier, **body)
+        choice = resp.choices[0]
+        calls = choice.message.tool_calls
+        return choice.finish_reason, choice.message.content or "", calls[0].function.arguments if calls else None
+    finish, content, args = None, "", None
+    async for chunk in await client.chat.completions.create(model=tier, **body):
+        if chunk.choices:
+            delta = chunk.choices[0].delta
+            content += delta.content or ""
+            for call in delta.tool_calls or ():
+                args = (args or "") + (call.function.arguments or "" if call.function else "")
+            finish = chunk.choices[0].finish_reason or finish
+    return finish, content, args
+
+
+def _judge(check: FeatureCheck, finish: str | None, content: str, args: str | None) -> str | None:
+    """None when the answer is what ``check`` expects, else what is wrong (raises on invalid JSON)."""
+    import jsonschema
+
+    if check.expect == "tool_call":
+        if finish != "tool_calls" or args is None:
+            return f"finish_reason {finish!r}, no tool call"
+        jsonschema.validate(json.loads(args), check.schema)
+    elif check.expect == "quotes_result":
+        if finish != "stop" or FORECAST_RESULT not in content:
+            return f"finish_reason {finish!r}, the answer does not quote the tool's result"
+    else:
+        jsonschema.validate(json.loads(content), check.schema)
+    return None
+
+
+def render_features(checks: list[tuple[str, str, str | None]], tiers: list[str]) -> str:
+    """The summary line of the tools and structured-output round (pure)."""
+    names = list(dict.fromkeys(name for _, name, _ in checks))
+    per_tier = [f"{tier} {sum(1 for t, _, p in checks if t == tier and p is None)}/"
+                f"{sum(1 for t, _, _ in checks if t == tier)}" for tier in tiers]
+    lines = [f"\nTools and structured output ({', '.join(names)}; model = each tier): {', '.join(per_tier)}"]
+    lines += [f"  {tier} / {name}: {problem}" for tier, name, problem in checks if problem]
+    return "\n".join(lines)
 
 
 def render_report(stats: dict[str, Any], policy: dict[str, Any], elapsed: float, sent: int,

@@ -147,3 +147,51 @@ def build_traffic(n: int, seed: int = 0) -> list[DemoRequest]:
                     msgs.append({"role": "assistant", "content": _reply(t)})
         out.append(DemoRequest(kind, msgs, stream=rng.random() < 0.33, max_tokens=rng.choice([32, 64, 128])))
     return out
+
+
+# -- tools and structured output ---------------------------------------------------------------
+
+FORECAST_PARAMS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1, "maximum": 7},
+                   "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+    "required": ["city", "days", "unit"], "additionalProperties": False}
+FORECAST_TOOL: dict[str, Any] = {"type": "function", "function": {
+    "name": "get_forecast", "description": "Weather forecast for a city", "parameters": FORECAST_PARAMS}}
+FORECAST_QUESTION = "Will I need an umbrella in Lisbon this weekend?"
+FORECAST_RESULT = "Lisbon: light rain on Saturday, sunny on Sunday, 17 to 21 celsius"
+TRIP_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"destination": {"type": "string"}, "nights": {"type": "integer", "minimum": 1},
+                   "activities": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                   "budget_eur": {"anyOf": [{"type": "number"}, {"type": "null"}]}},
+    "required": ["destination", "nights", "activities", "budget_eur"], "additionalProperties": False}
+
+
+@dataclass(frozen=True)
+class FeatureCheck:
+    """One request of the demo's tools and structured-output round, sent to every tier."""
+
+    name: str
+    body: dict[str, Any]  # messages, tools, response_format, stream
+    expect: str  # "tool_call": a call with valid arguments; "quotes_result": prose quoting the tool's
+    #              result; "json": content valid for ``schema``
+    schema: dict[str, Any]
+
+
+def feature_checks() -> list[FeatureCheck]:
+    """A tool call (plain and streamed), the tool's result sent back, and a JSON-schema answer."""
+    ask = [{"role": "user", "content": FORECAST_QUESTION}]
+    call = {"id": "call_demo", "type": "function",
+            "function": {"name": "get_forecast", "arguments": '{"city": "Lisbon", "days": 2, "unit": "celsius"}'}}
+    answered = [*ask, {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_demo", "content": FORECAST_RESULT}]
+    trip = [{"role": "user", "content": "Plan a long weekend in Porto."}]
+    fmt = {"type": "json_schema", "json_schema": {"name": "trip", "schema": TRIP_SCHEMA, "strict": True}}
+    return [
+        FeatureCheck("tool call", {"messages": ask, "tools": [FORECAST_TOOL]}, "tool_call", FORECAST_PARAMS),
+        FeatureCheck("streamed tool call", {"messages": ask, "tools": [FORECAST_TOOL], "stream": True}, "tool_call",
+                     FORECAST_PARAMS),
+        FeatureCheck("tool result", {"messages": answered, "tools": [FORECAST_TOOL]}, "quotes_result", {}),
+        FeatureCheck("JSON schema", {"messages": trip, "response_format": fmt}, "json", TRIP_SCHEMA),
+    ]
