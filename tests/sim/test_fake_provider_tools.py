@@ -179,3 +179,24 @@ def test_litellm_sees_tool_calls(start_provider: StartProvider) -> None:
             name, args, finish = asyncio.run(run(model, base, stream))
             assert name == "get_weather" and finish == "tool_calls", (model, stream)
             jsonschema.validate(json.loads(args), PARAMS)
+
+
+def test_text_only_models_flag(start_provider: StartProvider) -> None:
+    import argparse
+
+    from router.sim.fake_provider import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert config_from_args(parser.parse_args([])).text_only_models == ("gpt-3.5*", "*text-only*")
+    cfg = config_from_args(parser.parse_args(["--text-only-models", "claude-2*, old-*"]))
+    assert cfg.text_only_models == ("claude-2*", "old-*")
+    client = _anthropic(start_provider(text_only_models=cfg.text_only_models))
+    image: Any = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    msgs: Any = [{"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}]
+    seen = client.messages.create(model="claude-sonnet-4-20250514", max_tokens=50, messages=msgs)
+    plain = client.messages.create(model="claude-sonnet-4-20250514", max_tokens=50,
+                                   messages=[{"role": "user", "content": [{"type": "text", "text": "What is this?"}]}])
+    assert seen.usage.input_tokens - plain.usage.input_tokens == 256
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.create(model="claude-2.1", max_tokens=50, messages=msgs)

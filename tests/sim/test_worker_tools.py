@@ -193,3 +193,16 @@ def test_images_text_only_and_vision(start_worker: StartWorker) -> None:
         assert httpx.get(url + "/get_model_info").json()["has_image_understanding"] is vision
     assert usage[False] == 0  # SGLang serving a text-only model ignores the image
     assert usage[True] == 256
+
+
+def test_cli_flags() -> None:
+    import argparse
+
+    from router.sim.worker import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    default = config_from_args(parser.parse_args([]))
+    assert default.vision is False and default.tool_call_parser == "qwen25"
+    cfg = config_from_args(parser.parse_args(["--vision", "--tool-call-parser", ""]))
+    assert cfg.vision is True and cfg.tool_call_parser is None
