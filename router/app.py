@@ -25,12 +25,13 @@ from classifiers.batching import MicroBatcher
 from classifiers.registry import Registry
 from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMode
 
-from .api import admin, anthropic, embeddings, feedback, openai, responses
+from .api import admin, anthropic, embeddings, feedback, openai
 from .api.edge import Edge
 from .api.http import Front
 from .auth import KeyRing, is_loopback, widened
 from .backends.base import Backend, Endpoint
 from .backends.litellm import LiteLLMBackend
+from .backends.model_info import fill_litellm_caps
 from .backends.sglang import SGLangBackend
 from .balance.affinity import AffinityStore, MemoryAffinity
 from .balance.cache_aware import CacheAwarePicker
@@ -141,9 +142,10 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     def on_reload(new: LoadedPolicy) -> None:
         runtime.current = build_runtime(new, registry, env)
         local_conversations.max_entries = new.policy.routing.sticky.max_conversations
-        t = asyncio.create_task(health.check_all())  # learn the new replicas' health now
-        tasks.add(t)
-        t.add_done_callback(tasks.discard)
+        for work in (health.check_all(), fill_litellm_caps(runtime.current.table)):  # new replicas: health, caps
+            t = asyncio.create_task(work)
+            tasks.add(t)
+            t.add_done_callback(tasks.discard)
 
     exposed = not is_loopback(settings.host)  # where `serve` bound (keyless: loopback only, see cli.bind_address)
     watcher = PolicyWatcher(settings.policy_path, loaded, on_reload, interval_s=settings.reload_interval_s,
@@ -158,6 +160,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
         external_models = [r.model for r in runtime().table.all_replicas() if r.kind == "litellm"]
         if external_models:
             await external.start(external_models)
+            await fill_litellm_caps(runtime().table)  # what each model can do, from litellm's map
         start = await asyncio.to_thread(_start_model, models, promoted, watcher_status) \
             if classifier is None and models else None
         if start is not None:  # the registry's promoted model
@@ -212,19 +215,16 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     deps.limits = lambda: limits.usage(runtime().keys.principals())
     deps.bounds = lambda: {"h1_pool": sglang.describe(), "affinity": store.describe(),
                            "conversations": conversations.describe(), "learning": learning.bounds(),
-                           "limits": limits.bounds(), "responses": stored.describe()}
-    stored = responses.ResponseStore()  # previous_response_id and GET /v1/responses/{id}
+                           "limits": limits.bounds()}
     front = Front(svc)  # request ids, the auth gate and the error renderer of every route
     embedder = embeddings.EmbeddingsService(svc, env)
     starlette = Starlette(routes=openai.routes(front) + embeddings.routes(front, embedder)
-                          + feedback.routes(front, learning) + admin.routes(deps, front)
-                          + responses.routes(front, stored),
+                          + feedback.routes(front, learning) + admin.routes(deps, front),
                           lifespan=lifespan, exception_handlers=front.handlers())
     oai = openai.OpenAIDialect()
     return Edge(svc, front, starlette, {"/v1/chat/completions": (Endpoint.CHAT, oai),
                                  "/v1/completions": (Endpoint.COMPLETIONS, oai),
-                                 "/v1/messages": (Endpoint.CHAT, anthropic.AnthropicDialect()),
-                                 "/v1/responses": (Endpoint.CHAT, responses.ResponsesDialect(stored))})
+                                 "/v1/messages": (Endpoint.CHAT, anthropic.AnthropicDialect())})
 
 
 def freeze_heap() -> None:

@@ -216,9 +216,32 @@ def _validate(ns: argparse.Namespace) -> int:
     bounds = ", ".join(f"{r.tier} < {r.below}" if r.below is not None else f"{r.tier} otherwise"
                        for r in p.routing.auto)
     print(f"  auto: {bounds}")
-    for w in loaded.warnings:
+    for w in [*loaded.warnings, *_print_capabilities(p)]:
         print(f"  warning: {w}")
     return 0
+
+
+def _print_capabilities(p: Policy) -> list[str]:
+    """Each tier's capabilities as declared and as litellm's map knows its models (SGLang replicas
+    report theirs when running); returns the disagreements."""
+    import asyncio
+
+    from .backends.model_info import litellm_model_caps
+    from .policy.capabilities import combine, context_conflicts, declared_conflicts
+
+    found = asyncio.run(litellm_model_caps(b.model for t in p.tiers for b in t.backends if b.kind == "litellm"))
+    warnings: list[str] = []
+    for t in p.tiers:
+        reported = combine(None, [found[b.model] for b in t.backends if b.kind == "litellm"])
+        c = combine(t.capabilities, [reported])
+        shown = " ".join(f"{k}={'?' if v is None else v}" for k, v in c.describe().items()
+                         if k not in ("context_tokens", "source"))
+        sglang = " (+ what its SGLang replicas report at run time)" if any(b.kind == "sglang" for b in t.backends) \
+            else ""
+        print(f"  capabilities {t.name:<10} {shown} from {c.source}{sglang}")
+        warnings += declared_conflicts(t.name, t.capabilities, reported) + context_conflicts(
+            t.name, t.context_tokens, reported)
+    return warnings
 
 
 def _print_policy_error(e: PolicyError) -> None:

@@ -35,9 +35,11 @@ class ParsedRequest:
     include_usage: bool
     max_tokens: int | None
 
-    def needed_tokens(self) -> int:
-        """Estimated prompt tokens plus the requested output budget."""
-        return self.prompt_tokens_estimate() + (self.max_tokens or 0)
+    def needed_tokens(self, output_room: int | None = None) -> int:
+        """Estimated prompt tokens plus the requested output budget, counted up to ``output_room``
+        (``routing.min_output_tokens``: a larger budget is clamped later, not a reason to escalate)."""
+        out = self.max_tokens or 0
+        return self.prompt_tokens_estimate() + (out if output_room is None else min(out, output_room))
 
     def prompt_tokens_estimate(self) -> int:
         if self.endpoint is Endpoint.CHAT:

@@ -30,6 +30,7 @@ from .conversations import ConversationKeys, conversation_keys
 from .errors import BadRequest, NoHealthyReplica, TierrouteError
 from .limits import ADMITTED, Admission
 from .parse import ParsedRequest, parse_request
+from .policy.capabilities import NO_NEEDS, clamp_output, needs_of
 from .policy.decide import Decision, Target, decide, resolve_target
 from .runtime import Runtime, Services
 from .stats.recorder import RequestRecord
@@ -54,6 +55,14 @@ class Caller:
 
 
 @dataclass(slots=True)
+class Adjusted:
+    """What the proxy changed in the request for the replica that answered."""
+
+    dropped: tuple[str, ...] = ()  # parameters its model does not take (upstream.unsupported_params: drop)
+    max_tokens: int | None = None  # the output budget, cut to its room; None: sent as asked
+
+
+@dataclass(slots=True)
 class Routed:
     """What the API layer needs to answer: the decision, the replica and the upstream's reply."""
 
@@ -68,6 +77,8 @@ class Routed:
     cost_usd: float | None = None
     status: int = 499  # of a stream: 200 once it completed, an error's status, else the client left
     unsupported: tuple[str, ...] = ()  # parameters the replica's model does not take, dropped (policy)
+    needs: tuple[str, ...] = ()  # what the request needs of a tier (router.policy.capabilities)
+    clamped_max_tokens: int | None = None  # its output budget, cut to the replica's room
 
     def headers(self) -> dict[str, str]:
         h = {"x-tierroute-request-id": self.request_id, "x-request-id": self.request_id,
@@ -79,6 +90,10 @@ class Routed:
             h["x-tierroute-cost-usd"] = f"{self.cost_usd:.8f}"
         if self.failed:
             h["x-tierroute-attempts"] = str(len(self.failed) + 1)
+        if self.needs:
+            h["x-tierroute-needs"] = ",".join(self.needs)
+        if self.clamped_max_tokens is not None:
+            h["x-tierroute-max-tokens-clamped"] = str(self.clamped_max_tokens)
         if self.replica.kind == "litellm":  # SGLang extensions, `metadata` and what the model does not take
             dropped = fields.dropped(self.replica.kind, self.request.endpoint, self.request.body) + self.unsupported
             if dropped:
@@ -97,21 +112,25 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
         svc.thresholds.observe(score)
         conv, floor = await _conversation(svc, rt, req, headers, principal.name)
     auto = target.kind == "auto"  # only auto routing looks at tier health and cut points
-    decision = decide(rt.policy, target, score=score, needed_tokens=req.needed_tokens(),  # decide tier
+    needs = needs_of(req.body) if req.endpoint is Endpoint.CHAT else NO_NEEDS  # images, tools, JSON schema
+    decision = decide(rt.policy, target, score=score,  # decide tier
+                      needed_tokens=req.needed_tokens(rt.policy.routing.min_output_tokens),
                       allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers() if auto else (),
                       cuts=svc.thresholds.cuts(rt.policy.routing) if auto else (), floor=floor,
-                      budget_exhausted=caller.admission.budget_exhausted)
+                      budget_exhausted=caller.admission.budget_exhausted,
+                      needs=needs, caps=rt.table.capabilities() if needs else None)
     svc.stats.record_decision(decision.tier, decision.reason, decision.score)
     if conv is not None:
         await _remember(svc, rt, conv, floor, decision.tier)
     # Everything the request holds on its replica is released when this block ends, however it ends.
     failed: list[str] = []  # attempts that met an upstream fault, retried elsewhere
-    unsupported: list[str] = []  # of the attempt that answered: parameters its model does not take, dropped
+    adjusted = Adjusted()  # of the attempt that answered: parameters dropped, output budget clamped
     async with Slot(svc.pickers[rt.policy.balance.policy], PickRequest(decision.tier, caller.key, req.body)) as slot:
         decision, answer = await _pick_and_forward(svc, rt, decision, target, req, slot, caller, failed,
-                                                   unsupported)  # pick, send
+                                                   adjusted)  # pick, send
         assert slot.replica is not None
-        routed = Routed(caller.request_id, req, decision, slot.replica, failed, unsupported=tuple(unsupported))
+        routed = Routed(caller.request_id, req, decision, slot.replica, failed, unsupported=adjusted.dropped,
+                        needs=needs, clamped_max_tokens=adjusted.max_tokens)
         if routed.unsupported:  # left out by the attempt that answered
             svc.stats.record_params(routed.replica.tier, dropped=routed.unsupported)
         if isinstance(answer, Reply):  # answer whole: record, then respond
@@ -149,11 +168,12 @@ async def _remember(svc: Services, rt: Runtime, keys: ConversationKeys, floor: s
 
 async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, target: Target, req: ParsedRequest,
                             slot: Slot, caller: Caller, failed: list[str],
-                            unsupported: list[str]) -> tuple[Decision, Reply | OpenedStream]:
+                            adjusted: Adjusted) -> tuple[Decision, Reply | OpenedStream]:
     """Pick a replica and send. On an upstream fault before the first byte (no connection, 5xx, 429,
     a timeout) try another replica of the tier, then the decision's fallback tiers, ``upstream.retries``
     more attempts in all; each failed attempt is noted in ``failed`` ("<replica>:<status>"). Parameters
-    the replica's model does not take are refused or (noted in ``unsupported``) dropped: :func:`_unsupported`."""
+    the replica's model does not take are refused or (noted in ``adjusted``) dropped: :func:`_unsupported`;
+    an output budget above the replica's room is cut to it (noted in ``adjusted``)."""
     budget = rt.policy.upstream.retries + 1
     last: tuple[Replica, TierrouteError] | None = None
     for tier in (decision.tier, *decision.fallbacks):
@@ -168,9 +188,12 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
             budget -= 1
             candidates.remove(replica)
             # SGLang takes every public parameter (router/backends/fields.py, rule 5): no call for it here
-            unsupported[:] = await _unsupported(svc, rt, req, replica) if replica.kind == "litellm" else ()
+            adjusted.dropped = await _unsupported(svc, rt, req, replica) if replica.kind == "litellm" else ()
+            adjusted.max_tokens = clamp_output(req.max_tokens, rt.table.replica_caps(replica),
+                                               rt.policy.tier(replica.tier).context_tokens,
+                                               req.prompt_tokens_estimate()) if req.max_tokens else None
             try:
-                answer = await _send(svc, req, slot, replica)
+                answer = await _send(svc, req, slot, replica, adjusted.max_tokens)
             except TierrouteError as e:
                 if not e.fault:  # the upstream's answer to this request (4xx): the client's to see
                     svc.stats.record(RequestRecord(replica.tier, replica.id, replica.model, e.status,
@@ -214,10 +237,13 @@ async def _unsupported(svc: Services, rt: Runtime, req: ParsedRequest, replica: 
     return names
 
 
-async def _send(svc: Services, req: ParsedRequest, slot: Slot, replica: Replica) -> Reply | OpenedStream:
+async def _send(svc: Services, req: ParsedRequest, slot: Slot, replica: Replica,
+                max_tokens: int | None) -> Reply | OpenedStream:
     """One attempt: the whole answer, or a stream whose first event has come."""
     backend = svc.backends[replica.kind]
     body = req.for_upstream(replica.kind, replica.model)
+    if max_tokens is not None:  # cut to the replica's room (router.policy.capabilities.clamp_output)
+        body.update({k: max_tokens for k in ("max_tokens", "max_completion_tokens") if k in body})
     if not req.stream:
         answer = await backend.complete(replica, req.endpoint, body, slot.request.key)
         slot.served = True

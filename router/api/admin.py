@@ -111,6 +111,7 @@ def _stats_document(deps: AdminDeps) -> dict[str, Any]:
     doc["workers"] = len(exports)
     doc["background"] = deps.background()
     doc["bounds"] = deps.bounds()
+    doc["capabilities"] = {t: c.describe() for t, c in rt.table.capabilities().items()}  # declared over reported
     return doc
 
 

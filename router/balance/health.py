@@ -5,7 +5,8 @@ policy names one, ``api_key_env``, as on every poll below; timeout
 ``health.timeout_s``). ``unhealthy_after`` consecutive failures mark it unhealthy; one success
 marks it healthy again. When a replica (re)turns healthy its ``/get_server_info`` is read
 (``max_total_num_tokens`` = its KV-cache capacity, used by cache-aware choice and shown in
-stats); on every successful check its ``/metrics`` load gauges are read. What requests see
+stats), and with its ``/get_model_info`` what it can do (:mod:`router.backends.model_info`);
+on every successful check its ``/metrics`` load gauges are read. What requests see
 (connect errors, 5xx, 429, timeouts) drives each replica's circuit breaker instead
 (:mod:`.breaker`); a replica takes requests while both its checks and its breaker allow.
 External (litellm) endpoints are not probed: only their breaker rests a failing one.
@@ -21,8 +22,10 @@ from collections.abc import Callable, Mapping
 import httpx
 
 from ..backends.base import api_key
+from ..backends.model_info import sglang_caps
 from ..clock import Clock
 from ..errors import NoHealthyReplica
+from ..policy.capabilities import context_conflicts
 from .pool import Replica, RouteTable
 from .sglang_metrics import parse_sglang_metrics
 
@@ -62,7 +65,12 @@ class HealthChecker:
             st.last_error = None
             st.healthy = True
             if became_healthy:
-                st.server_info = await self._server_info(replica.url, cfg.timeout_s, auth)
+                st.server_info = await self._get_json(replica.url + "/get_server_info", cfg.timeout_s, auth)
+                model_info = await self._get_json(replica.url + "/get_model_info", cfg.timeout_s, auth)
+                st.caps = sglang_caps(st.server_info, model_info)
+                declared = table.policy.tier(replica.tier).context_tokens
+                for conflict in context_conflicts(replica.tier, declared, st.caps):
+                    log.warning("policy and replica disagree", extra={"replica": replica.id, "warning": conflict})
                 log.info("replica healthy", extra={"replica": replica.id})
             st.metrics = await self._metrics(replica.url, cfg.timeout_s, auth)
             return
@@ -96,9 +104,9 @@ class HealthChecker:
             return {}
         return parse_sglang_metrics(r.text) if r.status_code == 200 else {}
 
-    async def _server_info(self, url: str, timeout: float, auth: dict[str, str]) -> dict[str, object] | None:
+    async def _get_json(self, url: str, timeout: float, auth: dict[str, str]) -> dict[str, object] | None:
         try:
-            r = await self._client.get(url + "/get_server_info", timeout=timeout, headers=auth)
+            r = await self._client.get(url, timeout=timeout, headers=auth)
             data = r.json() if r.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             return None

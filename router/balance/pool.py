@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..clock import Clock
+from ..policy.capabilities import Caps, combine
 from ..policy.model import LiteLLMBackend, Policy, Price, SGLangBackend
 from .breaker import Breaker
 
@@ -35,6 +36,7 @@ class ReplicaState:
     last_error: str | None = None
     server_info: dict[str, object] | None = None
     metrics: dict[str, float] = field(default_factory=dict)  # from SGLang's /metrics, "sglang:" dropped
+    caps: Caps | None = None  # what its model reports it can do (router.policy.capabilities); None: not known yet
 
     @property
     def healthy(self) -> bool:
@@ -104,6 +106,14 @@ class RouteTable:
 
     def healthy_tiers(self) -> frozenset[str]:
         return frozenset(t for t, reps in self.tiers.items() if any(r.state.healthy for r in reps))
+
+    def capabilities(self) -> dict[str, Caps]:
+        """Each tier's capabilities: the policy's declaration over what its replicas report."""
+        return {t: combine(self.policy.tier(t).capabilities, [r.state.caps for r in reps])
+                for t, reps in self.tiers.items()}
+
+    def replica_caps(self, replica: Replica) -> Caps:
+        return combine(self.policy.tier(replica.tier).capabilities, [replica.state.caps])
 
 
 def build_route_table(policy: Policy, registry: ReplicaRegistry) -> RouteTable:

@@ -12,15 +12,19 @@ it overrides ``auto`` and tier names, and conflicts with a concrete model of ano
 For ``auto`` the score's tier (under the current cut points) is only the starting point; a
 conversation that already has a higher tier (``floor``) starts there instead: it may escalate,
 never drop mid-conversation. Walking up from the start (then down, if nothing above works) the
-first tier is taken that (1) the client key may use and (2) fits the prompt (estimated prompt
-tokens + ``max_tokens`` ≤ ``context_tokens``, when ``routing.escalate_on_context``). When that
+first tier is taken that (1) the client key may use, (2) fits the prompt (``needed_tokens``:
+estimated prompt tokens + the output room of ``routing.min_output_tokens`` or ``max_tokens`` if
+smaller, ≤ ``context_tokens``, when ``routing.escalate_on_context``; a larger ``max_tokens`` is
+clamped at forward time, see :mod:`.capabilities`) and (3) covers the request's hard needs
+(images, tools, JSON schema: :mod:`.capabilities`; reason ``capability`` when that moved it;
+a soft need, reasoning, prefers the tiers that cover it when any may serve). When that
 tier has no healthy replica, ``routing.on_unhealthy`` decides: ``up`` (the default) takes the
 nearest healthy stronger tier, else the nearest cheaper one; ``down`` cheaper first, else
 stronger; ``fail`` answers 503. The tiers after the chosen one in that order are the decision's
 ``fallbacks``, tried by the pipeline when the chosen tier fails before the first byte. The
 decision records why it moved. Pinned tiers never move: a disallowed pin
-is 403, a pin that is too small is 400 ``context_length_exceeded``, an unhealthy pin is left to
-the replica picker (503).
+is 403, a pin that is too small is 400 ``context_length_exceeded``, a pin that lacks a hard need
+is 400 ``unsupported_capability`` naming it, an unhealthy pin is left to the replica picker (503).
 
 A key whose spend budget is used up with ``on_exhausted: downgrade`` (``budget_exhausted``, from
 :mod:`router.limits`) gets the cheapest tier it may use that fits the prompt, whatever it asked
@@ -30,11 +34,12 @@ cheapest such tier that is healthy, the stronger ones after it as fallbacks.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import BadRequest, ContextLengthExceeded, Forbidden, NoHealthyReplica, NotFound, TierrouteError
+from .capabilities import NO_NEEDS, UNKNOWN, Caps, describe_needs, hard
 from .model import Policy, backend_model_names
 
 TargetKind = Literal["auto", "tier", "model"]
@@ -51,7 +56,8 @@ class Target:
 @dataclass(frozen=True, slots=True)
 class Decision:
     tier: str
-    reason: str  # auto | tier | model | header | context_escalation | key_limit | fallback_unhealthy | budget
+    reason: str  # auto | tier | model | header | context_escalation | capability | key_limit | fallback_unhealthy
+    #              | budget | sticky
     score: float | None
     base_tier: str | None = None  # the tier the score alone chose (auto only)
     fallbacks: tuple[str, ...] = ()  # healthy tiers to retry on after upstream faults (auto only), in order
@@ -105,13 +111,24 @@ def decide(
     cuts: Sequence[float] = (),
     floor: str | None = None,
     budget_exhausted: bool = False,
+    needs: tuple[str, ...] = NO_NEEDS,
+    caps: Mapping[str, Caps] | None = None,
 ) -> Decision:
     """Choose the tier (see the module docstring). ``allowed_tiers`` None means every tier.
 
     ``cuts`` are the current score bounds of ``routing.auto`` (see :mod:`.thresholds`);
     ``floor`` is the tier a conversation already has: auto routing never goes below it;
-    ``budget_exhausted``: the key's budget is used up and its policy says downgrade.
+    ``budget_exhausted``: the key's budget is used up and its policy says downgrade;
+    ``needs``: what the request needs (:func:`.capabilities.needs_of`), ``caps``: each tier's
+    capabilities as known (only looked at when there are needs).
     """
+    caps = caps or {}
+    must = hard(needs)
+
+    def lacking(name: str) -> list[str]:
+        c = caps.get(name)
+        return c.lacks(must) if c is not None and must else []
+
     if target.kind != "auto":
         assert target.tier is not None
         if allowed_tiers is not None and target.tier not in allowed_tiers:
@@ -122,8 +139,10 @@ def decide(
         limit = policy.tier(target.tier).context_tokens
         if policy.routing.escalate_on_context and needed_tokens > limit:
             raise ContextLengthExceeded(
-                f"this request needs about {needed_tokens} tokens (prompt + max_tokens) but tier "
+                f"this request needs about {needed_tokens} tokens (prompt + output room) but tier "
                 f"{target.tier!r} allows {limit}", param="messages")
+        if missing := lacking(target.tier):
+            raise _unsupported(policy, target.tier, missing, caps)
         return Decision(target.tier, "header" if target.by_header else target.kind, score)
 
     if score is None:
@@ -147,6 +166,13 @@ def decide(
     usable = [n for n in order if allowed(n) and fits(n)]
     if not usable:
         raise _no_tier(policy, needed_tokens, [n for n in names if allowed(n)])
+    if must:
+        covering = [n for n in usable if not lacking(n)]
+        if not covering:
+            raise _unsupported(policy, None, must, caps, usable)
+        usable = covering
+    if "reasoning" in needs:  # soft: prefer the tiers that reason, if any may serve
+        usable = [n for n in usable if caps.get(n, UNKNOWN).reasoning is not False] or usable
     # The first usable tier is the one to serve; when it is down, routing.on_unhealthy says where to go.
     first = usable[0]
     healthy = [n for n in _around(names, names.index(first), policy.routing.on_unhealthy)
@@ -164,6 +190,8 @@ def decide(
         reason = "fallback_unhealthy"
     elif not fits(intended):
         reason = "context_escalation"
+    elif lacking(intended) or ("reasoning" in needs and caps.get(intended, UNKNOWN).reasoning is False):
+        reason = "capability"
     else:
         reason = "key_limit"
     return Decision(chosen, reason, score, base_tier=base, fallbacks=tuple(healthy[1:]))
@@ -176,6 +204,20 @@ def _no_tier(policy: Policy, needed_tokens: int, allowed: list[str]) -> Tierrout
     biggest = max(policy.tier(n).context_tokens for n in allowed)
     return ContextLengthExceeded(f"this request needs about {needed_tokens} tokens (prompt + max_tokens); "
                                  f"the largest tier available to it allows {biggest}", param="messages")
+
+
+def _unsupported(policy: Policy, pinned: str | None, missing: list[str], caps: Mapping[str, Caps],
+                 tried: list[str] | None = None) -> TierrouteError:
+    """A 400 naming what the request needs and which tier lacks it (and how that is known)."""
+    if pinned is not None:
+        where = caps[pinned].source
+        return BadRequest(f"tier {pinned!r} does not support {describe_needs(missing)} (from {where}); remove it "
+                          f"from the request, or use 'auto' or a tier that does", param="model",
+                          code="unsupported_capability")
+    lacks = "; ".join(f"{n} lacks {describe_needs(caps[n].lacks(missing))} (from {caps[n].source})"
+                      for n in tried or ())
+    return BadRequest(f"no tier this request may use supports {describe_needs(missing)}: {lacks}",
+                      param="model", code="unsupported_capability")
 
 
 def _cheapest(policy: Policy, score: float | None, needed_tokens: int, allowed_tiers: Collection[str] | None,

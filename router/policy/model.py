@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, HttpUrl, field_validator, model_validator
 
 from .base import Price, _Frozen
+from .capabilities import Capabilities
 from .learning import Learning, check_learning
 
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -87,6 +88,9 @@ class Tier(_Frozen):
     description: str = ""
     context_tokens: int = Field(gt=0)
     price: Price | None = Field(default=None, description="default for backends without their own")
+    capabilities: Capabilities | None = Field(default=None, description="what the tier can do (images, tools, "
+                                              "JSON schema, reasoning, output limit); left out: what its backends "
+                                              "report (router/policy/capabilities.py)")
     backends: list[Backend] = Field(min_length=1)
 
     @field_validator("name")
@@ -121,6 +125,9 @@ class Sticky(_Frozen):
 class Routing(_Frozen):
     auto: list[ScoreRange] = Field(min_length=1)
     escalate_on_context: bool = True
+    min_output_tokens: int = Field(
+        default=256, ge=0, description="output room a tier needs beyond the prompt to be chosen by context; a "
+        "larger max_tokens is clamped to the chosen tier's room, never a reason to move to a bigger tier")
     allow_tier_header: bool = True
     on_unhealthy: Literal["up", "down", "fail"] = Field(
         default="up", description="auto traffic whose tier is down (or failing): up: the nearest stronger tier, "
