@@ -25,7 +25,7 @@ from classifiers.batching import MicroBatcher
 from classifiers.registry import Registry
 from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMode
 
-from .api import admin, anthropic, embeddings, feedback, openai
+from .api import admin, anthropic, embeddings, feedback, openai, responses
 from .api.edge import Edge
 from .api.http import Front
 from .auth import KeyRing, is_loopback, widened
@@ -215,16 +215,19 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     deps.limits = lambda: limits.usage(runtime().keys.principals())
     deps.bounds = lambda: {"h1_pool": sglang.describe(), "affinity": store.describe(),
                            "conversations": conversations.describe(), "learning": learning.bounds(),
-                           "limits": limits.bounds()}
+                           "limits": limits.bounds(), "responses": stored.describe()}
+    stored = responses.ResponseStore()  # previous_response_id and GET /v1/responses/{id}
     front = Front(svc)  # request ids, the auth gate and the error renderer of every route
     embedder = embeddings.EmbeddingsService(svc, env)
     starlette = Starlette(routes=openai.routes(front) + embeddings.routes(front, embedder)
-                          + feedback.routes(front, learning) + admin.routes(deps, front),
+                          + feedback.routes(front, learning) + admin.routes(deps, front)
+                          + responses.routes(front, stored),
                           lifespan=lifespan, exception_handlers=front.handlers())
     oai = openai.OpenAIDialect()
     return Edge(svc, front, starlette, {"/v1/chat/completions": (Endpoint.CHAT, oai),
                                  "/v1/completions": (Endpoint.COMPLETIONS, oai),
-                                 "/v1/messages": (Endpoint.CHAT, anthropic.AnthropicDialect())})
+                                 "/v1/messages": (Endpoint.CHAT, anthropic.AnthropicDialect()),
+                                 "/v1/responses": (Endpoint.CHAT, responses.ResponsesDialect(stored))})
 
 
 def freeze_heap() -> None:
