@@ -220,6 +220,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     front = Front(svc)  # request ids, the auth gate and the error renderer of every route
     embedder = embeddings.EmbeddingsService(svc, env)
     starlette = Starlette(routes=openai.routes(front) + embeddings.routes(front, embedder)
+                          + anthropic.routes(front, svc)
                           + feedback.routes(front, learning) + admin.routes(deps, front)
                           + responses.routes(front, stored),
                           lifespan=lifespan, exception_handlers=front.handlers())

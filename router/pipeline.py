@@ -94,7 +94,7 @@ class Routed:
             h["x-tierroute-needs"] = ",".join(self.needs)
         if self.clamped_max_tokens is not None:
             h["x-tierroute-max-tokens-clamped"] = str(self.clamped_max_tokens)
-        if self.replica.kind == "litellm":  # SGLang extensions, `metadata` and what the model does not take
+        if self.replica.kind == "litellm" or self.unsupported:  # SGLang extensions, `metadata`, what it does not take
             dropped = fields.dropped(self.replica.kind, self.request.endpoint, self.request.body) + self.unsupported
             if dropped:
                 h["x-tierroute-dropped-params"] = ",".join(dropped)
@@ -187,8 +187,9 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
                 break
             budget -= 1
             candidates.remove(replica)
-            # SGLang takes every public parameter (router/backends/fields.py, rule 5): no call for it here
-            adjusted.dropped = await _unsupported(svc, rt, req, replica) if replica.kind == "litellm" else ()
+            # SGLang takes every public parameter (router/backends/fields.py, rule 5), not Anthropic's extensions (6)
+            adjusted.dropped = await _unsupported(svc, rt, req, replica) if replica.kind == "litellm" else \
+                fields.unsupported_on_sglang(replica, req.endpoint, req.body)
             adjusted.max_tokens = clamp_output(req.max_tokens, rt.table.replica_caps(replica),
                                                rt.policy.tier(replica.tier).context_tokens,
                                                req.prompt_tokens_estimate()) if req.max_tokens else None
@@ -225,7 +226,8 @@ async def _unsupported(svc: Services, rt: Runtime, req: ParsedRequest, replica: 
     ``x-tierroute-dropped-params``), or, under ``upstream.unsupported_params: reject`` and always for
     tools, structured output and output limits (``fields.NEVER_DROPPED``), a 400 naming one and the tier."""
     names = await svc.backends[replica.kind].unsupported(replica, req.endpoint, req.body)
-    refused = [n for n in names if n in fields.NEVER_DROPPED or rt.policy.upstream.unsupported_params == "reject"]
+    refused = [n for n in names if n not in fields.HINTS
+               and (n in fields.NEVER_DROPPED or rt.policy.upstream.unsupported_params == "reject")]
     if refused:
         svc.stats.record_params(replica.tier, refused=refused[:1])
         why = ("" if refused[0] in fields.NEVER_DROPPED else

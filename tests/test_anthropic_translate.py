@@ -47,8 +47,11 @@ def test_system_string_and_blocks() -> None:
     assert to_openai_request(req(system="be brief"))["messages"][0] == {"role": "system", "content": "be brief"}
     blocks = [{"type": "text", "text": "one", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "two"}]
     out = to_openai_request(req(system=blocks))
-    assert out["messages"][0] == {"role": "system", "content": "one\n\ntwo"}
+    assert out["messages"][0] == {"role": "system", "content": [  # a cache breakpoint keeps the blocks apart
+        {"type": "text", "text": "one", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "two"}]}
     assert len(out["messages"]) == 2
+    plain = [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]
+    assert to_openai_request(req(system=plain))["messages"][0] == {"role": "system", "content": "one\n\ntwo"}
     assert to_openai_request(req(system=""))["messages"] == [{"role": "user", "content": "hi"}]
 
 
@@ -58,7 +61,8 @@ def test_sampling_stream_metadata_and_dropped_fields() -> None:
                                 thinking={"type": "enabled", "budget_tokens": 1024}))
     assert out == {"model": "auto", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}],
                    "temperature": 0.2, "top_p": 0.9, "stop": ["###", "END"], "user": "u-1",
-                   "stream": True, "stream_options": {"include_usage": True}}
+                   "stream": True, "stream_options": {"include_usage": True},
+                   "thinking": {"type": "enabled", "budget_tokens": 1024}}
     assert "stream" not in to_openai_request(req(stream=False))
     assert "user" not in to_openai_request(req(metadata={"user_id": None}))
 
@@ -106,7 +110,7 @@ def test_tool_use_and_tool_result_round() -> None:
         {"role": "assistant", "content": "Checking.", "tool_calls": [
             {"id": "toolu_1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}},
             {"id": "toolu_2", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Rome"}'}},
-        ]},
+        ], "thinking_blocks": [{"type": "thinking", "thinking": "two calls", "signature": "sig"}]},
         {"role": "tool", "tool_call_id": "toolu_1", "content": "18C"},
         {"role": "tool", "tool_call_id": "toolu_2", "content": "Error: station down"},
         {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/map.png"}},
@@ -125,7 +129,8 @@ def test_tool_only_turns() -> None:
     assert out[1] == {"role": "assistant", "content": None, "tool_calls": [
         {"id": "t1", "type": "function", "function": {"name": "noop", "arguments": "{}"}}]}
     assert out[2] == {"role": "tool", "tool_call_id": "t1", "content": ""}
-    assert out[3] == {"role": "assistant", "content": ""}
+    assert out[3] == {"role": "assistant", "content": "",
+                      "thinking_blocks": [{"type": "redacted_thinking", "data": "xx"}]}
     assert len(out) == 4
 
 
@@ -186,7 +191,8 @@ def _msg(content: Any, role: str = "user") -> Json:
     (req(messages=[{"role": "system", "content": "x"}]), "messages[0].role"),
     (req(messages=[{"role": "user"}]), "messages[0].content"),
     (req(messages=[{"role": "user", "content": []}]), "messages[0].content"),
-    (_msg([{"type": "document", "source": {}}]), "messages[1].content[0].type"),
+    (_msg([{"type": "search_result", "source": "s"}]), "messages[1].content[0].type"),
+    (_msg([{"type": "document", "source": {}}]), "messages[1].content[0].source.type"),
     (_msg([{"text": "no type"}]), "messages[1].content[0].type"),
     (_msg([{"type": "text", "text": 3}]), "messages[1].content[0].text"),
     (_msg([{"type": "tool_result", "tool_use_id": "t", "content": "x"}], "assistant"), "messages[1].content[0].type"),
@@ -206,7 +212,16 @@ def _msg(content: Any, role: str = "user") -> Json:
     (req(temperature="hot"), "temperature"),
     (req(stream="yes"), "stream"),
     (req(metadata={"user_id": 7}), "metadata.user_id"),
-    (req(tools=[{"type": "web_search_20250305", "name": "web_search"}]), "tools[0].type"),
+    (req(tools=[{"type": "web_search_20250305"}]), "tools[0].name"),
+    (req(thinking={"type": "enabled"}), "thinking.budget_tokens"),
+    (req(thinking={"type": "on", "budget_tokens": 2000}), "thinking.type"),
+    (req(thinking=True), "thinking"),
+    (_msg([{"type": "text", "text": "x", "cache_control": "ephemeral"}]), "messages[1].content[0].cache_control"),
+    (_msg([{"type": "document", "source": {"type": "file", "file_id": "f"}}]), "messages[1].content[0].source.type"),
+    (_msg([{"type": "document", "source": {"type": "text"}}]), "messages[1].content[0].source.data"),
+    (_msg([{"type": "document", "source": {"type": "content", "content": [{"type": "pdf"}]}}]),
+     "messages[1].content[0].source.content[0].type"),
+    (_msg([{"type": "thinking", "thinking": "t"}], "assistant"), "messages[1].content[0].signature"),
     (req(tools=[{"name": "x"}]), "tools[0].input_schema"),
     (req(tools=[{"input_schema": {}}]), "tools[0].name"),
     (req(tools=TOOLS, tool_choice={"type": "function"}), "tool_choice.type"),
@@ -610,7 +625,8 @@ def test_sdk_request_shapes_translate() -> None:
                                                      "input": {"city": "Paris"}}]},
                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "18C"}]}])
     out = to_openai_request(seen[0])
-    assert out["messages"][0] == {"role": "system", "content": "sys"}
+    assert out["messages"][0] == {"role": "system", "content": [
+        {"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}]}
     assert out["messages"][2]["tool_calls"][0]["function"] == {"name": "weather", "arguments": '{"city":"Paris"}'}
     assert out["messages"][3] == {"role": "tool", "tool_call_id": "call_1", "content": "18C"}
     assert (out["tool_choice"], out["parallel_tool_calls"]) == ("required", False)

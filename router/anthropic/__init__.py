@@ -1,16 +1,21 @@
 """Anthropic Messages API <-> OpenAI chat.completions translation. Pure data: no I/O.
 
-Modules: ``request`` (to_openai_request), ``response`` (from_openai_response and the
-finish-reason / usage tables), ``stream`` (StreamTranslator), ``_common`` (errors, SSE framing).
+Modules: ``request`` (to_openai_request), ``content`` (images, documents, thinking blocks,
+``cache_control``), ``response`` (from_openai_response and the finish-reason / usage tables),
+``stream`` (StreamTranslator), ``count`` (count_tokens), ``_common`` (errors, SSE framing),
+``_check`` (field validators).
 Malformed requests raise ``AnthropicRequestError(message, param)`` with ``param`` a field path
 such as ``messages[2].content[0].type``.
 
 Request (``to_openai_request``)
     model                          -> model (unchanged; the proxy resolves it)
-    system: str | [text blocks]    -> leading system message (blocks joined with blank lines)
-    max_tokens (required, int>=1)  -> max_tokens
+    system: str | [text blocks]    -> leading system message (blocks joined with blank lines; kept as
+                                      text parts when one has cache_control)
+    max_tokens (required, int>=1)  -> max_tokens (not required for count_tokens)
     stop_sequences                 -> stop (passed whole; OpenAI proper caps it at 4)
-    temperature, top_p             -> same;  top_k, thinking, service_tier, other keys -> dropped
+    temperature, top_p             -> same;  top_k, service_tier, other keys -> dropped
+    thinking {enabled, budget_tokens} | {disabled} -> thinking (litellm's parameter; per replica:
+                                      router/backends/fields.py rule 6)
     stream                         -> stream, plus stream_options.include_usage = true
     metadata.user_id               -> user
     tools[{name, description, input_schema}] -> tools[{type: function, function: {.., parameters}}]
@@ -18,22 +23,30 @@ Request (``to_openai_request``)
     tool_choice.disable_parallel_tool_use -> parallel_tool_calls: false
     output_config.format {json_schema} -> response_format {type: json_schema, json_schema: {name:
                                       "output", schema}};  output_config.effort -> dropped
-    (tool_choice / parallel_tool_calls are only sent when tools are; server tools are rejected)
+    tools[].cache_control          -> cache_control on the function tool (litellm's spelling)
+    server tools (type not custom) -> passed as they are (Claude tiers only: fields.py rule 6)
+    (tool_choice / parallel_tool_calls are only sent when tools are)
 
-  Content blocks, per message:
+  Content blocks, per message (``content`` has documents, thinking blocks, cache_control):
     text                           -> text part; a lone text block becomes plain string content
     image {base64 | url}           -> image_url part (base64 becomes a data: URL)
+    document text / content        -> text (and image) parts
+    document base64 / url          -> file part holding the block (Claude tiers only)
+    cache_control on any block     -> cache_control on the part it became
     tool_use (assistant)           -> tool_calls[{id, function: {name, arguments: JSON}}];
                                       the turn's text blocks are concatenated into ``content``
     tool_result (user)             -> {"role": "tool", tool_call_id, content}; text blocks joined
                                       with newlines, ``is_error`` prefixes "Error: ", images move
                                       to the user message that follows. All of a turn's tool
                                       messages come first, then one user message with the rest.
-    thinking, redacted_thinking    -> dropped
+    thinking, redacted_thinking    -> the assistant message's thinking_blocks (signature kept); dropped
+                                      from user turns
 
 Response (``from_openai_response``; the stream uses the same tables)
     id "chatcmpl-X"                -> "msg_X"
-    message.content / refusal      -> one text block (reasoning_content is not exposed)
+    message.thinking_blocks        -> thinking / redacted_thinking blocks first (signature kept);
+                                      a bare reasoning_content only when the request enabled thinking
+    message.content / refusal      -> one text block
     tool_calls                     -> tool_use blocks (id kept, so tool_result ids round-trip;
                                       a missing id becomes "toolu_<message id>_<n>");
                                       arguments that are not a JSON object -> {RAW_ARGUMENTS_KEY: raw}
@@ -50,7 +63,8 @@ Response (``from_openai_response``; the stream uses the same tables)
 Stream (``StreamTranslator(model, *, stop_sequences=None, input_tokens=0)``): message_start
 (usage.input_tokens = ``input_tokens``, or the first chunk's usage if it carries one; OpenAI
 reports usage only at the end), ping, then per block content_block_start / content_block_delta
-(text_delta | input_json_delta) / content_block_stop, one block open at a time; finish() sends
+(text_delta | input_json_delta | thinking_delta | signature_delta) / content_block_stop, one block
+open at a time; finish() sends
 message_delta {stop_reason, stop_sequence, usage: input/output/cache_read tokens from the
 include_usage chunk, or just output_tokens: 0 if none came} and message_stop. Tool arguments
 are streamed verbatim, as the backend emits them (the SDK parses partial JSON; JSON the backend

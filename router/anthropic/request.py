@@ -7,60 +7,37 @@ from typing import Any, NoReturn
 
 import orjson
 
+from ._check import array as _list
+from ._check import boolean as _bool
+from ._check import fail as _fail
+from ._check import number as _number
+from ._check import obj as _obj
+from ._check import string as _str
 from ._common import AnthropicRequestError, Json, is_int
+from .content import cached, document_parts, image_part, thinking_block, thinking_param
 
-_DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
-
-
-def _fail(param: str, problem: str) -> NoReturn:
-    raise AnthropicRequestError(f"{param}: {problem}", param)
+_THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 
-def _obj(value: Any, param: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        _fail(param, "must be an object")
-    return value
+def to_openai_request(body: Mapping[str, Any], *, require_max_tokens: bool = True) -> Json:
+    """Translate an Anthropic Messages request body into an OpenAI chat.completions body.
 
-
-def _list(value: Any, param: str) -> list[Any]:
-    if not isinstance(value, list):
-        _fail(param, "must be an array")
-    return value
-
-
-def _str(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        _fail(param, "is required and must be a string" if value is None else "must be a string")
-    return value
-
-
-def _number(value: Any, param: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _fail(param, "must be a number")
-    return float(value)
-
-
-def _bool(value: Any, param: str) -> bool:
-    if not isinstance(value, bool):
-        _fail(param, "must be a boolean")
-    return value
-
-
-def to_openai_request(body: Mapping[str, Any]) -> Json:
-    """Translate an Anthropic Messages request body into an OpenAI chat.completions body."""
+    ``require_max_tokens=False`` for ``count_tokens``, whose body has none (none is then sent)."""
     if not isinstance(body, Mapping):
         raise AnthropicRequestError("request body must be a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         _fail("model", "is required and must be a non-empty string")
     max_tokens = body.get("max_tokens")
-    if max_tokens is None:
+    if max_tokens is None and require_max_tokens:
         _fail("max_tokens", "is required")
-    if not is_int(max_tokens) or max_tokens < 1:
+    if max_tokens is not None and (not is_int(max_tokens) or max_tokens < 1):
         _fail("max_tokens", "must be an integer >= 1")
-    out: Json = {"model": model,
-                 "messages": _system(body.get("system")) + _messages(body.get("messages")),
-                 "max_tokens": max_tokens}
+    out: Json = {"model": model, "messages": _system(body.get("system")) + _messages(body.get("messages"))}
+    if max_tokens is not None:
+        out["max_tokens"] = max_tokens
+    if body.get("thinking") is not None:
+        out["thinking"] = thinking_param(body["thinking"])
     for key in ("temperature", "top_p"):
         if body.get(key) is not None:
             out[key] = _number(body[key], key)
@@ -89,13 +66,16 @@ def _system(system: Any) -> list[Json]:
         return []
     if isinstance(system, str):
         return [{"role": "system", "content": system}]
-    texts = []
+    parts = []
     for i, raw in enumerate(_list(system, "system")):
         block = _obj(raw, f"system[{i}]")
         if block.get("type") != "text":
             _fail(f"system[{i}].type", "system blocks must be of type 'text'")
-        texts.append(_str(block.get("text"), f"system[{i}].text"))
-    return [{"role": "system", "content": "\n\n".join(texts)}] if texts else []
+        parts.append(cached({"type": "text", "text": _str(block.get("text"), f"system[{i}].text")}, block,
+                            f"system[{i}]"))
+    if any("cache_control" in p for p in parts):  # the blocks kept apart: a cache breakpoint ends one
+        return [{"role": "system", "content": parts}]
+    return [{"role": "system", "content": "\n\n".join(p["text"] for p in parts)}] if parts else []
 
 
 def _messages(value: Any) -> list[Json]:
@@ -138,52 +118,49 @@ def _user_turn(blocks: list[tuple[str, Mapping[str, Any]]], param: str) -> list[
     for path, block in blocks:
         kind = block["type"]
         if kind == "text":
-            parts.append({"type": "text", "text": _str(block.get("text"), f"{path}.text")})
+            parts.append(cached({"type": "text", "text": _str(block.get("text"), f"{path}.text")}, block, path))
         elif kind == "image":
-            parts.append(_image_part(block, path))
+            parts.append(image_part(block, path))
+        elif kind == "document":
+            parts.extend(document_parts(block, path))
         elif kind == "tool_result":
             message, images = _tool_result(block, path)
             tool_messages.append(message)
             parts.extend(images)
-        elif kind not in _DROPPED_BLOCKS:
+        elif kind not in _THINKING_BLOCKS:
             _unsupported(kind, path, f"{param} (role 'user')")
     if not parts:
         return tool_messages
-    only_text = len(parts) == 1 and parts[0]["type"] == "text"
+    only_text = len(parts) == 1 and parts[0]["type"] == "text" and "cache_control" not in parts[0]
     return [*tool_messages, {"role": "user", "content": parts[0]["text"] if only_text else parts}]
 
 
 def _assistant_turn(blocks: list[tuple[str, Mapping[str, Any]]], param: str) -> Json:
-    texts: list[str] = []
+    texts: list[Json] = []
     calls: list[Json] = []
+    thinking: list[Json] = []
     for path, block in blocks:
         kind = block["type"]
         if kind == "text":
-            texts.append(_str(block.get("text"), f"{path}.text"))
+            texts.append(cached({"type": "text", "text": _str(block.get("text"), f"{path}.text")}, block, path))
+        elif kind in _THINKING_BLOCKS:
+            thinking.append(thinking_block(block, path))
         elif kind == "tool_use":
             tool_input = _obj(block.get("input"), f"{path}.input")
             calls.append({"id": _str(block.get("id"), f"{path}.id"), "type": "function",
                           "function": {"name": _str(block.get("name"), f"{path}.name"),
                                        "arguments": orjson.dumps(tool_input).decode()}})
-        elif kind not in _DROPPED_BLOCKS:
+        else:
             _unsupported(kind, path, f"{param} (role 'assistant')")
-    message: Json = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    content: str | list[Json] | None = "".join(t["text"] for t in texts) if texts or not calls else None
+    if any("cache_control" in t for t in texts):
+        content = texts
+    message: Json = {"role": "assistant", "content": content}
     if calls:
         message["tool_calls"] = calls
+    if thinking:
+        message["thinking_blocks"] = thinking
     return message
-
-
-def _image_part(block: Mapping[str, Any], param: str) -> Json:
-    source = _obj(block.get("source"), f"{param}.source")
-    kind = source.get("type")
-    if kind == "base64":
-        media = _str(source.get("media_type"), f"{param}.source.media_type")
-        url = f"data:{media};base64,{_str(source.get('data'), f'{param}.source.data')}"
-    elif kind == "url":
-        url = _str(source.get("url"), f"{param}.source.url")
-    else:
-        _fail(f"{param}.source.type", f"image source type must be 'base64' or 'url', got {kind!r}")
-    return {"type": "image_url", "image_url": {"url": url}}
 
 
 def _tool_result(block: Mapping[str, Any], param: str) -> tuple[Json, list[Json]]:
@@ -200,13 +177,14 @@ def _tool_result(block: Mapping[str, Any], param: str) -> tuple[Json, list[Json]
             if kind == "text":
                 texts.append(_str(raw.get("text"), f"{path}.text"))
             elif kind == "image":
-                images.append(_image_part(raw, path))
+                images.append(image_part(raw, path))
             else:
                 _fail(f"{path}.type", f"tool_result content blocks must be 'text' or 'image', got {kind!r}")
     text = "\n".join(texts)
     if block.get("is_error") is not None and _bool(block["is_error"], f"{param}.is_error"):
         text = f"Error: {text}"
-    return {"role": "tool", "tool_call_id": tool_use_id, "content": text}, images
+    part = cached({"type": "text", "text": text}, block, param)
+    return {"role": "tool", "tool_call_id": tool_use_id, "content": [part] if "cache_control" in part else text}, images
 
 
 def _tools(value: Any) -> list[Json]:
@@ -214,13 +192,16 @@ def _tools(value: Any) -> list[Json]:
     for i, raw in enumerate(_list(value, "tools")):
         param = f"tools[{i}]"
         kind = _obj(raw, param).get("type")
-        if kind not in (None, "custom"):
-            _fail(f"{param}.type", f"server tool {kind!r} is not supported; only client tools are")
+        if kind not in (None, "custom"):  # a server tool (web search, code execution, ...): as it is
+            _str(kind, f"{param}.type")
+            _str(raw.get("name"), f"{param}.name")
+            out.append(dict(raw))
+            continue
         function: Json = {"name": _str(raw.get("name"), f"{param}.name"),
                           "parameters": dict(_obj(raw.get("input_schema"), f"{param}.input_schema"))}
         if raw.get("description") is not None:
             function["description"] = _str(raw["description"], f"{param}.description")
-        out.append({"type": "function", "function": function})
+        out.append(cached({"type": "function", "function": function}, raw, param))
     return out
 
 

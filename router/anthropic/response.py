@@ -72,12 +72,32 @@ def _message_text(content: Any) -> str:
     return ""
 
 
+def thinking_blocks(message: Mapping[str, Any], reasoning: bool) -> list[Json]:
+    """Anthropic thinking blocks from litellm's ``thinking_blocks`` (signatures kept), else, when the
+    request asked for thinking (``reasoning``), from ``reasoning_content`` (SGLang's reasoning parser,
+    OpenAI-style providers: no signature there, so ``""``)."""
+    out: list[Json] = []
+    for block in message.get("thinking_blocks") or ():
+        if not isinstance(block, Mapping):
+            continue
+        if block.get("type") == "redacted_thinking":
+            out.append({"type": "redacted_thinking", "data": block.get("data") or ""})
+        elif block.get("type") == "thinking":
+            out.append({"type": "thinking", "thinking": block.get("thinking") or "",
+                        "signature": block.get("signature") or ""})
+    text = message.get("reasoning_content")
+    if not out and reasoning and isinstance(text, str) and text:
+        out.append({"type": "thinking", "thinking": text, "signature": ""})
+    return out
+
+
 def from_openai_response(resp: Mapping[str, Any], *, model: str | None = None,
-                         stop_sequences: Sequence[str] | None = None) -> Json:
+                         stop_sequences: Sequence[str] | None = None, thinking: bool = False) -> Json:
     """Translate an OpenAI chat.completion into an Anthropic ``message`` object.
 
     ``model`` overrides the upstream's model name; ``stop_sequences`` (the request's) narrows
-    which backend-reported matched stop strings count as a ``stop_sequence`` stop.
+    which backend-reported matched stop strings count as a ``stop_sequence`` stop; ``thinking``
+    (the request enabled it) exposes a bare ``reasoning_content`` as a thinking block.
     """
     choices = resp.get("choices") or []
     choice = choices[0] if choices and isinstance(choices[0], Mapping) else {}
@@ -85,7 +105,7 @@ def from_openai_response(resp: Mapping[str, Any], *, model: str | None = None,
     msg_id = message_id(resp.get("id"))
     refusal = message.get("refusal") if isinstance(message.get("refusal"), str) else ""
     text = _message_text(message.get("content")) or refusal
-    content: list[Json] = [{"type": "text", "text": text}] if text else []
+    content = thinking_blocks(message, thinking) + ([{"type": "text", "text": text}] if text else [])
     for i, call in enumerate(message.get("tool_calls") or []):
         function = call.get("function") or {}
         content.append({"type": "tool_use", "id": call.get("id") or f"toolu_{msg_id[4:]}_{i}",

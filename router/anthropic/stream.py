@@ -22,16 +22,18 @@ class StreamTranslator:
     """OpenAI ``chat.completion.chunk`` dicts in, Anthropic SSE event bytes out."""
 
     def __init__(self, model: str | None, *, stop_sequences: Sequence[str] | None = None,
-                 input_tokens: int = 0) -> None:
+                 input_tokens: int = 0, thinking: bool = False) -> None:
         self._model = model
         self._stop_sequences = tuple(stop_sequences or ())
         self._input_tokens = input_tokens
+        self._thinking = thinking  # the request enabled it: a bare reasoning_content is a thinking block
+        self._thinking_index: Any = None  # litellm's index of the open thinking block
         self.message_id = ""
         self._started = False
         self._finished = False
         self._blocks = 0
         self._open: int | None = None
-        self._open_is_text = False
+        self._open_kind = ""  # text | thinking | tool_use
         self._tools: dict[int, _ToolCall] = {}
         self._finish: str | None = None
         self._matched: str | None = None
@@ -80,6 +82,13 @@ class StreamTranslator:
     def _choice(self, choice: Mapping[str, Any]) -> list[bytes]:
         out: list[bytes] = []
         delta = choice.get("delta") or {}
+        blocks = delta.get("thinking_blocks")
+        if isinstance(blocks, list) and blocks:  # litellm's, from Claude: with signatures
+            for block in blocks:
+                if isinstance(block, Mapping):
+                    out += self._thinking_block(block)
+        elif self._thinking and isinstance(delta.get("reasoning_content"), str) and delta["reasoning_content"]:
+            out += self._thinking_block({"type": "thinking", "thinking": delta["reasoning_content"]})
         for key in ("content", "refusal"):
             if isinstance(delta.get(key), str) and delta[key]:
                 self._refused = self._refused or key == "refusal"
@@ -92,11 +101,11 @@ class StreamTranslator:
             self._matched = matched_stop(choice, self._stop_sequences)
         return out
 
-    def _open_block(self, block: Json, is_text: bool) -> tuple[int, list[bytes]]:
+    def _open_block(self, block: Json) -> tuple[int, list[bytes]]:
         """Close the open block (if any) and start ``block``; returns its index and the events."""
         out = self._close()
         index = self._blocks
-        self._open, self._open_is_text, self._blocks = index, is_text, index + 1
+        self._open, self._open_kind, self._blocks = index, block["type"], index + 1
         out.append(sse_event("content_block_start", {"type": "content_block_start", "index": index,
                                                      "content_block": block}))
         return index, out
@@ -112,11 +121,31 @@ class StreamTranslator:
 
     def _text(self, text: str) -> list[bytes]:
         out: list[bytes] = []
-        if self._open is not None and self._open_is_text:
+        if self._open is not None and self._open_kind == "text":
             index = self._open
         else:
-            index, out = self._open_block({"type": "text", "text": ""}, is_text=True)
+            index, out = self._open_block({"type": "text", "text": ""})
         return [*out, self._delta(index, {"type": "text_delta", "text": text})]
+
+    def _thinking_block(self, block: Mapping[str, Any]) -> list[bytes]:
+        """A thinking (or redacted thinking) fragment: text, then its signature, which closes it upstream."""
+        if block.get("type") == "redacted_thinking":
+            _, opened = self._open_block({"type": "redacted_thinking", "data": block.get("data") or ""})
+            return opened + self._close()
+        if block.get("type") != "thinking":
+            return []
+        out: list[bytes] = []
+        same = block.get("index") is None or block.get("index") == self._thinking_index
+        if self._open is not None and self._open_kind == "thinking" and same:
+            index = self._open
+        else:
+            index, out = self._open_block({"type": "thinking", "thinking": "", "signature": ""})
+            self._thinking_index = block.get("index")
+        if isinstance(block.get("thinking"), str) and block["thinking"]:
+            out.append(self._delta(index, {"type": "thinking_delta", "thinking": block["thinking"]}))
+        if isinstance(block.get("signature"), str) and block["signature"]:
+            out.append(self._delta(index, {"type": "signature_delta", "signature": block["signature"]}))
+        return out
 
     def _tool_key(self, call: Mapping[str, Any]) -> int:
         if is_int(call.get("index")):
@@ -145,8 +174,7 @@ class StreamTranslator:
         return self._flush_arguments(state)
 
     def _start_tool(self, state: _ToolCall) -> list[bytes]:
-        state.block, out = self._open_block({"type": "tool_use", "id": state.id, "name": state.name, "input": {}},
-                                            is_text=False)
+        state.block, out = self._open_block({"type": "tool_use", "id": state.id, "name": state.name, "input": {}})
         return out + self._flush_arguments(state)
 
     def _flush_arguments(self, state: _ToolCall) -> list[bytes]:

@@ -27,12 +27,26 @@ Rules:
    ``x-tierroute-dropped-params`` or refused with a 400 naming it and the tier, as the policy's
    ``upstream.unsupported_params`` says; ``NEVER_DROPPED`` (tools, structured output, output
    limits: dropping them would change what the answer is) are always refused, never dropped.
+6. Anthropic's extensions (:mod:`router.anthropic.content`), spelled as litellm forwards them to
+   Anthropic: ``thinking`` (top level; also accepted on the OpenAI surface, as litellm's proxy does),
+   ``cache_control`` on content parts and tools, ``thinking_blocks`` on assistant messages, documents
+   (``file`` parts holding the Anthropic ``document`` block) and server tools (tools whose ``type`` is
+   not ``function``). A Claude model behind litellm gets them all (:mod:`.litellm`). Elsewhere,
+   decided per replica at forward time: ``thinking`` becomes ``reasoning_effort`` where the model
+   takes that (SGLang takes it, rule 5; litellm's table says for others) and is otherwise a
+   parameter the model does not take (rule 5: dropped and named, or refused); ``cache_control`` is
+   removed and named in ``x-tierroute-dropped-params`` but never refused (``HINTS``: a caching hint,
+   SGLang caches prefixes by itself); ``thinking_blocks`` (history) are removed; a PDF/URL document
+   or a server tool is a 400 naming it and the tier (:func:`refuse_extensions`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..balance.pool import Replica
 from ..errors import BadRequest
 from .base import Endpoint
 
@@ -46,7 +60,7 @@ _COMMON = frozenset({
 CHAT = _COMMON | frozenset({
     "messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls",
     "functions", "function_call", "response_format", "modalities", "audio", "prediction",
-    "reasoning_effort", "verbosity", "web_search_options",
+    "reasoning_effort", "verbosity", "web_search_options", "thinking",
 })
 COMPLETIONS = _COMMON | frozenset({"prompt", "suffix", "echo", "best_of"})
 SGLANG_EXTRA = frozenset({
@@ -63,7 +77,7 @@ _SAMPLING = frozenset({"temperature", "top_p", "n", "stop", "seed", "presence_pe
                        "safety_identifier"})
 MODEL_DEPENDENT = {
     Endpoint.CHAT: _SAMPLING | NEVER_DROPPED | {"top_logprobs", "parallel_tool_calls", "reasoning_effort",
-                                                "verbosity"},
+                                                "verbosity", "thinking"},
     Endpoint.COMPLETIONS: _SAMPLING,  # echo, suffix, best_of: litellm's chat list does not say
 }
 
@@ -91,6 +105,12 @@ def build(kind: BackendKind, endpoint: Endpoint, body: dict[str, Any], model: st
     allowed = _FOR[kind, endpoint]
     out = {k: v for k, v in body.items() if k in allowed}
     out["model"] = model
+    if kind == "sglang" and endpoint is Endpoint.CHAT:
+        thinking = out.pop("thinking", None)
+        if thinking is not None and "reasoning_effort" not in out and (level := effort(thinking)):
+            out["reasoning_effort"] = level
+        if extensions(body).strip:
+            out.update(without_extensions(out))
     if stream:
         opts = out.get("stream_options")
         out["stream_options"] = {**opts, "include_usage": True} if isinstance(opts, dict) else {"include_usage": True}
@@ -115,3 +135,97 @@ def check_embeddings(body: dict[str, Any]) -> None:
         if name not in EMBEDDINGS:
             raise BadRequest(f"Unrecognized request argument supplied: {name!r} is not a parameter of "
                              "/v1/embeddings.", param=name, code="unknown_parameter")
+
+
+# Rule 6: Anthropic's extensions in the chat body.
+HINTS = frozenset({"cache_control"})  # dropped and named where not taken, never refused
+CACHE_CONTROL = "cache_control"
+DOCUMENT_KEY = "document"  # of a file part: the Anthropic document block (router/anthropic/content.py)
+
+
+@dataclass(slots=True)
+class Extensions:
+    cache_control: bool = False
+    thinking_blocks: bool = False
+    documents: int = 0  # Anthropic PDF/URL documents (file parts holding the block)
+    server_tools: list[str] = field(default_factory=list)  # their types
+
+    @property
+    def strip(self) -> bool:
+        """Something a non-Claude model must not get: removed by :func:`without_extensions`."""
+        return self.cache_control or self.thinking_blocks
+
+
+def extensions(body: Mapping[str, Any]) -> Extensions:
+    """Which of rule 6's extensions ``body`` carries (one pass over messages and tools)."""
+    found = Extensions()
+    for m in body.get("messages") or ():
+        if not isinstance(m, dict):
+            continue
+        found.thinking_blocks = found.thinking_blocks or bool(m.get("thinking_blocks"))
+        content = m.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict):
+                    found.cache_control = found.cache_control or CACHE_CONTROL in part
+                    found.documents += DOCUMENT_KEY in part and part.get("type") == "file"
+    for tool in body.get("tools") or ():
+        if isinstance(tool, dict):
+            found.cache_control = found.cache_control or CACHE_CONTROL in tool
+            kind = tool.get("type")
+            if isinstance(kind, str) and kind not in ("function", "custom"):
+                found.server_tools.append(kind)
+    return found
+
+
+def without_extensions(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``messages`` and ``tools`` of ``body`` without ``cache_control`` and ``thinking_blocks`` (copies)."""
+    out: dict[str, Any] = {}
+    if isinstance(body.get("messages"), list):
+        out["messages"] = [_plain_message(m) if isinstance(m, dict) else m for m in body["messages"]]
+    if isinstance(body.get("tools"), list):
+        out["tools"] = [{k: v for k, v in t.items() if k != CACHE_CONTROL} if isinstance(t, dict) else t
+                        for t in body["tools"]]
+    return out
+
+
+def _plain_message(m: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in m.items() if k != "thinking_blocks"}
+    if isinstance(m.get("content"), list):
+        out["content"] = [{k: v for k, v in p.items() if k not in (CACHE_CONTROL, DOCUMENT_KEY)}
+                          if isinstance(p, dict) else p for p in m["content"]]
+    return out
+
+
+def effort(thinking: Any) -> str | None:
+    """``thinking`` as ``reasoning_effort``: its budget against litellm's own effort budgets (low 1024,
+    medium 2048, high 4096 tokens); None for ``disabled`` (nothing to ask for)."""
+    if not isinstance(thinking, Mapping) or thinking.get("type") != "enabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    budget = budget if isinstance(budget, int) else 0
+    return "low" if budget <= 1024 else "medium" if budget <= 2048 else "high"
+
+
+def refuse_extensions(replica: Replica, found: Extensions) -> None:
+    """A 400 naming the first PDF/URL document or server tool and the tier, for a replica whose model
+    does not take them (any but a Claude model behind litellm)."""
+    if found.server_tools:
+        what, param = f"The server tool {found.server_tools[0]!r}", "tools"
+    elif found.documents:
+        what, param = "A 'document' block (base64 PDF or URL)", "messages"
+    else:
+        return
+    raise BadRequest(f"{what} is not supported by tier {replica.tier!r} (model {replica.model}); only Claude "
+                     "models take it. Remove it (a text document works everywhere) or pin a Claude tier.",
+                     param=param, code="unsupported_content", headers={"x-tierroute-tier": replica.tier})
+
+
+def unsupported_on_sglang(replica: Replica, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
+    """Rule 6 for an SGLang replica: a 400 for documents and server tools; ``("cache_control",)`` when the
+    body has it (removed by :func:`build`, named in the answer)."""
+    if endpoint is not Endpoint.CHAT:
+        return ()
+    found = extensions(body)
+    refuse_extensions(replica, found)
+    return (CACHE_CONTROL,) if found.cache_control else ()

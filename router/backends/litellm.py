@@ -18,6 +18,15 @@ the pipeline drops or refuses them per policy (router/backends/fields.py, rule 5
 never carries one, so litellm's ``UnsupportedParamsError`` is not met; if it is (a model litellm
 cannot classify ahead), it becomes a 400 naming the parameters and the tier.
 
+Anthropic's extensions (router/backends/fields.py, rule 6) go to Claude models (litellm places the
+model: provider ``anthropic``, or a Claude model on ``bedrock`` / ``vertex_ai``) as litellm forwards
+them: ``thinking``, ``cache_control`` on parts and tools, ``thinking_blocks`` on assistant messages,
+server tools as they are, and, for provider ``anthropic``, documents as the Anthropic block itself (else
+litellm's ``file`` part, which it turns into one). Other models: ``thinking`` becomes
+``reasoning_effort`` where litellm's table has that and not ``thinking``, else it is a parameter the model
+does not take; ``cache_control`` is removed and named; documents and server tools are a 400 naming them.
+Answers keep litellm's ``thinking_blocks`` (signatures included) next to ``reasoning_content``.
+
 Errors are mapped as SGLang's are, by :func:`.base.upstream_error` (context window errors keep
 ``context_length_exceeded``; timeouts → 504; connection errors → ConnectFailed): the provider's
 text goes to the log, the client gets a neutral message unless the error is its own (4xx).
@@ -49,6 +58,7 @@ class LiteLLMBackend:
         self._env: Mapping[str, str] = env if env is not None else os.environ
         self._litellm: Any = None
         self._supported: dict[str, frozenset[str] | None] = {}  # per model string: litellm's table (None: unknown)
+        self._claude: dict[str, str | None] = {}  # per model string: its provider if a Claude model, else None
 
     async def start(self, models: Iterable[str] = ()) -> None:
         """Import litellm and look up what each of ``models`` takes, in a thread: both take about a
@@ -58,8 +68,9 @@ class LiteLLMBackend:
             self._litellm = await asyncio.to_thread(_import_litellm)
         new = [m for m in dict.fromkeys(models) if m not in self._supported]
         if new:
-            found = await asyncio.to_thread(lambda: {m: _supported_params(self._litellm, m) for m in new})
-            self._supported.update(found)
+            found = await asyncio.to_thread(lambda: {m: _model_facts(self._litellm, m) for m in new})
+            for m, (params, claude) in found.items():
+                self._supported[m], self._claude[m] = params, claude
 
     async def aclose(self) -> None:
         return None
@@ -71,6 +82,11 @@ class LiteLLMBackend:
         allowed = fields.build("litellm", endpoint, body, replica.model, stream=False)
         skip = _OWN_FIELDS.union(await self._unsupported(replica.model, endpoint, allowed))  # the pipeline named them
         kw = {k: v for k, v in allowed.items() if k not in skip}
+        if endpoint is Endpoint.CHAT:
+            kw["messages"] = body["messages"]
+            self._chat_extensions(replica.model, kw)
+        else:
+            kw["prompt"] = body["prompt"]
         kw.update(model=replica.model, timeout=self._timeout, max_retries=0)
         if replica.api_base:
             kw["api_base"] = replica.api_base
@@ -81,7 +97,12 @@ class LiteLLMBackend:
 
     async def unsupported(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
         await self.start()
-        return await self._unsupported(replica.model, endpoint, body)
+        names = await self._unsupported(replica.model, endpoint, body)
+        if endpoint is not Endpoint.CHAT or self._claude.get(replica.model):
+            return names
+        found = fields.extensions(body)
+        fields.refuse_extensions(replica, found)  # documents, server tools: Claude's alone
+        return names + (fields.CACHE_CONTROL,) if found.cache_control else names
 
     async def _unsupported(self, model: str, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
         checked = fields.MODEL_DEPENDENT[endpoint]
@@ -89,18 +110,38 @@ class LiteLLMBackend:
         if not names:
             return ()
         if model not in self._supported:  # litellm's first lookup imports provider modules: ~1 s, off the loop
-            self._supported[model] = await asyncio.to_thread(_supported_params, self._litellm, model)
+            self._supported[model], self._claude[model] = await asyncio.to_thread(_model_facts, self._litellm, model)
         supported = self._supported[model]
-        return () if supported is None else tuple(k for k in names if k not in supported)
+        if supported is None:
+            return ()
+        if "thinking" in names and "thinking" not in supported and (
+                fields.effort(body["thinking"]) is None or "reasoning_effort" in supported):
+            names.remove("thinking")  # disabled: nothing to ask; enabled: sent as reasoning_effort
+        return tuple(k for k in names if k not in supported)
+
+    def _chat_extensions(self, model: str, kw: dict[str, Any]) -> None:
+        """``messages``, ``tools`` and ``thinking`` of ``kw`` made right for ``model`` (rule 6 of
+        router/backends/fields.py), in place."""
+        supported = self._supported.get(model)
+        if "thinking" in kw and supported is not None and "thinking" not in supported:
+            level = fields.effort(kw.pop("thinking"))
+            if level is not None and "reasoning_effort" not in kw:
+                kw["reasoning_effort"] = level
+        provider = self._claude.get(model)
+        if provider is None:
+            if fields.extensions(kw).strip:
+                kw.update(fields.without_extensions(kw))
+        elif provider == "anthropic":
+            kw["messages"] = [_documents_as_they_are(m) for m in kw["messages"]]
 
     async def complete(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
                        request_id: str) -> Reply:
         kw = await self._kwargs(replica, endpoint, body)
         try:
             if endpoint is Endpoint.CHAT:
-                resp = await self._litellm.acompletion(messages=body["messages"], **kw)
+                resp = await self._litellm.acompletion(**kw)
             else:
-                resp = await self._litellm.atext_completion(prompt=body["prompt"], **kw)
+                resp = await self._litellm.atext_completion(**kw)
         except Exception as e:  # noqa: BLE001 - litellm raises many types; each is mapped, none swallowed
             raise _map_error(e, replica) from None
         return Reply(openai_shape(resp.model_dump()))
@@ -111,9 +152,9 @@ class LiteLLMBackend:
         kw["stream_options"] = {"include_usage": True}
         try:
             if endpoint is Endpoint.CHAT:
-                resp = await self._litellm.acompletion(messages=body["messages"], stream=True, **kw)
+                resp = await self._litellm.acompletion(stream=True, **kw)
             else:
-                resp = await self._litellm.atext_completion(prompt=body["prompt"], stream=True, **kw)
+                resp = await self._litellm.atext_completion(stream=True, **kw)
         except Exception as e:  # noqa: BLE001 - mapped, not swallowed
             raise _map_error(e, replica) from None
         return _LiteLLMStream(resp, replica, endpoint)
@@ -124,7 +165,7 @@ class LiteLLMBackend:
 _TOP = frozenset({"id", "object", "created", "model", "choices", "usage", "system_fingerprint", "service_tier"})
 _CHOICE = frozenset({"index", "message", "delta", "finish_reason", "logprobs", "text"})
 _MESSAGE = frozenset({"role", "content", "refusal", "tool_calls", "function_call", "annotations", "audio",
-                      "reasoning_content"})
+                      "reasoning_content", "thinking_blocks"})  # the last: Claude's, when asked (rule 6)
 _TOOL_CALL = frozenset({"index", "id", "type", "function"})
 _FUNCTION = frozenset({"name", "arguments"})
 _USAGE = frozenset({"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
@@ -149,7 +190,7 @@ def _choice(c: dict[str, Any]) -> dict[str, Any]:
     for part in ("message", "delta"):
         m = out.get(part)
         if isinstance(m, dict):
-            m = {k: v for k, v in m.items() if k in _MESSAGE}
+            m = {k: v for k, v in m.items() if k in _MESSAGE and (v is not None or k != "thinking_blocks")}
             if isinstance(m.get("tool_calls"), list):
                 m["tool_calls"] = [_tool_call(t) if isinstance(t, dict) else t for t in m["tool_calls"]]
             out[part] = m
@@ -208,7 +249,31 @@ class _LiteLLMStream:
 def _has_content(choice: dict[str, Any]) -> bool:
     delta = choice.get("delta") or {}
     return bool(choice.get("finish_reason") or choice.get("text") or delta.get("content")
-                or delta.get("tool_calls") or delta.get("role"))
+                or delta.get("tool_calls") or delta.get("role") or delta.get("reasoning_content")
+                or delta.get("thinking_blocks"))
+
+
+def _documents_as_they_are(m: Any) -> Any:
+    """A message whose ``file`` parts came from Anthropic documents carries those blocks instead
+    (litellm passes ``document`` parts to Anthropic unchanged: title, context, citations kept)."""
+    content = m.get("content") if isinstance(m, dict) else None
+    if not isinstance(content, list) or not any(isinstance(p, dict) and fields.DOCUMENT_KEY in p for p in content):
+        return m
+    return {**m, "content": [p[fields.DOCUMENT_KEY] if isinstance(p, dict) and fields.DOCUMENT_KEY in p else p
+                             for p in content]}
+
+
+_CLAUDE_PROVIDERS = frozenset({"anthropic", "bedrock", "vertex_ai", "vertex_ai_beta"})
+
+
+def _model_facts(litellm: Any, model: str) -> tuple[frozenset[str] | None, str | None]:
+    """What litellm sends on for ``model`` (:func:`_supported_params`) and, for a Claude model, its provider."""
+    try:
+        name, provider, _, _ = litellm.get_llm_provider(model=model)
+    except Exception:  # noqa: BLE001 - a model litellm cannot place: not Claude as far as anyone knows
+        return None, None
+    claude = provider == "anthropic" or (provider in _CLAUDE_PROVIDERS and "claude" in name.lower())
+    return _supported_params(litellm, model), provider if claude else None
 
 
 def _supported_params(litellm: Any, model: str) -> frozenset[str] | None:
