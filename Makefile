@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint chaos clean
+.PHONY: install demo test lint chaos clean clients-env
 
 install: $(STAMP)
 
@@ -24,9 +24,25 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml
 demo: install
 	$(BIN)/tierroute demo
 
-test: install
+test: install clients-env
 	@tests/start-redis.sh
 	$(BIN)/python -m pytest
+
+# The clients suite (tests/clients): real client packages in their own venv, and the Node ones when node exists.
+CLIENTS       := .venv-clients
+CLIENTS_STAMP := $(CLIENTS)/.installed-stamp
+NODE_CLIENTS  := tests/clients/node
+clients-env: $(CLIENTS_STAMP) $(NODE_CLIENTS)/node_modules/.installed-stamp
+
+$(CLIENTS_STAMP): tests/clients/requirements.lock
+	$(PYTHON) -m venv $(CLIENTS)
+	$(CLIENTS)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.lock
+	@touch $@
+
+$(NODE_CLIENTS)/node_modules/.installed-stamp: $(NODE_CLIENTS)/package-lock.json
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+		cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed-stamp; \
+	else echo "node/npm not found: the Node clients test will be skipped"; fi
 
 # The chaos run, fuzzing and soak of issue 10 (point 8): ~30 min on 2 cores; writes docs/benchmarks/chaos.{json,md}.
 chaos: install
@@ -36,4 +52,4 @@ lint: install
 	$(BIN)/python -m ruff check router classifiers tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache *.egg-info
+	rm -rf $(VENV) $(CLIENTS) $(NODE_CLIENTS)/node_modules .pytest_cache *.egg-info

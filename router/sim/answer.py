@@ -10,8 +10,10 @@ way a tool-using model served with a constraining grammar behaves:
   description share the most words with the last user message is called. The legacy
   ``functions``/``function_call`` pair is read the same way (``dialect="openai"`` only; SGLang
   ignores it).
-* ``response_format`` ``json_object`` → a JSON object; ``json_schema`` → JSON valid for its
-  ``schema`` (:mod:`router.sim.schema_instance`). A tool call wins over a response format.
+* ``response_format`` ``json_object`` → a JSON object (valid for the first JSON schema the
+  messages show, as instructor's and LangChain's JSON modes put one in the prompt and a capable
+  model follows it); ``json_schema`` → JSON valid for its ``schema``
+  (:mod:`router.sim.schema_instance`). A tool call wins over a response format.
 
 ``make_answer`` turns the intent into an :class:`Answer`: the tokens to stream (the call's
 arguments, the JSON document, or prose from :mod:`router.sim.reply`) and, for a call, its id
@@ -213,7 +215,7 @@ def _response_schema(fmt: Any, messages: Sequence[Any], dialect: str) -> Any:
         if dialect == "openai" and "json" not in _all_text(messages).lower():
             raise AnswerError("'messages' must contain the word 'json' in some form, to use 'response_format' "
                               "of type 'json_object'.", "messages")
-        return {"type": "object"}
+        return _schema_shown(_all_text(messages)) or {"type": "object"}
     if kind == "json_schema":
         spec = fmt.get("json_schema")
         if not isinstance(spec, Mapping):
@@ -228,6 +230,19 @@ def _response_schema(fmt: Any, messages: Sequence[Any], dialect: str) -> Any:
         return schema
     raise AnswerError(f"response_format.type: Input should be 'text', 'json_object' or 'json_schema', got {kind!r}",
                       "response_format.type", validation=True)
+
+
+def _schema_shown(text: str) -> Mapping[str, Any] | None:
+    """The first JSON object in ``text`` that looks like a schema (it has ``properties``)."""
+    decoder = json.JSONDecoder()
+    for m in re.finditer(r"\{", text):
+        try:
+            found, _ = decoder.raw_decode(text, m.start())
+        except ValueError:
+            continue
+        if isinstance(found, dict) and isinstance(found.get("properties"), dict):
+            return found
+    return None
 
 
 def _last_tool_result(messages: Sequence[Any]) -> str | None:

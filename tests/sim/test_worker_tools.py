@@ -136,6 +136,12 @@ def test_structured_output(start_worker: StartWorker) -> None:
     obj = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Anything"}],
                                          response_format={"type": "json_object"})
     assert isinstance(json.loads(obj.choices[0].message.content or ""), dict)
+    # JSON mode with the schema in the prompt (instructor's Mode.JSON, LangChain's json_mode): followed
+    shown = json.dumps(Recipe.model_json_schema())
+    obj = client.chat.completions.create(model="m", response_format={"type": "json_object"}, messages=[
+        {"role": "system", "content": f"Return JSON that matches this json_schema:\n\n{shown}\n\nOnly the instance."},
+        {"role": "user", "content": "A soup."}])
+    assert Recipe.model_validate_json(obj.choices[0].message.content or "")
 
 
 @pytest.mark.parametrize("body,message,kind", [
