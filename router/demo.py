@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -90,7 +91,21 @@ def run_demo(*, requests: int = 200, concurrency: int = 8, seed: int = 0) -> int
     base = f"http://127.0.0.1:{ports['proxy']}"
     traffic = build_traffic(requests, seed)
     print(f"tierroute demo: starting 3 simulated SGLang workers, a fake provider, a simulated judge, the learner "
-          f"sidecar and the proxy (logs in {work})")
+          f"sidecar and the proxy (logs in {work}: kept if something fails)")
+    ok = False
+    try:
+        status = _run(work, ports, labels, models, policy, base, traffic, concurrency)
+        ok = status == 0
+        return status
+    finally:
+        if ok:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"logs of every process kept in {work}")
+
+
+def _run(work: Path, ports: dict[str, int], labels: Path, models: Path, policy: Path, base: str,
+         traffic: list[DemoRequest], concurrency: int) -> int:
     with ProcessGroup(work) as procs:
         small = ["--model", "Qwen/Qwen2.5-7B-Instruct-AWQ", "--ttft-ms", "15", "--decode-tps", "400",
                  "--prefill-tps", "20000", "--max-total-tokens", "60000"]
@@ -297,8 +312,10 @@ def render_report(stats: dict[str, Any], policy: dict[str, Any], elapsed: float,
     pct = f"{s['saved_pct']:.1f}%" if s["saved_pct"] is not None else "-"
     lines.append(f"\nSaving against {s['baseline']}: ${s['saved_usd']:.5f} of ${s['baseline_cost_usd']:.5f} ({pct})")
     c = stats["classifier"]
-    lines.append(f"Classifier decisions: {c['decisions']} ({', '.join(f'{k} {v}' for k, v in c['by_tier'].items())}); "
-                 f"routing reasons: {', '.join(f'{k} {v}' for k, v in stats['routing_reasons'].items())}")
+    by_tier = [f"{t['name']} {c['by_tier'][t['name']]}" for t in policy["tiers"] if t["name"] in c["by_tier"]]
+    reasons = sorted(stats["routing_reasons"].items(), key=lambda kv: (-kv[1], kv[0]))  # same order every run
+    lines.append(f"Classifier decisions: {c['decisions']} ({', '.join(by_tier)}); "
+                 f"routing reasons: {', '.join(f'{k} {v}' for k, v in reasons)}")
     if failures:
         lines.append(f"First failure: {failures[0]!r}")
     return "\n".join(lines)

@@ -15,6 +15,9 @@ from typing import Any
 import orjson
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+# Attributes other libraries' filters stamp on every record: litellm's secret-redaction filter marks the
+# records it scrubbed with a sentinel object ("<object object at 0x…>" in every line otherwise).
+_FOREIGN = frozenset({"litellm_redacted"})
 
 
 class JSONFormatter(logging.Formatter):
@@ -26,7 +29,7 @@ class JSONFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for k, v in record.__dict__.items():
-            if k not in _STANDARD and not k.startswith("_"):
+            if k not in _STANDARD and k not in _FOREIGN and not k.startswith("_"):
                 out[k] = v
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)

@@ -126,8 +126,13 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
     failed: list[str] = []  # attempts that met an upstream fault, retried elsewhere
     adjusted = Adjusted()  # of the attempt that answered: parameters dropped, output budget clamped
     async with Slot(svc.pickers[rt.policy.balance.policy], PickRequest(decision.tier, caller.key, req.body)) as slot:
-        decision, answer = await _pick_and_forward(svc, rt, decision, target, req, slot, caller, failed,
-                                                   adjusted)  # pick, send
+        try:
+            decision, answer = await _pick_and_forward(svc, rt, decision, target, req, slot, caller, failed,
+                                                       adjusted)  # pick, send
+        except TierrouteError as e:  # routed, then failed (no replica, upstream error): say where it went
+            e.headers.setdefault(TIER_HEADER, decision.tier)
+            e.headers.setdefault("x-tierroute-reason", decision.reason)
+            raise
         assert slot.replica is not None
         routed = Routed(caller.request_id, req, decision, slot.replica, failed, unsupported=adjusted.dropped,
                         needs=needs, clamped_max_tokens=adjusted.max_tokens)

@@ -3,13 +3,15 @@
 Every ``health.interval_s`` each SGLang replica gets ``GET /health`` (with its key when the
 policy names one, ``api_key_env``, as on every poll below; timeout
 ``health.timeout_s``). ``unhealthy_after`` consecutive failures mark it unhealthy; one success
-marks it healthy again. When a replica (re)turns healthy its ``/get_server_info`` is read
-(``max_total_num_tokens`` = its KV-cache capacity, used by cache-aware choice and shown in
-stats), and with its ``/get_model_info`` what it can do (:mod:`router.backends.model_info`);
-on every successful check its ``/metrics`` load gauges are read. What requests see
-(connect errors, 5xx, 429, timeouts) drives each replica's circuit breaker instead
-(:mod:`.breaker`); a replica takes requests while both its checks and its breaker allow.
-External (litellm) endpoints are not probed: only their breaker rests a failing one.
+marks it healthy again; a replica whose very first check fails is unhealthy at once (it was
+never seen up: the start-up log and /ready must not call it healthy). When a replica
+(re)turns healthy its ``/get_server_info`` is read (``max_total_num_tokens`` = its KV-cache
+capacity, used by cache-aware choice and shown in stats), and with its ``/get_model_info``
+what it can do (:mod:`router.backends.model_info`); on every successful check its
+``/metrics`` load gauges are read. What requests see (connect errors, 5xx, 429, timeouts)
+drives each replica's circuit breaker instead (:mod:`.breaker`); a replica takes requests
+while both its checks and its breaker allow. External (litellm) endpoints are not probed:
+only their breaker rests a failing one.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class HealthChecker:
         assert replica.url is not None
         auth = self._auth(replica)
         ok, error = await self._probe(replica.url + "/health", cfg.timeout_s, auth)
+        first = st.last_check is None  # never checked: one failure is enough to know it is not up
         st.last_check = self._clock.now()
         if ok:
             became_healthy = not st.healthy or st.server_info is None
@@ -76,7 +79,7 @@ class HealthChecker:
             return
         st.consecutive_failures += 1
         st.last_error = error
-        if st.consecutive_failures >= cfg.unhealthy_after and st.healthy:
+        if (first or st.consecutive_failures >= cfg.unhealthy_after) and st.healthy:
             st.healthy = False
             log.warning("replica unhealthy", extra={"replica": replica.id, "reason": error})
 

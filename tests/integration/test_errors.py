@@ -115,12 +115,21 @@ def test_upstream_failures_map_to_502_503_504(make_proxy, cluster: Cluster) -> N
     with make_proxy() as proxy:
         body = {"model": "large", "messages": MSG, "max_tokens": 4}
         httpx.post(cluster.large[0] + "/sim/fail", json={"fail_next": 1, "status": 500}).raise_for_status()
-        err = assert_error(post(proxy, json=body), 502)
+        r = post(proxy, json=body)
+        err = assert_error(r, 502)
         assert "tier 'large' is unavailable" in err["message"]  # the upstream's words are in the log only
+        assert (r.headers["x-tierroute-tier"], r.headers["x-tierroute-reason"]) == ("large", "tier")
         httpx.post(cluster.large[0] + "/sim/fail", json={"fail_next": 1, "status": 400}).raise_for_status()
-        assert_error(post(proxy, json=body), 400)  # the backend's own client error is the client's to see
+        r = post(proxy, json=body)
+        assert_error(r, 400)  # the backend's own client error is the client's to see
+        assert r.headers["x-tierroute-tier"] == "large"
         httpx.post(cluster.large[0] + "/sim/health", json={"healthy": False}).raise_for_status()
-        assert_error(post(proxy, json=body), 503)
+        r = post(proxy, json=body)
+        assert_error(r, 503)
+        assert (r.headers["x-tierroute-tier"], r.headers["x-tierroute-reason"]) == ("large", "tier")
+        unknown = post(proxy, json={**body, "model": "nope"})  # before routing: no tier to name
+        assert_error(unknown, 404)
+        assert "x-tierroute-tier" not in unknown.headers and unknown.headers["x-request-id"]
         stats = proxy.admin("/admin/stats")
         assert stats["tiers"]["large"]["errors"] == 3
 

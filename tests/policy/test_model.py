@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,12 @@ def test_not_yaml_and_not_a_mapping() -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read"):
         load_policy(tmp_path / "missing.yaml")
+
+
+def test_the_example_says_context_tokens_is_required() -> None:
+    """Issue 13: every tier must have context_tokens, and the example did not say so."""
+    from router.policy.model import Tier
+
+    assert Tier.model_fields["context_tokens"].is_required()
+    text = (ROOT / "policies.yaml").read_text()
+    assert re.search(r"#\s*context_tokens is required on every tier", text)
