@@ -207,6 +207,19 @@ def test_stream_failure_and_cut() -> None:
     assert events[-1].response.incomplete_details.reason == "max_output_tokens"
 
 
+def test_empty_answer_is_one_empty_message_streamed_or_not() -> None:
+    chat = translate()
+    t = StreamTranslator(chat.origin, "m")
+    events = parse_sse(t.start() + t.feed(chunk({"role": "assistant", "content": ""}, "stop")) + t.finish())
+    assert [e.type for e in events[2:]] == ["response.output_item.added", "response.content_part.added",
+                                            "response.output_text.done", "response.content_part.done",
+                                            "response.output_item.done", "response.completed"]
+    streamed = events[-1].response
+    whole = Response.model_validate(from_chat(chat_reply({"role": "assistant", "content": ""}), chat.origin))
+    assert [(o.type, o.content[0].text) for o in streamed.output] == \
+        [(o.type, o.content[0].text) for o in whole.output] == [("message", "")]  # type: ignore[union-attr]
+
+
 def test_store_chains_and_evicts() -> None:
     store = ResponseStore(max_entries=2)
     first = translate(store, input="one")

@@ -80,7 +80,8 @@ class StreamTranslator:
         return out
 
     def finish(self) -> list[bytes]:
-        out = self._close_message() + self._close_call()
+        out = self._open_message() if not self._output and not self._calls else []  # nothing said: one empty
+        out += self._close_message() + self._close_call()  # message, as in the whole reply
         for call in self._calls.values():  # a call whose name never came: shown as it is
             if call.index is None:
                 out += self._add_call(call) + self._close_call()
@@ -99,15 +100,19 @@ class StreamTranslator:
         return [self._event("error", code=code, message=message, param=None),
                 self._event("response.failed", response=self._snapshot("failed", error=error))]
 
+    def _open_message(self) -> list[bytes]:
+        self._text = []
+        item = message_item(new_id("msg"), [], "in_progress")
+        self._output.append(item)
+        return [self._event("response.output_item.added", output_index=len(self._output) - 1, item=item),
+                self._event("response.content_part.added", item_id=item["id"], output_index=len(self._output) - 1,
+                            content_index=0, part=text_part(""))]
+
     def _text_delta(self, text: str) -> list[bytes]:
         out = self._close_call()
         if self._text is None:
-            self._text = []
-            item = message_item(new_id("msg"), [], "in_progress")
-            self._output.append(item)
-            out += [self._event("response.output_item.added", output_index=len(self._output) - 1, item=item),
-                    self._event("response.content_part.added", item_id=item["id"],
-                                output_index=len(self._output) - 1, content_index=0, part=text_part(""))]
+            out += self._open_message()
+        assert self._text is not None
         self._text.append(text)
         item = self._output[-1]
         return out + [self._event("response.output_text.delta", item_id=item["id"], output_index=len(self._output) - 1,

@@ -1,8 +1,9 @@
 """POST /v1/responses with the official openai SDK against a proxy on loopback.
 
-Text answers come from the simulated cluster (``auto``, a pinned SGLang tier, the litellm tier
-on the fake provider); tool calls, structured output, the conversation the upstream is sent and
-a stream broken mid-way come from a scripted chat backend started here (:class:`Scripted`).
+Text, tool calls and structured output come from the simulated cluster (``auto``, a pinned
+SGLang tier, the litellm tier on the fake provider); exact tool-call shapes, the conversation the
+upstream is sent and a stream broken mid-way from a scripted chat backend started here
+(:class:`Scripted`).
 """
 
 from __future__ import annotations
@@ -143,6 +144,33 @@ def test_key_is_required(proxy: Proxy) -> None:
         openai.OpenAI(base_url=proxy.v1, api_key="sk-wrong", max_retries=0).responses.create(model="auto", input="x")
     r = httpx.get(proxy.v1 + "/responses/resp_nope")
     assert r.status_code == 401
+
+
+@pytest.mark.parametrize("model", ["auto", "small", "frontier"])
+def test_tool_calls_with_the_simulated_models(proxy: Proxy, model: str) -> None:
+    c = client(proxy)
+    first = c.responses.create(model=model, input="What is the weather in Paris?", tools=[WEATHER_TOOL])
+    call = first.output[-1]
+    assert call.type == "function_call" and call.name == "get_weather" and call.call_id
+    assert isinstance(orjson.loads(call.arguments)["city"], str)
+    with c.responses.stream(model=model, input="What is the weather in Paris?", tools=[WEATHER_TOOL]) as stream:
+        kinds = [e.type for e in stream]
+        streamed = stream.get_final_response().output[-1]
+    assert "response.function_call_arguments.delta" in kinds and kinds[-1] == "response.completed"
+    assert streamed.type == "function_call" and isinstance(orjson.loads(streamed.arguments)["city"], str)
+    answer = c.responses.create(model=model, previous_response_id=first.id, tools=[WEATHER_TOOL], input=[
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny and 21C"}])
+    assert answer.output[0].type == "message" and "sunny and 21C" in answer.output_text  # the sim quotes it
+
+
+@pytest.mark.parametrize("model", ["auto", "small", "frontier"])
+def test_structured_output_with_the_simulated_models(proxy: Proxy, model: str) -> None:
+    c = client(proxy)
+    parsed = c.responses.parse(model=model, input="Describe a person.", text_format=Person)
+    assert isinstance(parsed.output_parsed, Person)
+    with c.responses.stream(model=model, input="Describe a person.", text_format=Person) as stream:
+        final = stream.get_final_response()
+    assert isinstance(final.output_parsed, Person)
 
 
 # --- a scripted chat backend: tool calls, JSON, what the upstream is sent, a broken stream ----------------------
