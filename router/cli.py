@@ -1,4 +1,4 @@
-"""The ``tierroute`` command: serve, validate, train, demo, sim-worker, fake-provider."""
+"""The ``tierroute`` command: serve, validate, train, demo, up, sim-worker, fake-provider."""
 
 from __future__ import annotations
 
@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     mdl = sub.add_parser("model", help="list, promote or roll back classifier versions in a registry")
     add_model_arguments(mdl)
     mdl.set_defaults(func=run_model)
+
+    up = sub.add_parser("up", help="a local stack: simulated SGLang tiers, a fake provider, Redis if none answers, "
+                                   "and the proxy on 127.0.0.1; Ctrl-C stops it all")
+    up.add_argument("--port", type=int, default=8000, help="the proxy's port")
+    up.add_argument("--dir", default=".tierroute/up", help="where the generated policy and the logs go")
+    up.add_argument("--redis", default="auto", help="auto: 127.0.0.1:6379 if it answers, else start a private "
+                    "redis-server; start: always a private one; none: in-memory state; or a redis:// URL")
+    up.set_defaults(func=_up)
 
     d = sub.add_parser("demo", help="start sim workers, a fake provider and the proxy; send mixed traffic")
     d.add_argument("--requests", type=int, default=200)
@@ -248,6 +256,14 @@ def _print_policy_error(e: PolicyError) -> None:
     print(f"invalid policy {e.path}:", file=sys.stderr)
     for problem in e.problems:
         print(f"  - {problem}", file=sys.stderr)
+
+
+def _up(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .up import run_up
+
+    return run_up(port=ns.port, work=Path(ns.dir), redis=ns.redis)
 
 
 def _demo(ns: argparse.Namespace) -> int:

@@ -43,6 +43,9 @@ class ProcessGroup:
         self._procs.append((name, proc))
         return proc
 
+    def processes(self) -> list[tuple[str, subprocess.Popen[bytes]]]:
+        return list(self._procs)
+
     def wait_http(self, name: str, url: str, *, timeout: float = 60.0, status: int = 200) -> None:
         """Poll ``url`` until it answers ``status``; fail early if the process died."""
         proc = dict(self._procs)[name]
