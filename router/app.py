@@ -35,6 +35,7 @@ from .backends.model_info import fill_litellm_caps
 from .backends.sglang import SGLangBackend
 from .balance.affinity import AffinityStore, MemoryAffinity
 from .balance.cache_aware import CacheAwarePicker
+from .balance.discovery import ReplicaDiscovery, Resolver, SystemResolver
 from .balance.health import HealthChecker
 from .balance.pick import LeastInFlight, ReplicaPicker
 from .balance.pool import ReplicaRegistry
@@ -105,7 +106,7 @@ class RuntimeHolder:
 
 
 def create_app(settings: Settings, *, classifier: Classifier | None = None, clock: Clock | None = None,
-               env: Mapping[str, str] | None = None) -> Edge:
+               env: Mapping[str, str] | None = None, resolver: Resolver | None = None) -> Edge:
     env = dict(os.environ) if env is None else env
     clock = clock or SystemClock()
     loaded = load_policy(settings.policy_path, env=env)
@@ -137,6 +138,10 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     shared = SharedStats(stats, settings.stats_dir)
     http = httpx.AsyncClient()  # health checks and server info; the hot path uses the backends' clients
     health = HealthChecker(lambda: runtime().table, http, clock, env)
+    discovery = ReplicaDiscovery(lambda: runtime().table, registry,  # replicas named by DNS (`discover:`)
+                                 lambda: setattr(runtime, "current", build_runtime(runtime().loaded, registry, env)),
+                                 health.check_all, resolver or SystemResolver(), clock)
+    drain = admin.Drain(float(env.get("TIERROUTE_DRAIN_S", "0")))  # `serve` sets it: SIGTERM -> /ready 503
     tasks: set[asyncio.Task[None]] = set()
 
     def on_reload(new: LoadedPolicy) -> None:
@@ -172,12 +177,14 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
             await batcher.start()
             scorer.fill(batcher, _describe(model))
             thresholds.set_reference(scorer.info.get("score_quantiles") if scorer.info else None)
+        await discovery.refresh()
         await health.check_all()
         await learning.start()  # label stores and featurizer (in a thread); nothing without policy.learning
         if settings.freeze_heap:
             freeze_heap()
         loops = {"health": health.run, "policy_watch": watcher.run, "stats_share": shared.run,
-                 "lease_renewal": cache_aware.run}
+                 "lease_renewal": cache_aware.run, "discovery": discovery.run}
+        drain.install()
         if models is not None:
             loops["model_watch"] = ModelWatcher(models, lambda loaded: scorer.swap(loaded, thresholds),
                                                 current=promoted, interval_s=settings.model_poll_s,
@@ -212,6 +219,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
                            lambda: watcher_status.describe(models))
     deps.learning = learning.live
     deps.background = background.describe
+    deps.drain, deps.discovery = drain, discovery.describe
     deps.limits = lambda: limits.usage(runtime().keys.principals())
     deps.bounds = lambda: {"h1_pool": sglang.describe(), "affinity": store.describe(),
                            "conversations": conversations.describe(), "learning": learning.bounds(),

@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "process on this box, on the policy's label store and --models-dir")
     s.add_argument("--learn-data-dir", help="the learner's base training data (tierroute learn --data-dir)")
     s.add_argument("--log-level", help="debug, info, warning, error (default info)")
+    s.add_argument("--drain-s", type=float, help="on SIGTERM: answer /ready 503 but keep serving for this long, "
+                   "then shut down (env TIERROUTE_DRAIN_S; default 0)")
+    s.add_argument("--shutdown-timeout-s", type=float, help="after the drain: how long in-flight requests may "
+                   "still run before they are cut (env TIERROUTE_SHUTDOWN_TIMEOUT_S; default 10)")
     s.set_defaults(func=_serve)
 
     v = sub.add_parser("validate", help="check a policy file")
@@ -155,6 +159,10 @@ def _serve(ns: argparse.Namespace) -> int:
     if warning:
         log.warning(warning, extra={"requested_host": settings.host})
     settings = dataclasses.replace(settings, host=host)
+    # Read by create_app (every worker): SIGTERM turns /ready 503 and serves on for the drain (router/api/admin.py).
+    for flag, var in ((ns.drain_s, "TIERROUTE_DRAIN_S"), (ns.shutdown_timeout_s, "TIERROUTE_SHUTDOWN_TIMEOUT_S")):
+        if flag is not None:
+            os.environ[var] = str(flag)
     if ns.learn:
         return _serve_with_learner(ns, settings, loaded.policy)
     return _run_server(settings)
@@ -188,7 +196,8 @@ def _run_server(settings: Settings) -> int:
 
     # proxy_headers off: tierroute does not use the client's address, so X-Forwarded-* need no parsing.
     common = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
-                  loop="uvloop", http="httptools", timeout_graceful_shutdown=10, proxy_headers=False)
+                  loop="uvloop", http="httptools", proxy_headers=False,
+                  timeout_graceful_shutdown=float(os.environ.get("TIERROUTE_SHUTDOWN_TIMEOUT_S", "10")))
     if settings.workers <= 1:
         try:
             app = create_app(settings)
@@ -206,6 +215,7 @@ def _run_server(settings: Settings) -> int:
 
 def _validate(ns: argparse.Namespace) -> int:
     from .policy.loader import load_policy
+    from .policy.model import SGLangBackend
 
     try:
         loaded = load_policy(ns.file)
@@ -217,7 +227,11 @@ def _validate(ns: argparse.Namespace) -> int:
     for t in p.tiers:
         for b in t.backends:
             assert b.price is not None
-            where = f"{len(b.replicas)} replica(s)" if b.kind == "sglang" else (str(b.api_base or "provider default"))
+            if isinstance(b, SGLangBackend):
+                found = f" + DNS {b.discover.dns}:{b.discover.port}" if b.discover else ""
+                where = f"{len(b.replicas)} replica(s){found}"
+            else:
+                where = str(b.api_base or "provider default")
             print(f"  tier {t.name:<10} {b.kind:<8} {b.model:<40} {where:<28} "
                   f"${b.price.input_per_mtok:g}/${b.price.output_per_mtok:g} per Mtok "
                   f"({loaded.price_sources.get(f'{t.name}/{b.model}')})")

@@ -1,12 +1,18 @@
-"""Operations endpoints: /health, /ready, /metrics, /admin/stats, /admin/policy.
+"""Operations endpoints: /health, /ready, /metrics, /admin/stats, /admin/policy; the SIGTERM drain.
 
 The admin endpoints need the admin key (router.api.http's gate); /metrics too when the policy says
-``auth.metrics_admin_only``; /health and /ready are open."""
+``auth.metrics_admin_only``; /health and /ready are open. :class:`Drain`: on SIGTERM /ready turns 503
+while the proxy goes on serving for a grace period, then the server's own graceful shutdown runs."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 from starlette.requests import Request
@@ -18,6 +24,42 @@ from ..runtime import Services
 from ..stats.learning import render_learning
 from ..stats.recorder import merge_exports, render
 from .http import Front, json_response
+
+log = logging.getLogger("tierroute.drain")
+
+
+class Drain:
+    """SIGTERM -> draining: /ready answers 503 (the load balancer takes the pod out of rotation) while
+    every request, in flight or new, is still served for ``grace_s``; then the signal goes on to the
+    server's own handler (uvicorn: stop accepting, finish in-flight requests, exit). A second SIGTERM
+    stops at once. Installed only on the main thread of a server that handles SIGTERM itself."""
+
+    def __init__(self, grace_s: float) -> None:
+        self.grace_s = grace_s
+        self.draining = False
+
+    def install(self) -> bool:
+        if self.grace_s <= 0 or threading.current_thread() is not threading.main_thread():
+            return False
+        loop = asyncio.get_running_loop()
+        previous = signal.getsignal(signal.SIGTERM)
+        if not callable(previous):
+            return False  # nobody stops the server on SIGTERM (not under uvicorn): leave it alone
+
+        def on_sigterm(sig: int, frame: FrameType | None) -> None:
+            if self.draining:
+                previous(sig, frame)
+                return
+            self.draining = True
+            loop.call_soon_threadsafe(self._begin, loop, previous, sig)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        return True
+
+    def _begin(self, loop: asyncio.AbstractEventLoop, previous: Callable[[int, FrameType | None], Any],
+               sig: int) -> None:
+        log.info("draining: /ready answers 503, still serving", extra={"grace_s": self.grace_s})
+        loop.call_later(self.grace_s, previous, sig, None)
 
 
 @dataclass
@@ -32,6 +74,8 @@ class AdminDeps:
     background: Callable[[], dict[str, Any]] = dict  # router.supervise: restarts and last error per loop
     bounds: Callable[[], dict[str, Any]] = dict  # what grows with traffic: size and cap per structure
     limits: Callable[[], Awaitable[dict[str, Any]]] | None = None  # router.limits: usage vs limits per key
+    drain: Drain = field(default_factory=lambda: Drain(0.0))  # SIGTERM: /ready 503 while still serving
+    discovery: Callable[[], dict[str, Any]] = dict  # router.balance.discovery: names, replicas, draining
 
 
 def routes(deps: AdminDeps, front: Front) -> list[Route]:
@@ -46,8 +90,8 @@ def routes(deps: AdminDeps, front: Front) -> list[Route]:
         healthy = sorted(rt.table.healthy_tiers())
         checks = {"policy_loaded": True, "classifier_loaded": deps.classifier_info() is not None,
                   "healthy_tiers": healthy}
-        ok = checks["classifier_loaded"] and bool(healthy)
-        return json_response({"ready": ok, **checks}, 200 if ok else 503)
+        ok = checks["classifier_loaded"] and bool(healthy) and not deps.drain.draining
+        return json_response({"ready": ok, "draining": deps.drain.draining, **checks}, 200 if ok else 503)
 
     async def stats(request: Request) -> Response:
         doc = _stats_document(deps)
@@ -111,6 +155,7 @@ def _stats_document(deps: AdminDeps) -> dict[str, Any]:
     doc["workers"] = len(exports)
     doc["background"] = deps.background()
     doc["bounds"] = deps.bounds()
+    doc["discovery"] = deps.discovery()
     doc["capabilities"] = {t: c.describe() for t, c in rt.table.capabilities().items()}  # declared over reported
     return doc
 

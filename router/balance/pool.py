@@ -71,16 +71,19 @@ class Replica:
 
 
 class ReplicaRegistry:
-    """Owns every ReplicaState; hands the same state to a replica across policy reloads."""
+    """Owns every ReplicaState; hands the same state to a replica across policy reloads. Also holds the
+    replica URLs found by :mod:`.discovery`, per DNS name and port (:func:`discovery_key`)."""
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._states: dict[str, ReplicaState] = {}
         self._clock = clock
+        self.discovered: dict[str, tuple[str, ...]] = {}
 
-    def state(self, key: str) -> ReplicaState:
+    def state(self, key: str, *, checked: bool = True) -> ReplicaState:
+        """``checked`` False: a new state takes no request until a health check passes (a discovered replica)."""
         st = self._states.get(key)
         if st is None:
-            st = self._states[key] = ReplicaState(breaker=Breaker(self._clock))
+            st = self._states[key] = ReplicaState(checks_ok=checked, breaker=Breaker(self._clock))
         return st
 
     def retain(self, keys: Iterable[str]) -> None:
@@ -116,6 +119,13 @@ class RouteTable:
         return combine(self.policy.tier(replica.tier).capabilities, [replica.state.caps])
 
 
+def discovery_key(backend: SGLangBackend) -> str:
+    """Where :attr:`ReplicaRegistry.discovered` keeps a discovering backend's URLs."""
+    d = backend.discover
+    assert d is not None
+    return f"{d.scheme}://{d.dns.rstrip('.')}:{d.port}"
+
+
 def build_route_table(policy: Policy, registry: ReplicaRegistry) -> RouteTable:
     """Snapshot the policy's backends as replicas, reusing live state from ``registry``."""
     tiers: dict[str, tuple[Replica, ...]] = {}
@@ -126,11 +136,13 @@ def build_route_table(policy: Policy, registry: ReplicaRegistry) -> RouteTable:
             assert b.price is not None, "prices are resolved by the loader"
             names.append(b.model)
             if isinstance(b, SGLangBackend):
-                for url in b.replica_urls():
+                listed = b.replica_urls()
+                found = registry.discovered.get(discovery_key(b), ()) if b.discover else ()
+                for url in dict.fromkeys([*listed, *found]):
                     key = f"sglang {url} {b.model}"
                     reps.append(Replica(key, f"{tier.name}/{len(reps)}", tier.name, "sglang", b.model, b.price,
                                         url=url, speculative=b.speculative, api_key_env=b.api_key_env,
-                                        state=registry.state(key)))
+                                        state=registry.state(key, checked=url in listed)))
             elif isinstance(b, LiteLLMBackend):
                 if b.served_name != b.model:
                     names.append(b.served_name)

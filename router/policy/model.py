@@ -42,14 +42,33 @@ class _Replicas(_Frozen):
         return [str(u).rstrip("/") for u in self.replicas]
 
 
-class SGLangBackend(_Replicas):
-    """Self-hosted SGLang replicas serving one model, reached directly over its OpenAI API."""
+class Discover(_Frozen):
+    """Replicas named by a DNS name (a Kubernetes headless Service): its A/AAAA records, re-resolved every
+    ``interval_s`` by :mod:`router.balance.discovery`, each address one replica at ``scheme://ip:port``."""
 
+    dns: str = Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.?$", max_length=253)
+    port: int = Field(ge=1, le=65535)
+    interval_s: float = Field(default=10.0, gt=0)
+    scheme: Literal["http", "https"] = "http"
+
+
+class SGLangBackend(_Replicas):
+    """Self-hosted SGLang replicas serving one model, reached directly over its OpenAI API: listed under
+    ``replicas``, found through ``discover``, or both."""
+
+    replicas: list[HttpUrl] = Field(default_factory=list)
+    discover: Discover | None = None
     speculative: bool = False
     price: Price | None = None
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                     description="environment variable holding the key the replicas were "
                                                 "started with (SGLang --api-key), sent as a Bearer token")
+
+    @model_validator(mode="after")
+    def _some_replicas(self) -> SGLangBackend:
+        if not self.replicas and self.discover is None:
+            raise ValueError("name its replicas: `replicas`, `discover`, or both")
+        return self
 
 
 class _LiteLLMModel(_Frozen):
