@@ -24,6 +24,7 @@ from ..balance.pool import Replica
 from ..errors import TierrouteError
 from .base import Endpoint, Reply, api_key, broken, timed_out, unreachable, upstream_error
 from .h1 import BrokenResponse, ConnectError, Disconnected, H1Pool, ReadTimeout, Response, Target
+from .sglang_shape import openai_bytes
 
 _JSON = b"Content-Type: application/json\r\nX-Request-Id: "
 
@@ -93,7 +94,7 @@ class SGLangBackend:
             raise broken(replica, "answered with invalid JSON") from None
         if not isinstance(data, dict):
             raise broken(replica, "answered with a non-object JSON body")
-        return Reply(data, raw)
+        return Reply(data, openai_bytes(raw))  # the bytes clients get: in OpenAI's schema
 
     async def stream(self, replica: Replica, endpoint: Endpoint, body: dict[str, Any],
                      request_id: str) -> _SSEStream:
@@ -108,7 +109,7 @@ class _SSEStream:
     async def batches(self) -> AsyncIterator[list[bytes]]:
         try:
             async for batch in sse_batches(self._resp.iter_chunks()):
-                yield batch
+                yield [openai_bytes(event) for event in batch]
         except ReadTimeout:
             raise timed_out(self._replica, f"replica {self._replica.id} stalled mid-stream") from None
         except BrokenResponse as e:
