@@ -5,7 +5,7 @@
 # Target image: lmsysorg/sglang:v0.5.4.post3 (flags checked against SGLang's
 # docs/advanced_features/server_arguments.md and docs/advanced_features/speculative_decoding.md).
 #
-# Every value below can be overridden from the environment. deploy/k8s/sglang-large.yaml spells out
+# Every value below can be overridden from the environment. deploy/k8s/base/sglang-large.yaml spells out
 # the same command line (tests/deploy checks that the two agree).
 #
 # DRY_RUN=1 prints the command (one argument per line) instead of starting the server.

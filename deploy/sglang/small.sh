@@ -6,7 +6,7 @@
 # docs/advanced_features/server_arguments.md and python/sglang/srt/entrypoints/http_server.py).
 #
 # Every value below can be overridden from the environment, so compose can run the same script for
-# each replica and an operator can try another model without editing it. deploy/k8s/sglang-small.yaml
+# each replica and an operator can try another model without editing it. deploy/k8s/base/sglang-small.yaml
 # spells out the same command line (tests/deploy checks that the two agree).
 #
 # DRY_RUN=1 prints the command (one argument per line) instead of starting the server.
