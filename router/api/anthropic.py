@@ -39,6 +39,7 @@ from ..anthropic.count import count_tokens
 from ..backends.base import Endpoint
 from ..errors import BadRequest, MethodNotAllowed, TierrouteError, UnknownPath
 from ..parse import ParsedRequest, decode_json, parse_request
+from ..policy.capabilities import needs_of
 from ..policy.decide import decide, resolve_target
 from ..runtime import Services
 from .edge import read_body
@@ -133,15 +134,18 @@ def routes(front: Front, svc: Services) -> list[Route]:
 
 async def _destination(svc: Services, caller: pipeline.Caller, req: ParsedRequest,
                        header_tier: str | None) -> tuple[str, str, str]:
-    """The tier the request would go to (as for messages: pinned, or classified and decided for
-    ``auto``), and the kind and model of its first replica: ``(tier, kind, model)``."""
+    """The tier the request would go to (as :func:`router.pipeline.handle` decides it: pinned, or
+    classified for ``auto``, within the key's tiers, covering the request's needs; the conversation's
+    earlier tier is not looked up), and the kind and model of its first replica: ``(tier, kind, model)``."""
     rt, principal = caller.rt, caller.principal
     target = resolve_target(rt.policy, req.model, header_tier)
     auto = target.kind == "auto"
     score = await svc.scorer.score(req.text_for_score(svc.scorer.chat_text_mode)) if auto else None
+    needs = needs_of(req.body)
     decision = decide(rt.policy, target, score=score, needed_tokens=req.needed_tokens(),
                       allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers() if auto else (),
                       cuts=svc.thresholds.cuts(rt.policy.routing) if auto else (),
-                      budget_exhausted=caller.admission.budget_exhausted)
+                      budget_exhausted=caller.admission.budget_exhausted,
+                      needs=needs, caps=rt.table.capabilities() if needs else None)
     replicas = rt.table.candidates(decision.tier, target.model if decision.tier == target.tier else None)
     return (decision.tier, replicas[0].kind, replicas[0].model) if replicas else (decision.tier, "", "")
