@@ -57,8 +57,9 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import loadgen  # noqa: E402
+import overhead_router as orr  # noqa: E402
 
-TARGETS = ("direct", "floor_proxy", "tierroute_pinned", "tierroute_auto", "litellm_proxy")
+TARGETS = ("direct", "floor_proxy", "tierroute_pinned", "tierroute_auto", "litellm_proxy", *orr.ROUTER_TARGETS)
 CONCURRENCIES = (1, 16, 64)
 CLIENT_KEY = "sk-bench-client-key"  # tierroute's one client key; LiteLLM's master key (it must start with sk-)
 ADMIN_KEY = "sk-bench-admin-key"
@@ -265,17 +266,18 @@ class Setup:
 
     def url(self, target: str) -> str:
         port = {"direct": "mock_a", "floor_proxy": "floor", "tierroute_pinned": "tr_pinned",
-                "tierroute_auto": "tr_auto", "litellm_proxy": "litellm"}[target]
+                "tierroute_auto": "tr_auto", "litellm_proxy": "litellm", "tierroute_auto_redis": "tr_redis",
+                "sgl_router_rr": "sgl_rr", "sgl_router_cache_aware": "sgl_ca"}[target]
         return f"http://127.0.0.1:{self.ports[port]}/v1/chat/completions"
 
     @staticmethod
     def model(target: str) -> str:
-        return {"tierroute_pinned": "small", "tierroute_auto": "auto"}.get(target, "mock-model")
+        return {"tierroute_pinned": "small", "tierroute_auto": "auto", "tierroute_auto_redis": "auto"}.get(
+            target, "mock-model")
 
     @staticmethod
     def proc_name(target: str) -> str | None:
-        return {"floor_proxy": "floor_proxy", "tierroute_pinned": "tierroute_pinned",
-                "tierroute_auto": "tierroute_auto", "litellm_proxy": "litellm_proxy"}.get(target)
+        return None if target == "direct" else target
 
 
 def tierroute_env() -> dict[str, str]:
@@ -288,10 +290,50 @@ def tierroute_cmd(python: str, policy: Path, port: int, workers: int) -> list[st
     return cmd + (["--workers", str(workers)] if workers > 1 else [])
 
 
-def start_tierroute(s: Setup, name: str, port_key: str) -> None:
+def start_tierroute(s: Setup, name: str, port_key: str, policy: str = "policy.yaml",
+                    extra: Sequence[str] = ()) -> None:
     s.ports[port_key] = free_port()
-    s.procs.start(name, tierroute_cmd(s.python, s.work / "policy.yaml", s.ports[port_key], s.workers),
+    s.procs.start(name, [*tierroute_cmd(s.python, s.work / policy, s.ports[port_key], s.workers), *extra],
                   env=tierroute_env(), cwd=REPO)  # booted on both cores, pinned once ready (pin_proxies)
+
+
+def start_router_targets(s: Setup) -> None:
+    """Issue 12's targets: tierroute auto + cache_aware over two replicas per tier + a private Redis, and
+    sgl-router over the same two replicas of the first tier (see overhead_router)."""
+    p = s.ports
+    if "tierroute_auto_redis" in s.targets:
+        p["redis"] = free_port()
+        s.procs.start("redis", pinned(orr.redis_server_cmd(p["redis"], s.work), s.client_cpu))
+        orr.wait_redis(p["redis"])
+        (s.work / "policy_replicas.yaml").write_text(orr.policy_replicas(
+            POLICY.format(port_a=p["mock_a"], port_b=p["mock_b"]), {"small": p["mock_a2"], "large": p["mock_b2"]}))
+        start_tierroute(s, "tierroute_auto_redis", "tr_redis", "policy_replicas.yaml",
+                        ["--redis-url", f"redis://127.0.0.1:{p['redis']}/0"])
+    workers = [f"http://127.0.0.1:{p['mock_a']}", f"http://127.0.0.1:{p['mock_a2']}"]
+    for target, key, policy in (("sgl_router_rr", "sgl_rr", "round_robin"),
+                                ("sgl_router_cache_aware", "sgl_ca", "cache_aware")):
+        if target in s.targets:
+            p[key] = free_port()
+            s.procs.start(target, orr.sgl_router_cmd(orr.ensure_sgl_router(), workers, policy, p[key], free_port()))
+    for target, key in (("sgl_router_rr", "sgl_rr"), ("sgl_router_cache_aware", "sgl_ca")):
+        if target in s.targets:
+            s.procs.wait_http(target, f"http://127.0.0.1:{p[key]}/health", timeout=60)
+    if "tierroute_auto_redis" in s.targets:
+        s.procs.wait_http("tierroute_auto_redis", f"http://127.0.0.1:{p['tr_redis']}/ready", timeout=240)
+
+
+def redis_state(s: Setup) -> dict[str, Any] | None:
+    """tierroute_auto_redis's Redis errors and fallbacks (/admin/stats) and the private server's view."""
+    if "tr_redis" not in s.ports:
+        return None
+    try:
+        req = urllib.request.Request(f"http://127.0.0.1:{s.ports['tr_redis']}/admin/stats",
+                                     headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            doc = json.loads(r.read())
+        return {"tierroute": orr.redis_fallbacks(doc), "server": orr.redis_info(s.ports["redis"])}
+    except (OSError, ValueError) as e:
+        return {"failed": f"{type(e).__name__}: {e}"}
 
 
 def ensure_litellm(spec: str) -> Path:
@@ -307,10 +349,11 @@ def ensure_litellm(spec: str) -> Path:
 
 def start_all(s: Setup, litellm_exe: Path | None) -> None:
     p = s.ports
-    p.update(mock_a=free_port(), mock_b=free_port(), floor=free_port())
+    p.update(mock_a=free_port(), mock_b=free_port(), mock_a2=free_port(), mock_b2=free_port(), floor=free_port())
     (s.work / "policy.yaml").write_text(POLICY.format(port_a=p["mock_a"], port_b=p["mock_b"]))
     s.procs.start("mock", pinned([s.python, str(BENCH / "mock_upstream.py"), "--port", str(p["mock_a"]),
-                                  "--port", str(p["mock_b"]), "--model", "mock-model",
+                                  "--port", str(p["mock_b"]), "--port", str(p["mock_a2"]), "--port",
+                                  str(p["mock_b2"]), "--model", "mock-model",
                                   "--chunk-delay-ms", str(s.chunk_delay_ms)], s.client_cpu))
     s.procs.wait_http("mock", f"http://127.0.0.1:{p['mock_a']}/health", timeout=30)
     if "floor_proxy" in s.targets:
@@ -328,6 +371,7 @@ def start_all(s: Setup, litellm_exe: Path | None) -> None:
                                         "--host", "127.0.0.1", "--port", str(p["litellm"]),
                                         "--num_workers", str(s.workers)],
                       env={"LITELLM_MASTER_KEY": CLIENT_KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}, cwd=s.work)
+    start_router_targets(s)
     if "floor_proxy" in s.targets:
         s.procs.wait_http("floor_proxy", f"http://127.0.0.1:{p['floor']}/health", timeout=30)
     for name, key in (("tierroute_pinned", "tr_pinned"), ("tierroute_auto", "tr_auto")):
@@ -414,13 +458,22 @@ def measure(s: Setup, runner: Runner, target: str, c: int, prof: Profile, tag: s
     base = loadgen.Spec(s.url(target), s.model(target), c, ns_n, warmup=warmup_for(ns_n, c, slow), key=CLIENT_KEY,
                         tag=f"{tag}-ns")
     out: dict[str, Any] = {}
+    name = s.proc_name(target)
+    cpu = [group_pids(s.procs.procs[n].pid) for n in (name, "redis") if n and n in s.procs.procs] if name else []
+    if target != "tierroute_auto_redis":
+        cpu = cpu[:1]
     try:
+        before = [orr.group_cpu_ns(pids) for pids in cpu]
         out["ns"] = runner.run(base)
+        served = base.count + base.warmup
+        used = [orr.group_cpu_ns(pids) - b for pids, b in zip(cpu, before, strict=True)]
+        if used:  # CPU µs per request, non-streaming (the proxy's group; Redis' apart)
+            out["cpu_us"] = round(used[0] / 1000 / served, 1)
+            out["redis_cpu_us"] = round(used[1] / 1000 / served, 1) if len(used) > 1 else None
         out["st"] = runner.run(replace(base, stream=True, count=st_n, warmup=warmup_for(st_n, c, slow),
                                        tag=f"{tag}-st"))
     except Exception as e:  # noqa: BLE001 - one failed measurement must not lose the rest of the run
         out["failed"] = f"{type(e).__name__}: {e}"[:500]
-    name = s.proc_name(target)
     out["rss_mb"] = s.procs.rss_mb(name) if name else None
     return out
 
@@ -498,13 +551,16 @@ def summarize(data: dict[str, dict[int, list[dict[str, Any]]]],
                 "rps": _median(rps),
                 "ttfb_added_ms": _median(added("st", "ttfb_p50_ms")) if direct else None,
                 "rss_mb": rss[-1] if rss else None,
+                "cpu_us": _median([x.get("cpu_us") for x in rounds]),
+                "redis_cpu_us": _median([x.get("redis_cpu_us") for x in rounds]),
             }
             errors = sum((val(x, "ns", "errors") or 0) + (val(x, "st", "errors") or 0) for x in rounds)
             details[t][str(c)] = {
                 "spread": {"p50_ms": _spread(p50), "p99_ms": _spread(p99), "rps": _spread(rps),
                            "p50_added_ms": _spread(added("ns", "p50_ms")),
                            "p99_added_ms": _spread(added("ns", "p99_ms")),
-                           "ttfb_added_ms": _spread(added("st", "ttfb_p50_ms")), "rss_mb": _spread(rss)},
+                           "ttfb_added_ms": _spread(added("st", "ttfb_p50_ms")), "rss_mb": _spread(rss),
+                           "cpu_us": _spread([x.get("cpu_us") for x in rounds])},
                 "stream": {"p50_ms": _median([val(x, "st", "p50_ms") for x in rounds]),
                            "p99_ms": _median([val(x, "st", "p99_ms") for x in rounds]),
                            "rps": _median([val(x, "st", "rps") for x in rounds]),
@@ -548,13 +604,13 @@ def target_checks(table: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
         tt = g("tierroute_pinned", c, "ttfb_added_ms")
         checks.append((f"tierroute_pinned TTFB added p50 at {c} ≤ 1 ms", None if tt is None else tt <= 1.0,
                        _f(tt, 3)))
-    return checks
+    return checks + orr.checks(g)
 
 
 def render_table(table: dict[str, Any], details: dict[str, Any], concurrencies: Sequence[int]) -> str:
     head = ("| target | conc. | p50 ms | p99 ms | added p50 ms | added p99 ms | req/s | TTFB added ms (p50) "
-            "| RSS MB | spread: added p50 | spread: req/s | errors |")
-    lines = [head, "|" + "---|" * 12]
+            "| RSS MB | proxy CPU µs/req | spread: added p50 | spread: req/s | errors |")
+    lines = [head, "|" + "---|" * 13]
     for c in concurrencies:
         for t in table:
             v, d = table[t][str(c)], details[t][str(c)]
@@ -565,6 +621,7 @@ def render_table(table: dict[str, Any], details: dict[str, Any], concurrencies: 
             lines.append(
                 f"| {t} | {c} | {_f(v['p50_ms'])} | {_f(v['p99_ms'])} | {_f(v['p50_added_ms'])} | "
                 f"{_f(v['p99_added_ms'])} | {_f(v['rps'], 0)} | {_f(v['ttfb_added_ms'])} | {_f(v['rss_mb'], 0)} | "
+                f"{_f(v.get('cpu_us'), 0)}{' + Redis ' + _f(v['redis_cpu_us'], 0) if v.get('redis_cpu_us') else ''} | "
                 f"{_rng(sp['p50_added_ms'])} | {_rng(sp['rps'], 0)} | {err} |")
     return "\n".join(lines)
 
@@ -642,7 +699,7 @@ def profile_targets(s: Setup, runner: Runner, out_dir: Path, prof: Profile, c: i
     out_dir.mkdir(parents=True, exist_ok=True)
     exe = py_spy_exe()
     summary: dict[str, Any] = {}
-    for target in ("tierroute_pinned", "tierroute_auto"):
+    for target in ("tierroute_pinned", "tierroute_auto", "tierroute_auto_redis"):
         name = s.proc_name(target)
         if target not in s.targets or name is None:
             continue
@@ -801,6 +858,9 @@ def write_md(path: Path, *, command: str, info: dict[str, Any], table_md: str,
     ]
     for what, ok, nums in checks:
         lines.append(f"- {'PASS' if ok else ('FAIL' if ok is False else 'n/a')}: {what} — {nums}")
+    if meta.get("redis"):
+        lines += ["", f"Redis as tierroute_auto_redis saw it after the run (/admin/stats, the private server): "
+                  f"`{json.dumps(meta['redis'])}`"]
     lines += ["", "## Memory (issue 5 point 4)", ""]
     lines.append(render_memory(memory) if memory else "Not measured in this run (`--quick` skips it; "
                  "`bench/overhead.py --memory-only` runs it alone).")
@@ -887,6 +947,7 @@ def main(argv: list[str] | None = None) -> int:
     procs = Procs(work)
     setup = Setup(work, procs, ns.python, proxy_cpu, client_cpu, ns.workers, {}, targets, ns.chunk_delay_ms)
     runner: Runner | None = None
+    redis_seen: dict[str, Any] | None = None
     probe: dict[str, float | None] = {}
     classifier: str | None = None
     try:
@@ -919,6 +980,7 @@ def main(argv: list[str] | None = None) -> int:
         elif ns.generator != "aiohttp" and loadgen.wrk_available():
             runner.ns_generator = "wrk"  # memory check only: no calibration, the faster generator when present
         data = run_rounds(setup, runner, prof, concurrencies, log) if targets else {}
+        redis_seen = redis_state(setup)
         memory = None
         if run_memory:
             memory = memory_check(setup, runner, total=ns.memory_requests, log=log)
@@ -949,6 +1011,7 @@ def main(argv: list[str] | None = None) -> int:
             "slow": sorted(setup.slow), "classifier": classifier, "litellm_spec": ns.litellm_spec,
             "versions": versions(ns.python), "profile_obj": prof}
     (ns.out / "overhead.json").write_text(json.dumps(table, indent=1) + "\n")
+    meta["redis"] = redis_seen
     rounds_meta = {k: v for k, v in meta.items() if k != "profile_obj"}
     rounds_meta["counts"] = {"rounds": prof.rounds, "non_stream": prof.ns, "stream": prof.st,
                              "slow_non_stream": prof.slow_ns, "slow_stream": prof.slow_st, "slow_targets": meta["slow"],

@@ -15,8 +15,12 @@ is kept). A first turn without a session id has nothing to look up.
 
 :class:`MemoryConversations` is the single-process store: a TTL'd LRU of at most
 ``routing.sticky.max_conversations`` entries; :class:`RedisConversations` shares the tiers among
-proxy replicas (with ``--redis-url``), its writes in the background, at most
+proxy replicas (with ``--redis-url``) through the process's pipelined Redis connection
+(:class:`router.redis_client.RedisPipe`), its writes in the background, at most
 :data:`MAX_PENDING_WRITES` at once (more are dropped and counted: the local store still has them).
+A lookup that fails is answered by the local store and counted as a fallback in the client's
+:class:`router.redis_client.RedisHealth`. The local store is not asked first: another proxy may have
+moved the conversation up since, and a stale local tier would let it go back down.
 Both ``describe()`` their size and caps for ``/admin/stats``.
 """
 
@@ -36,6 +40,7 @@ from redis.exceptions import RedisError
 from classifiers.text import content_text
 
 from .clock import Clock
+from .redis_client import RedisPipe, health_of
 
 SESSION_HEADER = "x-tierroute-session"
 MAX_PENDING_WRITES = 1024  # background Redis writes in flight; a slow Redis must not grow them without bound
@@ -114,7 +119,9 @@ class RedisConversations:
     """
 
     def __init__(self, redis: Redis, local: MemoryConversations) -> None:
-        self._redis = redis
+        # redis-py's client: through its pipe; anything else with redis-py's get/set (a test's stand-in) as it is
+        self._kv: RedisPipe | Redis = RedisPipe.of(redis) if isinstance(redis, Redis) else redis
+        self._health = health_of(redis)
         self._local = local
         self.errors = 0
         self.dropped_writes = 0  # not sent: MAX_PENDING_WRITES were already in flight
@@ -122,9 +129,11 @@ class RedisConversations:
 
     async def get(self, key: str) -> str | None:
         try:
-            value = await self._redis.get(_KEY + key)
+            value = await self._kv.get(_KEY + key)
         except (RedisError, OSError, TimeoutError):
             self.errors += 1
+            self._health.error("conversations")
+            self._health.fallback("conversations")
             return await self._local.get(key)
         return value.decode() if isinstance(value, bytes) else value
 
@@ -144,9 +153,10 @@ class RedisConversations:
 
     async def _write(self, key: str, tier: str, ttl_s: float) -> None:
         try:
-            await self._redis.set(_KEY + key, tier, px=max(1, int(ttl_s * 1000)))
+            await self._kv.set(_KEY + key, tier, px=max(1, int(ttl_s * 1000)))
         except (RedisError, OSError, TimeoutError):
             self.errors += 1
+            self._health.error("conversations")
 
 
 _KEY = "tierroute:conv:"

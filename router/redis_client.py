@@ -1,30 +1,309 @@
 """The one Redis client a proxy shares among its Redis-backed stores (affinity, conversations,
-limits), and the breaker those stores put in front of it.
+limits), the pipelined connection their per-request calls go through, and the breaker those stores
+put in front of it.
 
 Commands time out after ``timeout_s`` and are never retried by the client: the stores fall back
 to local decisions instead of making a request wait for Redis. :class:`RedisBreaker`: after
 ``failures`` failures in a row it opens for ``cooldown_s`` (the store decides locally without
 trying Redis); then one call is let through (half open) and its success closes it. Every such
-event is counted in its :class:`RedisStatus`.
+event is counted in its :class:`RedisStatus`, and every error and local decision of every store
+in the client's one :class:`RedisHealth` (``/admin/stats`` → ``affinity.store.redis``).
+
+:class:`RedisPipe`: the per-request calls (the affinity choice and release, conversation tiers,
+limits) share one connection per process and are pipelined. Every command issued in one turn of
+the event loop goes out in one write; replies come back in order and are parsed by hiredis. No
+pool: 64 concurrent requests are 64 commands in flight on one connection, never 64 connections
+(redis-py's pool raised ``MaxConnectionsError`` there). ``timeout_s`` is a read timeout, as
+redis-py's ``socket_timeout``: when commands wait and nothing has come back for that long (since
+the oldest was written or the last reply, whichever is later; replies already waiting unread on the
+socket count as come back: this process stalled, not Redis), every command in flight fails and the
+connection is closed (their replies could no longer be matched); the next call connects again. A
+burst of replies that takes longer as a whole is not a timeout. The scripts the stores register
+are loaded when the connection opens (``SCRIPT LOAD``, pipelined), so ``EVALSHA`` does not miss.
+The pipe's read timeout is ``read_timeout_s`` (250 ms): on this 2-core machine, shared with test
+suites, Redis and the proxy are descheduled for over 50 ms now and then, and with 50 ms one such
+pause failed every call in flight (64 local decisions at once, the breaker open for 5 s). A Redis
+that is really gone costs one such wait: the breaker then decides locally without trying.
+The redis-py pool (:func:`redis_client`) stays for the rest (lease renewal, ``/admin`` reads),
+bounded and blocking: it waits for a connection instead of raising when all are busy.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+import math
+import select
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from hashlib import sha1
+from typing import Any
 
-from redis.asyncio import Redis
+import hiredis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .clock import Clock
 
 log = logging.getLogger("tierroute.redis")
+READ_TIMEOUT_S = 0.25  # the pipe's, by default (see the module docstring)
+POOL_CONNECTIONS = 16  # the redis-py pool: lease renewal, /admin reads, tests; the hot path uses the pipe
+
+Arg = str | bytes | int | float
 
 
-def redis_client(url: str, *, timeout_s: float = 0.05) -> Redis:
-    return Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                          retry=Retry(NoBackoff(), 0), health_check_interval=0)
+@dataclass
+class RedisHealth:
+    """Redis errors and local decisions (fallbacks) of every store sharing one client."""
+
+    errors: dict[str, int] = field(default_factory=dict)
+    fallbacks: dict[str, int] = field(default_factory=dict)
+
+    def error(self, store: str) -> None:
+        self.errors[store] = self.errors.get(store, 0) + 1
+
+    def fallback(self, store: str) -> None:
+        self.fallbacks[store] = self.fallbacks.get(store, 0) + 1
+
+    def describe(self) -> dict[str, Any]:
+        return {"errors": sum(self.errors.values()), "fallbacks": sum(self.fallbacks.values()),
+                "errors_by_store": dict(self.errors), "fallbacks_by_store": dict(self.fallbacks)}
+
+
+class RedisPipe:
+    """One pipelined connection (see the module docstring); ``call`` sends a command, ``script`` runs Lua."""
+
+    def __init__(self, kwargs: dict[str, Any], timeout_s: float) -> None:
+        self._kw = kwargs  # redis-py's connection_kwargs: host/port or path, db, username, password
+        self._timeout = timeout_s
+        self._transport: asyncio.Transport | None = None
+        self._connecting: asyncio.Future[None] | None = None
+        self._reader = hiredis.Reader(replyError=ResponseError)
+        self._waiting: deque[list[Any]] = deque()  # [future, written at (loop time; inf until written)]
+        self._scripts: dict[str, str] = {}  # sha -> source, loaded on every new connection
+        self._out: list[bytes] = []
+        self._watch: asyncio.TimerHandle | None = None
+        self._last_reply = 0.0  # loop time of the last bytes received
+        self._extended = 0  # deadlines passed with replies waiting unread, in a row
+
+    @classmethod
+    def of(cls, redis: Redis, timeout_s: float = 30.0) -> RedisPipe:
+        """The client's shared pipe, or a new one on its address and timeout (a plain redis-py client;
+        ``timeout_s`` when it has none)."""
+        pipe = getattr(redis, "pipe", None)
+        if isinstance(pipe, RedisPipe):
+            return pipe
+        kw = redis.connection_pool.connection_kwargs
+        return cls(dict(kw), float(kw.get("socket_timeout") or timeout_s))
+
+    async def call(self, *args: Arg) -> Any:
+        if self._transport is None:
+            await self._connect()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append([fut, math.inf])
+        self._out.append(_pack(args))
+        if len(self._out) == 1:
+            loop.call_soon(self._flush)
+        if self._watch is None:
+            self._watch = loop.call_later(self._timeout, self._check)
+        return await fut
+
+    async def get(self, name: str) -> bytes | None:
+        return await self.call("GET", name)  # type: ignore[no-any-return]
+
+    async def set(self, name: str, value: Arg, *, px: int) -> None:
+        await self.call("SET", name, value, "PX", px)
+
+    def register(self, source: str) -> str:
+        """A script the stores run: loaded on each new connection; its SHA-1 for :meth:`script`."""
+        sha = script_sha(source)
+        self._scripts[sha] = source
+        return sha
+
+    async def script(self, sha: str, source: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        try:
+            return await self.call("EVALSHA", sha, len(keys), *keys, *args)
+        except ResponseError as e:
+            if not str(e).startswith("NOSCRIPT"):
+                raise
+        return await self.call("EVAL", source, len(keys), *keys, *args)  # loads it for the next EVALSHA
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if self._transport is not None and out:
+            self._transport.write(b"".join(out))
+            now, waiting = asyncio.get_running_loop().time(), self._waiting
+            for i in range(1, min(len(out), len(waiting)) + 1):
+                waiting[-i][1] = now
+
+    def _check(self) -> None:
+        self._watch = None
+        if not self._waiting:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = max(self._waiting[0][1], self._last_reply) + self._timeout
+        if deadline == math.inf:  # not written yet: the flush is due in this turn of the loop
+            self._watch = loop.call_later(self._timeout, self._check)
+            return
+        if deadline > loop.time():
+            self._watch = loop.call_later(max(0.001, deadline - loop.time()), self._check)
+        elif self._unread() and self._extended < 3:
+            # Replies are there, not yet read: this process stalled (a busy core, the GIL; uvloop runs due
+            # timers before it reads sockets), not Redis. Not a timeout.
+            self._extended += 1
+            self._last_reply = loop.time()
+            self._watch = loop.call_later(self._timeout, self._check)
+        else:
+            self._fail(RedisTimeoutError("Timeout reading from Redis"))
+
+    async def _connect(self) -> None:
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._open())
+        fut = self._connecting
+        try:
+            await asyncio.shield(fut)
+        finally:
+            if fut.done() and self._connecting is fut:
+                self._connecting = None
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        kw = self._kw
+        timeout = float(kw.get("socket_connect_timeout") or self._timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                if "path" in kw:
+                    transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), kw["path"])
+                else:
+                    transport, _ = await loop.create_connection(lambda: _Protocol(self), kw.get("host", "localhost"),
+                                                                int(kw.get("port", 6379)))
+        except TimeoutError as e:
+            raise RedisTimeoutError("Timeout connecting to Redis") from e
+        except OSError as e:
+            raise RedisConnectionError(f"Error connecting to Redis: {e}") from e
+        self._transport = transport  # type: ignore[assignment]
+        self._reader = hiredis.Reader(replyError=ResponseError)
+        hello: list[tuple[Arg, ...]] = []
+        if kw.get("password"):
+            hello.append(("AUTH", *([kw["username"]] if kw.get("username") else []), kw["password"]))
+        if kw.get("db"):
+            hello.append(("SELECT", int(kw["db"])))
+        hello += [("SCRIPT", "LOAD", src) for src in self._scripts.values()]
+        await asyncio.gather(*(self.call(*cmd) for cmd in hello))
+
+    def _unread(self) -> bool:
+        """Whether the connection's socket holds bytes the loop has not read yet."""
+        sock = self._transport.get_extra_info("socket") if self._transport is not None else None
+        if sock is None:
+            return False
+        try:
+            return bool(select.select([sock.fileno()], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
+
+    def _received(self, data: bytes) -> None:
+        self._last_reply = asyncio.get_running_loop().time()
+        self._extended = 0
+        self._reader.feed(data)
+        while self._waiting:
+            reply = self._reader.gets()
+            if reply is False:
+                return
+            fut = self._waiting.popleft()[0]
+            if fut.done():
+                continue
+            if isinstance(reply, ResponseError):
+                fut.set_exception(reply)
+            else:
+                fut.set_result(reply)
+
+    def _fail(self, e: Exception) -> None:
+        transport, self._transport = self._transport, None
+        self._out = []
+        waiting, self._waiting = self._waiting, deque()
+        for fut, _ in waiting:
+            if not fut.done():
+                fut.set_exception(e)
+        if transport is not None:
+            transport.close()
+
+    def _lost(self, transport: asyncio.BaseTransport) -> None:
+        if transport is self._transport:
+            self._fail(RedisConnectionError("Connection to Redis lost"))
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        self._fail(RedisConnectionError("closed"))
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, pipe: RedisPipe) -> None:
+        self._pipe = pipe
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._pipe._received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._pipe._lost(self._transport)
+
+
+def _pack(args: Sequence[Arg]) -> bytes:
+    """RESP: an array of bulk strings, built as one str and encoded once (lengths are UTF-8 bytes)."""
+    out = [f"*{len(args)}\r\n"]
+    for a in args:
+        v = a if isinstance(a, str) else a.decode() if isinstance(a, bytes) else repr(a) if isinstance(a, float) \
+            else str(a)
+        out.append(f"${len(v) if v.isascii() else len(v.encode())}\r\n{v}\r\n")
+    return "".join(out).encode()
+
+
+def script_sha(source: str) -> str:
+    return sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by their SHA-1
+
+
+class SharedRedis(Redis):
+    """redis-py's client with the process's one :class:`RedisPipe` and :class:`RedisHealth` on it."""
+
+    pipe: RedisPipe
+    health: RedisHealth
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        self.pipe.close()
+        await super().aclose(close_connection_pool)
+
+
+def redis_client(url: str, *, timeout_s: float = 0.05, read_timeout_s: float | None = None,
+                 max_connections: int = POOL_CONNECTIONS) -> Redis:
+    """The client the stores share: its pool blocks (up to ``timeout_s``) rather than fail when all of its
+    ``max_connections`` are busy; per-request calls go through ``client.pipe`` (one connection, connect
+    timeout ``timeout_s``, read timeout ``read_timeout_s``: ``max(timeout_s, READ_TIMEOUT_S)`` if unset)."""
+    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=timeout_s,
+                                           socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                           retry=Retry(NoBackoff(), 0), health_check_interval=0)
+    client = SharedRedis(connection_pool=pool)
+    client.pipe = RedisPipe(dict(pool.connection_kwargs),
+                            max(timeout_s, READ_TIMEOUT_S) if read_timeout_s is None else read_timeout_s)
+    client.health = RedisHealth()
+    return client
+
+
+def health_of(redis: Redis) -> RedisHealth:
+    """The client's shared health counters (a plain redis-py client: a store's own)."""
+    h = getattr(redis, "health", None)
+    return h if isinstance(h, RedisHealth) else RedisHealth()
 
 
 @dataclass
@@ -33,7 +312,7 @@ class RedisStatus:
     errors: int = 0
     breaker_opened: int = 0
     recovered: int = 0
-    local_decisions: int = 0
+    local_decisions: int = 0  # fallbacks: decided here because Redis failed, timed out or the breaker was open
     last_error: str | None = None
 
 

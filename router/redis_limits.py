@@ -1,8 +1,9 @@
 """Per-key limits in Redis (:mod:`router.limits`): one limit per key for every proxy and worker process.
 
 One Lua script call per admitted request (``ADMIT``), one per charge (``CHARGE``, sent in the
-background). Keys, one hash tag per key name so that a key's three keys share a Redis Cluster
-slot: ``tierroute:limits:{<name>}:rate`` (hash: both buckets), ``…:usd:day:<YYYY-MM-DD>`` and
+background), both through the process's pipelined connection (:class:`router.redis_client.RedisPipe`).
+Keys, one hash tag per key name so that a key's three keys share a Redis Cluster slot:
+``tierroute:limits:{<name>}:rate`` (hash: both buckets), ``…:usd:day:<YYYY-MM-DD>`` and
 ``…:usd:month:<YYYY-MM>`` (floats, expiring after their period). Times in the scripts are
 Redis' own clock. When Redis fails (a command times out after the client's timeout; the breaker
 of :mod:`router.redis_client` then stops trying for a while), this process's
@@ -33,7 +34,7 @@ from .limits import (
     key_view,
     refill,
 )
-from .redis_client import RedisBreaker
+from .redis_client import RedisBreaker, RedisPipe, health_of
 
 _ADMIT = """
 -- KEYS: rate (hash), day spend, month spend
@@ -119,8 +120,9 @@ class RedisLimits:
         self._redis = redis
         self._prefix = prefix
         self._local = local or MemoryLimits(clock)
-        self._admit = redis.register_script(_ADMIT)
-        self._charge = redis.register_script(_CHARGE)
+        self._pipe = RedisPipe.of(redis)
+        self._health = health_of(redis)
+        self._admit_sha, self._charge_sha = self._pipe.register(_ADMIT), self._pipe.register(_CHARGE)
         self._breaker = RedisBreaker(clock, "limits", failures=breaker_failures, cooldown_s=breaker_cooldown_s)
         self.status = self._breaker.status
         self._pending = _Pending()
@@ -129,24 +131,31 @@ class RedisLimits:
         if not p.limited:
             return ADMITTED
         if not self._breaker.usable():
-            self.status.local_decisions += 1
-            return await self._local.admit(p)
+            return await self._admit_locally(p)
         per = self._local.period()
         b = p.budget
         args: list[int | float | str] = [
             p.requests_per_minute or 0, p.tokens_per_minute or 0, (b.usd_per_day or 0) if b else 0,
             (b.usd_per_month or 0) if b else 0, "1" if b is not None and b.on_exhausted == "refuse" else "0"]
         try:
-            out = await self._admit(keys=redis_keys(p.name, per, self._prefix), args=args)
+            out = await self._pipe.script(self._admit_sha, _ADMIT, redis_keys(p.name, per, self._prefix), args)
         except (TimeoutError, RedisError, OSError) as e:
-            self._breaker.failed(e)
-            self.status.local_decisions += 1
-            return await self._local.admit(p)
+            self._failed(e)
+            return await self._admit_locally(p)
         self._breaker.succeeded()
         verdict, wait, day, month, over = (v.decode() if isinstance(v, bytes) else str(v) for v in out)
         spent = float(day), float(month)
         self._local.seen(p, per, *spent)
         return self._local.verdict(p, verdict, float(wait), spent, per, over == "1")
+
+    async def _admit_locally(self, p: Principal) -> Admission:
+        self.status.local_decisions += 1
+        self._health.fallback("limits")
+        return await self._local.admit(p)
+
+    def _failed(self, e: BaseException) -> None:
+        self._breaker.failed(e)
+        self._health.error("limits")
 
     def charge(self, p: Principal, tokens: int, usd: float) -> None:
         if not (p.tokens_per_minute or p.budget) or (tokens <= 0 and usd <= 0):
@@ -165,9 +174,9 @@ class RedisLimits:
         args: list[int | str] = [p.tokens_per_minute or 0, tokens, repr(usd if p.budget else 0.0), DAY_TTL_S,
                                  MONTH_TTL_S]
         try:
-            day, month = await self._charge(keys=redis_keys(p.name, per, self._prefix), args=args)
+            day, month = await self._pipe.script(self._charge_sha, _CHARGE, redis_keys(p.name, per, self._prefix), args)
         except (TimeoutError, RedisError, OSError) as e:
-            self._breaker.failed(e)  # charged locally already
+            self._failed(e)  # charged locally already
             return
         self._breaker.succeeded()
         self._local.seen(p, per, float(day), float(month))  # the totals include this process's charges
@@ -188,7 +197,7 @@ class RedisLimits:
                     pipe.get(month)
                 out = await pipe.execute()
         except (TimeoutError, RedisError, OSError) as e:
-            self._breaker.failed(e)
+            self._failed(e)
             return {**state, "source": "local", "keys": {p.name: self._local.view(p) for p in limited}}
         sec, usec = out[0]
         now = sec + usec / 1e6

@@ -16,10 +16,15 @@ prompt's length.
 Times come from Redis' own clock, as whole microseconds (integer scores keep Redis' small
 sorted sets fast: with fractional scores a 46-block ZADD cost ~0.5 ms instead of ~0.05 ms).
 
+The choice, the prefill-mark checks and the release go through the process's pipelined connection
+(:class:`..redis_client.RedisPipe`: one connection, every call of one event-loop turn in one
+write); lease renewal through redis-py's pool, in the background.
+
 Redis trouble never fails a request: commands time out after ``timeout_s``; after
 ``breaker_failures`` failures in a row the breaker opens for ``breaker_cooldown_s`` and
 decisions are made locally (a :class:`.affinity.MemoryAffinity`); then one call is tried again
-and success closes the breaker. Every such event is counted in ``status()``.
+and success closes the breaker. Every such event is counted in ``status()`` and in the client's
+shared :class:`..redis_client.RedisHealth` (errors, fallbacks: ``describe()["redis"]``).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..clock import Clock
-from ..redis_client import RedisBreaker, redis_client
+from ..redis_client import RedisBreaker, RedisPipe, health_of, redis_client
 from .affinity import MAX_ENTRIES, AffinityParams, Choice, MemoryAffinity
 from .rule import Candidate
 
@@ -190,9 +195,9 @@ class RedisAffinity:
                  breaker_cooldown_s: float = 5.0, max_entries: int = MAX_ENTRIES) -> None:
         self._redis = redis
         self._clock = clock
-        self._choose = redis.register_script(_CHOOSE)
-        self._finish = redis.register_script(_FINISH)
-        self._filling = redis.register_script(_FILLING)
+        self._pipe = RedisPipe.of(redis)
+        self._health = health_of(redis)
+        self._sha = {src: self._pipe.register(src) for src in (_CHOOSE, _FINISH, _FILLING)}
         self._local = MemoryAffinity(clock, max_entries)
         self.max_entries = max_entries  # per replica, in Redis, while its capacity is unknown
         self._breaker = RedisBreaker(clock, "affinity", failures=breaker_failures, cooldown_s=breaker_cooldown_s)
@@ -205,8 +210,7 @@ class RedisAffinity:
     async def choose(self, scope: str, blocks: Sequence[str], candidates: Sequence[Candidate], lease: str,
                      params: AffinityParams) -> Choice | None:
         if not self._breaker.usable():
-            self.status.local_decisions += 1
-            return await self._local.choose(scope, blocks, candidates, lease, params)
+            return await self._decide_locally(scope, blocks, candidates, lease, params)
         args: list[Any] = [key_prefix(scope), lease, len(blocks), len(candidates), params.entry_ttl_s,
                            params.lease_ttl_s, params.rule.match_threshold, params.rule.abs_threshold,
                            params.rule.rel_threshold, params.fill_ttl_s, *blocks]
@@ -214,11 +218,10 @@ class RedisAffinity:
             args += [c.key, "1" if c.healthy else "0", c.max_running, c.external, c.weight,
                      c.capacity_blocks or self.max_entries]  # capacity unknown: a replica's zset is still bounded
         try:
-            out = await self._choose(keys=[key_prefix(scope) + "lease"], args=args)
+            out = await self._script(_CHOOSE, [key_prefix(scope) + "lease"], args)
         except (TimeoutError, RedisError, OSError) as e:
-            self._breaker.failed(e)
-            self.status.local_decisions += 1
-            return await self._local.choose(scope, blocks, candidates, lease, params)
+            self._failed(e)
+            return await self._decide_locally(scope, blocks, candidates, lease, params)
         self._breaker.succeeded()
         if not out:
             return None
@@ -228,13 +231,26 @@ class RedisAffinity:
         return Choice(vals[0], vals[1], int(vals[2]), matches, loads,
                       int(vals[3]) / 1e6 if vals[3] else None, int(vals[4]) / 1e6, vals[5] == "1")
 
+    async def _decide_locally(self, scope: str, blocks: Sequence[str], candidates: Sequence[Candidate], lease: str,
+                              params: AffinityParams) -> Choice | None:
+        self.status.local_decisions += 1
+        self._health.fallback("affinity")
+        return await self._local.choose(scope, blocks, candidates, lease, params)
+
+    def _script(self, source: str, keys: list[str], args: Sequence[Any]) -> Any:
+        return self._pipe.script(self._sha[source], source, keys, args)
+
+    def _failed(self, e: BaseException) -> None:
+        self._breaker.failed(e)
+        self._health.error("affinity")
+
     async def filling(self, scope: str, replica: str, block: str) -> bool:
         if not self._breaker.usable():
             return await self._local.filling(scope, replica, block)
         try:
-            out = await self._filling(keys=[key_prefix(scope) + "fill:" + replica], args=[block])
+            out = await self._script(_FILLING, [key_prefix(scope) + "fill:" + replica], [block])
         except (TimeoutError, RedisError, OSError) as e:
-            self._breaker.failed(e)
+            self._failed(e)
             return False  # stop holding: the request goes on
         self._breaker.succeeded()
         return bool(out)
@@ -244,9 +260,9 @@ class RedisAffinity:
         if not blocks or not self._breaker.usable():
             return
         try:
-            await self._redis.zrem(key_prefix(scope) + "fill:" + replica, *blocks)
+            await self._pipe.call("ZREM", key_prefix(scope) + "fill:" + replica, *blocks)
         except (TimeoutError, RedisError, OSError) as e:
-            self._breaker.failed(e)  # the marks expire by themselves
+            self._failed(e)  # the marks expire by themselves
             return
         self._breaker.succeeded()
 
@@ -257,10 +273,10 @@ class RedisAffinity:
             return
         before = "" if forget_older_than is None else str(round(forget_older_than * 1e6))
         try:
-            await self._finish(keys=[key_prefix(scope) + "lease"],
-                               args=[key_prefix(scope), replica, lease, before, *forget])
+            await self._script(_FINISH, [key_prefix(scope) + "lease"],
+                               [key_prefix(scope), replica, lease, before, *forget])
         except (TimeoutError, RedisError, OSError) as e:
-            self._breaker.failed(e)  # the lease expires by itself
+            self._failed(e)  # the lease expires by itself
             return
         self._breaker.succeeded()
 
@@ -276,13 +292,15 @@ class RedisAffinity:
                     pipe.zadd(key_prefix(scope) + "lease:" + replica, {lease: expiry}, xx=True)
                 await pipe.execute()
         except (TimeoutError, RedisError, OSError) as e:
-            self._breaker.failed(e)
+            self._failed(e)
             return
         self._breaker.succeeded()
 
     async def aclose(self) -> None:
+        self._pipe.close()
         await self._redis.aclose()
 
     def describe(self) -> dict[str, Any]:
-        return {"store": "redis", **asdict(self.status), "max_entries_per_replica": self.max_entries,
+        return {"store": "redis", **asdict(self.status), "redis": self._health.describe(),
+                "max_entries_per_replica": self.max_entries,
                 "local": self._local.describe()}  # the fallback's bounds
