@@ -32,6 +32,7 @@ from .limits import ADMITTED, Admission
 from .parse import ParsedRequest, parse_request
 from .policy.capabilities import NO_NEEDS, clamp_output, needs_of
 from .policy.decide import Decision, Target, decide, resolve_target
+from .policy.steer import Steer, estimated_costs, steer_of, steered_tiers
 from .runtime import Runtime, Services
 from .stats.recorder import RequestRecord
 from .streaming import OpenedStream, StreamEvent, UsageCapture, open_stream, relay
@@ -113,12 +114,14 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
         conv, floor = await _conversation(svc, rt, req, headers, principal.name)
     auto = target.kind == "auto"  # only auto routing looks at tier health and cut points
     needs = needs_of(req.body) if req.endpoint is Endpoint.CHAT else NO_NEEDS  # images, tools, JSON schema
+    steer = steer_of(rt.policy, req.body, headers)  # the request's own bounds: min/max tier, max cost
     decision = decide(rt.policy, target, score=score,  # decide tier
                       needed_tokens=req.needed_tokens(rt.policy.routing.min_output_tokens),
                       allowed_tiers=principal.tiers, healthy_tiers=rt.table.healthy_tiers() if auto else (),
                       cuts=svc.thresholds.cuts(rt.policy.routing) if auto else (), floor=floor,
                       budget_exhausted=caller.admission.budget_exhausted,
-                      needs=needs, caps=rt.table.capabilities() if needs else None)
+                      needs=needs, caps=rt.table.capabilities() if needs else None,
+                      steered=_steered(rt, req, steer) if steer is not None else None)
     svc.stats.record_decision(decision.tier, decision.reason, decision.score)
     if conv is not None:
         await _remember(svc, rt, conv, floor, decision.tier)
@@ -154,6 +157,12 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
             slot.usage = routed.usage = capture.usage
             routed.cost_usd = _record(svc, rt, caller, routed, routed.status, svc.clock.now() - caller.started,
                                       answer.first_at - caller.started)
+
+
+def _steered(rt: Runtime, req: ParsedRequest, steer: Steer) -> tuple[list[str], dict[str, str]]:
+    costs = estimated_costs(rt.policy, req.prompt_tokens_estimate(),
+                            req.max_tokens or rt.policy.routing.min_output_tokens)
+    return steered_tiers(rt.policy, steer, costs)
 
 
 async def _conversation(svc: Services, rt: Runtime, req: ParsedRequest, headers: Mapping[str, str],

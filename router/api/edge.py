@@ -37,7 +37,8 @@ Headers = list[tuple[bytes, bytes]]
 
 # The request headers the pipeline reads; the rest are never decoded.
 WANTED = frozenset({b"authorization", b"x-api-key", b"content-length", b"x-request-id", b"x-tierroute-tier",
-                    b"x-tierroute-session"})
+                    b"x-tierroute-session", b"x-tierroute-min-tier", b"x-tierroute-max-tier",
+                    b"x-tierroute-max-cost-usd"})
 SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 JSON = [(b"content-type", b"application/json")]
 

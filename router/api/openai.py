@@ -1,7 +1,12 @@
-"""OpenAI's API: the dialect of the generation endpoints, and ``GET /v1/models``."""
+"""OpenAI's API: the dialect of the generation endpoints, and ``GET /v1/models``.
+
+Answers pass as the upstream gave them (SGLang's own fields cut by the backend), with ``usage.cost``
+(USD) added: in the body, and in the trailing usage chunk of a stream that asked for usage.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -13,6 +18,7 @@ from starlette.routing import Route
 from .. import pipeline
 from ..errors import NotFound, TierrouteError
 from ..runtime import Runtime
+from ..usage import usage_of
 from .http import Front, json_response, render
 
 
@@ -24,7 +30,8 @@ class OpenAIDialect:
 
     def reply(self, routed: pipeline.Routed) -> bytes:
         assert routed.reply is not None
-        return routed.reply.raw if routed.reply.raw is not None else orjson.dumps(routed.reply.data)
+        body = routed.reply.raw if routed.reply.raw is not None else orjson.dumps(routed.reply.data)
+        return with_cost(body, routed.cost_usd)
 
     def stream(self, routed: pipeline.Routed) -> AsyncGenerator[bytes, None]:
         return _sse(routed)
@@ -43,7 +50,8 @@ async def _sse(routed: pipeline.Routed) -> AsyncGenerator[bytes, None]:
     include_usage = routed.request.include_usage
     try:
         async for batch in events:
-            out = b"".join([b"data: " + ev.payload + b"\n\n" for ev in batch if include_usage or not ev.usage_only])
+            out = b"".join([b"data: " + (_priced(routed, ev.payload) if ev.usage_only else ev.payload) + b"\n\n"
+                            for ev in batch if include_usage or not ev.usage_only])
             if out:
                 yield out
         yield b"data: [DONE]\n\n"
@@ -51,6 +59,22 @@ async def _sse(routed: pipeline.Routed) -> AsyncGenerator[bytes, None]:
         yield b"data: " + orjson.dumps(e.body()) + b"\n\n"
     finally:
         await events.aclose()
+
+
+_USAGE = re.compile(rb'"usage":\s?\{(?=")')
+
+
+def with_cost(body: bytes, cost: float | None) -> bytes:
+    """``usage.cost``: what the request cost in USD (as OpenRouter reports it), put first in the usage object."""
+    if cost is None:
+        return body
+    return _USAGE.sub(lambda m: m.group(0) + b'"cost":' + f"{cost:.10g}".encode() + b",", body, count=1)
+
+
+def _priced(routed: pipeline.Routed, payload: bytes) -> bytes:
+    """The trailing usage chunk with ``usage.cost`` (the stream's cost, from the usage it reports)."""
+    u = usage_of(orjson.loads(payload))
+    return with_cost(payload, routed.replica.price.cost(u.prompt_tokens, u.completion_tokens)) if u else payload
 
 
 def _model_objects(rt: Runtime) -> dict[str, dict[str, Any]]:

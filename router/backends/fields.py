@@ -38,6 +38,8 @@ Rules:
    removed and named in ``x-tierroute-dropped-params`` but never refused (``HINTS``: a caching hint,
    SGLang caches prefixes by itself); ``thinking_blocks`` (history) are removed; a PDF/URL document
    or a server tool is a 400 naming it and the tier (:func:`refuse_extensions`).
+7. tierroute's own per-request steering fields (``STEERING``: ``min_tier``, ``max_tier``,
+   ``max_cost_usd``; :mod:`router.policy.steer`) are read by the proxy and never forwarded.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ MODEL_DEPENDENT = {
     Endpoint.COMPLETIONS: _SAMPLING,  # echo, suffix, best_of: litellm's chat list does not say
 }
 
-_ALLOWED = {Endpoint.CHAT: CHAT | SGLANG_EXTRA, Endpoint.COMPLETIONS: COMPLETIONS | SGLANG_EXTRA}
+STEERING = frozenset({"min_tier", "max_tier", "max_cost_usd"})  # rule 7: the proxy's own, never forwarded
+_ALLOWED = {Endpoint.CHAT: CHAT | SGLANG_EXTRA | STEERING, Endpoint.COMPLETIONS: COMPLETIONS | SGLANG_EXTRA | STEERING}
 _FOR = {
     ("sglang", Endpoint.CHAT): CHAT | SGLANG_EXTRA,
     ("sglang", Endpoint.COMPLETIONS): COMPLETIONS | SGLANG_EXTRA,
@@ -120,7 +123,7 @@ def build(kind: BackendKind, endpoint: Endpoint, body: dict[str, Any], model: st
 def dropped(kind: BackendKind, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
     """Fields of ``body`` (already :func:`check`-ed) that ``kind`` does not receive."""
     allowed = _FOR[kind, endpoint]
-    return tuple(k for k in body if k not in allowed)
+    return tuple(k for k in body if k not in allowed and k not in STEERING)
 
 
 # ``POST /v1/embeddings`` (router/api/embeddings.py): OpenAI's public fields, nothing else. Its

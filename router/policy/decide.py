@@ -17,7 +17,9 @@ estimated prompt tokens + the output room of ``routing.min_output_tokens`` or ``
 smaller, ≤ ``context_tokens``, when ``routing.escalate_on_context``; a larger ``max_tokens`` is
 clamped at forward time, see :mod:`.capabilities`) and (3) covers the request's hard needs
 (images, tools, JSON schema: :mod:`.capabilities`; reason ``capability`` when that moved it;
-a soft need, reasoning, prefers the tiers that cover it when any may serve). When that
+a soft need, reasoning, prefers the tiers that cover it when any may serve) and (4) is inside
+the request's own bounds (``min_tier``, ``max_tier``, ``max_cost_usd``: :mod:`.steer`; reason
+``steered``; a pin outside them is a 400). When that
 tier has no healthy replica, ``routing.on_unhealthy`` decides: ``up`` (the default) takes the
 nearest healthy stronger tier, else the nearest cheaper one; ``down`` cheaper first, else
 stronger; ``fail`` answers 503. The tiers after the chosen one in that order are the decision's
@@ -41,6 +43,7 @@ from typing import Literal
 from ..errors import BadRequest, ContextLengthExceeded, Forbidden, NoHealthyReplica, NotFound, TierrouteError
 from .capabilities import NO_NEEDS, UNKNOWN, Caps, describe_needs, hard
 from .model import Policy, backend_model_names
+from .steer import outside
 
 TargetKind = Literal["auto", "tier", "model"]
 
@@ -56,8 +59,8 @@ class Target:
 @dataclass(frozen=True, slots=True)
 class Decision:
     tier: str
-    reason: str  # auto | tier | model | header | context_escalation | capability | key_limit | fallback_unhealthy
-    #              | budget | sticky
+    reason: str  # auto | tier | model | header | context_escalation | capability | steered | key_limit
+    #              | fallback_unhealthy | budget | sticky
     score: float | None
     base_tier: str | None = None  # the tier the score alone chose (auto only)
     fallbacks: tuple[str, ...] = ()  # healthy tiers to retry on after upstream faults (auto only), in order
@@ -113,6 +116,7 @@ def decide(
     budget_exhausted: bool = False,
     needs: tuple[str, ...] = NO_NEEDS,
     caps: Mapping[str, Caps] | None = None,
+    steered: tuple[list[str], dict[str, str]] | None = None,
 ) -> Decision:
     """Choose the tier (see the module docstring). ``allowed_tiers`` None means every tier.
 
@@ -120,7 +124,8 @@ def decide(
     ``floor`` is the tier a conversation already has: auto routing never goes below it;
     ``budget_exhausted``: the key's budget is used up and its policy says downgrade;
     ``needs``: what the request needs (:func:`.capabilities.needs_of`), ``caps``: each tier's
-    capabilities as known (only looked at when there are needs).
+    capabilities as known (only looked at when there are needs); ``steered``: the tiers inside the
+    request's own bounds and why the others are out (:mod:`.steer`), ``None`` when it has none.
     """
     caps = caps or {}
     must = hard(needs)
@@ -143,6 +148,8 @@ def decide(
                 f"{target.tier!r} allows {limit}", param="messages")
         if missing := lacking(target.tier):
             raise _unsupported(policy, target.tier, missing, caps)
+        if steered is not None and target.tier not in steered[0]:
+            raise outside(steered[1], [target.tier])
         return Decision(target.tier, "header" if target.by_header else target.kind, score)
 
     if score is None:
@@ -161,8 +168,10 @@ def decide(
         return not policy.routing.escalate_on_context or needed_tokens <= policy.tier(name).context_tokens
 
     def allowed(name: str) -> bool:
-        return allowed_tiers is None or name in allowed_tiers
+        return (allowed_tiers is None or name in allowed_tiers) and (steered is None or name in steered[0])
 
+    if steered is not None and not any(allowed(n) for n in names):
+        raise outside(steered[1], [n for n in names if allowed_tiers is None or n in allowed_tiers])
     usable = [n for n in order if allowed(n) and fits(n)]
     if not usable:
         raise _no_tier(policy, needed_tokens, [n for n in names if allowed(n)])
@@ -192,6 +201,8 @@ def decide(
         reason = "context_escalation"
     elif lacking(intended) or ("reasoning" in needs and caps.get(intended, UNKNOWN).reasoning is False):
         reason = "capability"
+    elif steered is not None and intended not in steered[0]:
+        reason = "steered"
     else:
         reason = "key_limit"
     return Decision(chosen, reason, score, base_tier=base, fallbacks=tuple(healthy[1:]))

@@ -141,7 +141,8 @@ def _litellm_fields(doc: dict[str, Any]) -> list[str]:
                 "reasoning_content"}]
     u = doc.get("usage") or {}
     bad += [f"usage.{k}" for k in u if k not in {"prompt_tokens", "completion_tokens", "total_tokens",
-                                                  "prompt_tokens_details", "completion_tokens_details"}]
+                                                  "prompt_tokens_details", "completion_tokens_details",
+                                                  "cost"}]  # usage.cost: tierroute's own (issue 13), as OpenRouter
     bad += [f"usage.prompt_tokens_details.{k}" for k in u.get("prompt_tokens_details") or {}
             if k not in {"audio_tokens", "cached_tokens"}]
     return bad

@@ -8,7 +8,12 @@ import openai
 from tests.integration.conftest import CLIENT_KEY, Proxy
 
 
-def test_a_proxied_sglang_answer_has_only_openai_fields(proxy: Proxy) -> None:
+def test_a_proxied_sglang_answer_has_only_openai_fields(make_proxy) -> None:
+    with make_proxy() as proxy:
+        _check(proxy)
+
+
+def _check(proxy: Proxy) -> None:
     body = {"model": "small", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
     r = httpx.post(proxy.v1 + "/chat/completions", json=body, headers={"Authorization": f"Bearer {CLIENT_KEY}"})
     assert r.status_code == 200 and r.headers["x-tierroute-tier"] == "small"
