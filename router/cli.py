@@ -1,4 +1,4 @@
-"""The ``tierroute`` command: serve, validate, train, demo, up, sim-worker, fake-provider."""
+"""The ``tierroute`` command: serve, validate, stats, schema, train, demo, up, sim-worker, fake-provider."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from . import ops_cli
 from .errors import PolicyError
 from .logs import configure_logging
 
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--redis", default="auto", help="auto: 127.0.0.1:6379 if it answers, else start a private "
                     "redis-server; start: always a private one; none: in-memory state; or a redis:// URL")
     up.set_defaults(func=_up)
+    ops_cli.add_arguments(sub)  # stats, schema
 
     d = sub.add_parser("demo", help="start sim workers, a fake provider and the proxy; send mixed traffic")
     d.add_argument("--requests", type=int, default=200)

@@ -1,0 +1,97 @@
+"""Operators' commands: ``tierroute stats URL`` (``/admin/stats`` as tables) and ``tierroute schema``
+(the JSON Schema of ``policies.yaml``, for editor completion: ``docs/policies.schema.json`` is its
+output, which the example policy points to)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+
+def add_arguments(sub: Any) -> None:
+    st = sub.add_parser("stats", help="print a proxy's /admin/stats as tables")
+    st.add_argument("url", help="the proxy's base URL, e.g. http://127.0.0.1:8000")
+    st.add_argument("--admin-key", default=None, help="default: $TIERROUTE_ADMIN_KEY (none for a local keyless proxy)")
+    st.add_argument("--json", action="store_true", help="print the document as it came")
+    st.set_defaults(func=_stats)
+    sc = sub.add_parser("schema", help="print the JSON Schema of policies.yaml")
+    sc.set_defaults(func=_schema)
+
+
+def policy_schema() -> dict[str, Any]:
+    from .policy.model import Policy
+
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **Policy.model_json_schema()}
+
+
+def _schema(ns: argparse.Namespace) -> int:
+    print(json.dumps(policy_schema(), indent=1, sort_keys=True))
+    return 0
+
+
+def _stats(ns: argparse.Namespace) -> int:
+    import httpx
+
+    key = ns.admin_key or os.environ.get("TIERROUTE_ADMIN_KEY")
+    try:
+        r = httpx.get(ns.url.rstrip("/") + "/admin/stats", timeout=10,
+                      headers={"Authorization": f"Bearer {key}"} if key else {})
+    except httpx.HTTPError as e:
+        print(f"could not reach {ns.url}: {type(e).__name__}: {e}")
+        return 1
+    if r.status_code != 200:
+        print(f"{ns.url}/admin/stats answered {r.status_code}: {r.text[:300]}")
+        return 1
+    print(json.dumps(r.json(), indent=1) if ns.json else render_stats(r.json()))
+    return 0
+
+
+def render_stats(doc: dict[str, Any]) -> str:
+    """``/admin/stats`` as plain-text tables (pure)."""
+    out = [f"uptime {doc['uptime_s']:.0f} s, {doc.get('workers', 1)} worker(s)", ""]
+    out += _table(["tier", "requests", "errors", "in tok", "out tok", "cost $", "p50 ms", "p95 ms", "ttft p50",
+                   "cache hit"],
+                  [[name, t["requests"], t["errors"], t["input_tokens"], t["output_tokens"], f"{t['cost_usd']:.6f}",
+                    _n(t["latency_ms"]["p50"]), _n(t["latency_ms"]["p95"]), _n(t["ttft_ms"]["p50"]),
+                    _pct(t["cache_hit_rate"])] for name, t in doc["tiers"].items()])
+    s = doc["savings"]
+    out += ["", f"saved ${s['saved_usd']:.6f} of ${s['baseline_cost_usd']:.6f} ({_pct(s['saved_pct'], 1)}) "
+            f"against {s['baseline']}"]
+    quality = ((doc.get("learning") or {}).get("quality") or {}).get("overall") or {}
+    if quality.get("n"):
+        low, high = quality["ci95"]
+        out.append(f"judged parity of cheaper answers: {100 * quality['parity']:.0f}% "
+                   f"(95% CI {100 * low:.0f}-{100 * high:.0f}%, n = {quality['n']})")
+    out += [""] + _table(["replica", "tier", "model", "healthy", "in flight", "requests", "cache hit", "spec accept"],
+                         [[rid, r["tier"], r["model"], "yes" if r["healthy"] else "NO", r["in_flight"],
+                           r.get("requests", 0), _pct(r.get("cache_hit_rate")),
+                           _n((r.get("sglang") or {}).get("spec_accept_length"), 2)]
+                          for rid, r in doc["replicas"].items()])
+    c = doc["classifier"]
+    out += ["", f"classifier decisions: {c['decisions']} "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(c['by_tier'].items()))})",
+            "routing reasons: " + (", ".join(f"{k} {v}" for k, v in sorted(
+                doc["routing_reasons"].items(), key=lambda kv: (-kv[1], kv[0]))) or "-")]
+    return "\n".join(out)
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    cells = [[str(c) for c in head]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in cells]
+    return [lines[0], "-" * len(lines[0]), *lines[1:]]
+
+
+def _n(v: float | None, digits: int = 0) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _pct(v: float | None, digits: int = 0) -> str:
+    """A share (0..1) as a percentage; ``digits`` given: ``v`` is already in percent."""
+    if v is None:
+        return "-"
+    return f"{v:.{digits}f}%" if digits else f"{100 * v:.1f}%"
