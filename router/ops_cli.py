@@ -1,4 +1,5 @@
-"""Operators' commands: ``tierroute stats URL`` (``/admin/stats`` as tables) and ``tierroute schema``
+"""Operators' commands: ``tierroute route "PROMPT" --explain`` (the score, what moved it, the tier and
+the rule that decided), ``tierroute stats URL`` (``/admin/stats`` as tables) and ``tierroute schema``
 (the JSON Schema of ``policies.yaml``, for editor completion: ``docs/policies.schema.json`` is its
 output, which the example policy points to)."""
 
@@ -12,6 +13,14 @@ from typing import Any
 
 
 def add_arguments(sub: Any) -> None:
+    rt = sub.add_parser("route", help="score a prompt and show the tier auto routing gives it (and why)")
+    rt.add_argument("prompt")
+    rt.add_argument("--policy", default="policies.yaml")
+    rt.add_argument("--model", default=None, help="a classifier directory (default: the shipped model)")
+    rt.add_argument("--max-tokens", type=int, default=None)
+    rt.add_argument("--explain", action="store_true", help="the parts of the score that moved it most")
+    rt.add_argument("--top", type=int, default=8)
+    rt.set_defaults(func=_route)
     st = sub.add_parser("stats", help="print a proxy's /admin/stats as tables")
     st.add_argument("url", help="the proxy's base URL, e.g. http://127.0.0.1:8000")
     st.add_argument("--admin-key", default=None, help="default: $TIERROUTE_ADMIN_KEY (none for a local keyless proxy)")
@@ -19,6 +28,53 @@ def add_arguments(sub: Any) -> None:
     st.set_defaults(func=_stats)
     sc = sub.add_parser("schema", help="print the JSON Schema of policies.yaml")
     sc.set_defaults(func=_schema)
+
+
+def _route(ns: argparse.Namespace) -> int:
+    from classifiers.explain import explain
+    from classifiers.logreg import load_classifier
+    from classifiers.text import text_for_chat
+
+    from .backends.base import Endpoint
+    from .errors import PolicyError
+    from .parse import parse_request
+    from .policy.decide import Target, decide
+    from .policy.loader import load_policy
+    from .policy.thresholds import Thresholds
+
+    try:
+        policy = load_policy(ns.policy, env={}).policy
+    except PolicyError as e:
+        print(f"{ns.policy}: {e}")
+        return 1
+    clf: Any = load_classifier(ns.model)  # an EmbeddingLogRegClassifier: explain reads its linear model
+    body: dict[str, Any] = {"model": "auto", "messages": [{"role": "user", "content": ns.prompt}]}
+    if ns.max_tokens:
+        body["max_tokens"] = ns.max_tokens
+    req = parse_request(Endpoint.CHAT, body)
+    why = explain(clf, text_for_chat(body["messages"], clf.model.text.get("chat", "last_user")))
+    thresholds = Thresholds(window=policy.routing.score_window,
+                            reference=clf.model.training.get("score_quantiles"))
+    cuts = thresholds.cuts(policy.routing)
+    names = [t.name for t in policy.tiers]
+    d = decide(policy, Target("auto", None, None), score=why.score,
+               needed_tokens=req.needed_tokens(policy.routing.min_output_tokens), allowed_tiers=None,
+               healthy_tiers=names, cuts=cuts)
+    i = [r.tier for r in policy.routing.auto].index(d.base_tier or d.tier)
+    low, high = (cuts[i - 1] if i else 0.0), (cuts[i] if i < len(cuts) else 1.0)
+    rule = policy.routing.auto[i]
+    said = (f"share {rule.share:g}" if rule.share is not None
+            else f"below {rule.below:g}" if rule.below is not None else "the rest")
+    print(f"score {why.score:.4f} -> tier {d.tier} (reason {d.reason})")
+    print(f"rule: routing.auto[{i}] = {{tier: {rule.tier}, {said}}}: scores in [{low:.4f}, {high:.4f}) "
+          f"(cut points from {thresholds.source(policy.routing)}: {', '.join(f'{c:.4f}' for c in cuts)})")
+    if d.tier != (d.base_tier or d.tier):
+        print(f"moved from {d.base_tier} to {d.tier}: {d.reason} (about {req.needed_tokens()} tokens)")
+    if ns.explain:
+        print(f"what moved it most (logit parts; + pushes toward stronger tiers; logit {why.logit:+.3f}):")
+        for p in why.top(ns.top):
+            print(f"  {p.logit:+.3f}  {p.what}")
+    return 0
 
 
 def policy_schema() -> dict[str, Any]:

@@ -48,3 +48,18 @@ def test_stats_prints_tables_that_match_the_document(make_proxy) -> None:  # noq
         refused = subprocess.run([sys.executable, "-m", "router", "stats", proxy.url, "--admin-key", "wrong"],
                                  capture_output=True, text=True, timeout=60)
         assert refused.returncode == 1 and "401" in refused.stdout
+
+
+def test_route_explains_score_tier_and_rule() -> None:
+    from classifiers.logreg import load_classifier
+
+    prompt = "Prove that the square root of 2 is irrational, step by step."
+    done = subprocess.run([sys.executable, "-m", "router", "route", prompt, "--policy", str(ROOT / "policies.yaml"),
+                           "--explain", "--top", "4"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    score = float(load_classifier().score([prompt])[0])
+    assert lines[0].startswith(f"score {score:.4f} -> tier ")
+    assert lines[1].startswith("rule: routing.auto[") and "cut points from policy" in lines[1]
+    parts = [line for line in lines if line.startswith("  ")]
+    assert len(parts) == 4 and all(p.strip()[0] in "+-" for p in parts)
