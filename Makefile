@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint chaos clean clients-env
+.PHONY: install demo test lint chaos clean clients-env browser
 
 install: $(STAMP)
 
@@ -24,7 +24,7 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml
 demo: install
 	$(BIN)/tierroute demo
 
-test: install clients-env
+test: install clients-env browser
 	@tests/start-redis.sh
 	$(BIN)/python -m pytest
 
@@ -43,6 +43,17 @@ $(NODE_CLIENTS)/node_modules/.installed-stamp: $(NODE_CLIENTS)/package-lock.json
 	@if command -v node >/dev/null && command -v npm >/dev/null; then \
 		cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed-stamp; \
 	else echo "node/npm not found: the Node clients test will be skipped"; fi
+
+# The dashboard's browser test (tests/dashboard) drives the system Chromium with Selenium. When chromium or
+# chromedriver is missing and this runs as root, they are installed from the Debian packages (apt);
+# otherwise that test skips and says what to install.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium and chromium-driver (apt) for tests/dashboard"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else echo "chromium/chromedriver missing and not root: tests/dashboard will be skipped"; fi; \
+	fi
 
 # The chaos run, fuzzing and soak of issue 10 (point 8): ~30 min on 2 cores; writes docs/benchmarks/chaos.{json,md}.
 chaos: install

@@ -25,7 +25,7 @@ from classifiers.batching import MicroBatcher
 from classifiers.registry import Registry
 from classifiers.text import CHAT_TEXT_MODES, DEFAULT_CHAT_TEXT_MODE, ChatTextMode
 
-from .api import admin, anthropic, embeddings, feedback, openai, responses
+from .api import admin, anthropic, dashboard, embeddings, feedback, openai, responses
 from .api.edge import Edge
 from .api.http import Front
 from .auth import KeyRing, is_loopback, widened
@@ -230,7 +230,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     starlette = Starlette(routes=openai.routes(front) + embeddings.routes(front, embedder)
                           + anthropic.routes(front, svc)
                           + feedback.routes(front, learning) + admin.routes(deps, front)
-                          + responses.routes(front, stored),
+                          + responses.routes(front, stored) + dashboard.routes(),
                           lifespan=lifespan, exception_handlers=front.handlers())
     oai = openai.OpenAIDialect()
     return Edge(svc, front, starlette, {"/v1/chat/completions": (Endpoint.CHAT, oai),
