@@ -33,13 +33,16 @@ def add_arguments(sub: Any) -> None:
 def _route(ns: argparse.Namespace) -> int:
     from classifiers.explain import explain
     from classifiers.logreg import load_classifier
+    from classifiers.task import detect_task
     from classifiers.text import text_for_chat
 
     from .backends.base import Endpoint
     from .errors import PolicyError
     from .parse import parse_request
+    from .policy.capabilities import needs_of
     from .policy.decide import Target, decide
     from .policy.loader import load_policy
+    from .policy.routing import rule_for
     from .policy.thresholds import Thresholds
 
     try:
@@ -52,7 +55,14 @@ def _route(ns: argparse.Namespace) -> int:
     if ns.max_tokens:
         body["max_tokens"] = ns.max_tokens
     req = parse_request(Endpoint.CHAT, body)
-    why = explain(clf, text_for_chat(body["messages"], clf.model.text.get("chat", "last_user")))
+    text = text_for_chat(body["messages"], clf.model.text.get("chat", "last_user"))
+    rule = rule_for(policy.routing.rules, body, needs_of(body), req.prompt_tokens_estimate(), "", lambda: text)
+    if rule is not None:
+        i = policy.routing.rules.index(rule)
+        print(f"rule: routing.rules[{i}] {rule.name!r} when {rule.when.model_dump(exclude_none=True, by_alias=True)} "
+              f"-> tier {rule.tier} (the classifier is not asked; task: {detect_task(text)})")
+        return 0
+    why = explain(clf, text)
     thresholds = Thresholds(window=policy.routing.score_window,
                             reference=clf.model.training.get("score_quantiles"))
     cuts = thresholds.cuts(policy.routing)
@@ -62,11 +72,11 @@ def _route(ns: argparse.Namespace) -> int:
                healthy_tiers=names, cuts=cuts)
     i = [r.tier for r in policy.routing.auto].index(d.base_tier or d.tier)
     low, high = (cuts[i - 1] if i else 0.0), (cuts[i] if i < len(cuts) else 1.0)
-    rule = policy.routing.auto[i]
-    said = (f"share {rule.share:g}" if rule.share is not None
-            else f"below {rule.below:g}" if rule.below is not None else "the rest")
+    band = policy.routing.auto[i]
+    said = (f"share {band.share:g}" if band.share is not None
+            else f"below {band.below:g}" if band.below is not None else "the rest")
     print(f"score {why.score:.4f} -> tier {d.tier} (reason {d.reason})")
-    print(f"rule: routing.auto[{i}] = {{tier: {rule.tier}, {said}}}: scores in [{low:.4f}, {high:.4f}) "
+    print(f"rule: routing.auto[{i}] = {{tier: {band.tier}, {said}}}: scores in [{low:.4f}, {high:.4f}) "
           f"(cut points from {thresholds.source(policy.routing)}: {', '.join(f'{c:.4f}' for c in cuts)})")
     if d.tier != (d.base_tier or d.tier):
         print(f"moved from {d.base_tier} to {d.tier}: {d.reason} (about {req.needed_tokens()} tokens)")

@@ -32,6 +32,7 @@ from .limits import ADMITTED, Admission
 from .parse import ParsedRequest, parse_request
 from .policy.capabilities import NO_NEEDS, clamp_output, needs_of
 from .policy.decide import Decision, Target, decide, resolve_target
+from .policy.routing import rule_for
 from .policy.steer import Steer, estimated_costs, steer_of, steered_tiers
 from .runtime import Runtime, Services
 from .stats.recorder import RequestRecord
@@ -107,13 +108,16 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
     rt, principal = caller.rt, caller.principal  # auth: done by the edge, from the headers
     req = parse_request(endpoint, body)  # parse
     target = resolve_target(rt.policy, req.model, headers.get(TIER_HEADER))
-    score, floor, conv = None, None, None
-    if target.kind == "auto":  # classify
-        score = await svc.scorer.score(req.text_for_score(svc.scorer.chat_text_mode))
-        svc.thresholds.observe(score)
+    score, floor, conv, rule = None, None, None, None
+    needs = needs_of(req.body) if req.endpoint is Endpoint.CHAT else NO_NEEDS  # images, tools, JSON schema
+    if target.kind == "auto":  # classify (unless one of the policy's rules says what the request is)
+        rule = rule_for(rt.policy.routing.rules, req.body, needs, req.prompt_tokens_estimate(), principal.name,
+                        lambda: req.text_for_score(svc.scorer.chat_text_mode)) if rt.policy.routing.rules else None
+        if rule is None:
+            score = await svc.scorer.score(req.text_for_score(svc.scorer.chat_text_mode))
+            svc.thresholds.observe(score)
         conv, floor = await _conversation(svc, rt, req, headers, principal.name)
     auto = target.kind == "auto"  # only auto routing looks at tier health and cut points
-    needs = needs_of(req.body) if req.endpoint is Endpoint.CHAT else NO_NEEDS  # images, tools, JSON schema
     steer = steer_of(rt.policy, req.body, headers)  # the request's own bounds: min/max tier, max cost
     decision = decide(rt.policy, target, score=score,  # decide tier
                       needed_tokens=req.needed_tokens(rt.policy.routing.min_output_tokens),
@@ -121,7 +125,7 @@ async def handle(svc: Services, caller: Caller, endpoint: Endpoint, body: dict[s
                       cuts=svc.thresholds.cuts(rt.policy.routing) if auto else (), floor=floor,
                       budget_exhausted=caller.admission.budget_exhausted,
                       needs=needs, caps=rt.table.capabilities() if needs else None,
-                      steered=_steered(rt, req, steer) if steer is not None else None)
+                      steered=_steered(rt, req, steer) if steer is not None else None, rule=rule)
     svc.stats.record_decision(decision.tier, decision.reason, decision.score)
     if conv is not None:
         await _remember(svc, rt, conv, floor, decision.tier)

@@ -63,3 +63,14 @@ def test_route_explains_score_tier_and_rule() -> None:
     assert lines[1].startswith("rule: routing.auto[") and "cut points from policy" in lines[1]
     parts = [line for line in lines if line.startswith("  ")]
     assert len(parts) == 4 and all(p.strip()[0] in "+-" for p in parts)
+
+
+def test_route_names_the_task_rule_that_decided(tmp_path: Path) -> None:
+    policy = yaml.safe_load((ROOT / "policies.yaml").read_text())
+    policy["routing"]["rules"] = [{"name": "code", "when": {"task": "code"}, "tier": "large"}]
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    done = subprocess.run([sys.executable, "-m", "router", "route", "Write a python function to reverse a list",
+                           "--policy", str(path), "--explain"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("rule: routing.rules[0] 'code' when {'task': 'code'} -> tier large")

@@ -43,6 +43,7 @@ from typing import Literal
 from ..errors import BadRequest, ContextLengthExceeded, Forbidden, NoHealthyReplica, NotFound, TierrouteError
 from .capabilities import NO_NEEDS, UNKNOWN, Caps, describe_needs, hard
 from .model import Policy, backend_model_names
+from .routing import Rule
 from .steer import outside
 
 TargetKind = Literal["auto", "tier", "model"]
@@ -117,6 +118,7 @@ def decide(
     needs: tuple[str, ...] = NO_NEEDS,
     caps: Mapping[str, Caps] | None = None,
     steered: tuple[list[str], dict[str, str]] | None = None,
+    rule: Rule | None = None,
 ) -> Decision:
     """Choose the tier (see the module docstring). ``allowed_tiers`` None means every tier.
 
@@ -125,7 +127,8 @@ def decide(
     ``budget_exhausted``: the key's budget is used up and its policy says downgrade;
     ``needs``: what the request needs (:func:`.capabilities.needs_of`), ``caps``: each tier's
     capabilities as known (only looked at when there are needs); ``steered``: the tiers inside the
-    request's own bounds and why the others are out (:mod:`.steer`), ``None`` when it has none.
+    request's own bounds and why the others are out (:mod:`.steer`), ``None`` when it has none;
+    ``rule``: the ``routing.rules`` entry the request matched (auto only): its tier replaces the score's.
     """
     caps = caps or {}
     must = hard(needs)
@@ -152,11 +155,11 @@ def decide(
             raise outside(steered[1], [target.tier])
         return Decision(target.tier, "header" if target.by_header else target.kind, score)
 
-    if score is None:
-        raise ValueError("auto routing needs a score")
+    if score is None and rule is None:
+        raise ValueError("auto routing needs a score or a rule")
     if budget_exhausted:
         return _cheapest(policy, score, needed_tokens, allowed_tiers, healthy_tiers)
-    base = tier_for_score(policy, score, cuts)
+    base = rule.tier if rule is not None else tier_for_score(policy, score or 0.0, cuts)
     names = [t.name for t in policy.tiers]
     start = names.index(base)
     if floor is not None and floor in names and names.index(floor) > start:
@@ -192,7 +195,7 @@ def decide(
     chosen = healthy[0]
     reason: str
     if chosen == base:
-        reason = "auto"
+        reason = f"rule:{rule.name}" if rule is not None else "auto"
     elif chosen == intended:
         reason = "sticky"
     elif chosen != first:

@@ -5,7 +5,8 @@ routing section that maps classifier scores to tiers, auth and timing settings. 
 checks (tier names referenced by routing and keys, ordered cut points, unique models) live in
 validators here so that every error names the field it is about. Prices that default to
 litellm's cost map are filled in by :mod:`router.policy.loader`, not here (no I/O in the schema).
-The ``learning`` section is in :mod:`router.policy.learning`; shared bases in :mod:`router.policy.base`.
+The ``learning`` section is in :mod:`router.policy.learning`, ``routing`` in :mod:`router.policy.routing`;
+shared bases in :mod:`router.policy.base`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import Field, HttpUrl, field_validator, model_validator
 from .base import Price, _Frozen
 from .capabilities import Capabilities
 from .learning import Learning, check_learning
+from .routing import Routing, check_rules
 
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 RESERVED_MODEL_NAMES = frozenset({"auto"})
@@ -118,67 +120,6 @@ class Tier(_Frozen):
         if v in RESERVED_MODEL_NAMES:
             raise ValueError(f"{v!r} is reserved")
         return v
-
-
-class ScoreRange(_Frozen):
-    """One tier of ``routing.auto``, bounded either by a raw score or by a share of traffic.
-
-    ``below``: scores below it (and at or above the previous entry's bound) go to ``tier``.
-    ``share``: ``tier`` should get this fraction of auto traffic; the cut points are then the
-    quantiles of recently seen scores (see :mod:`router.policy.thresholds`).
-    """
-
-    tier: str
-    below: float | None = Field(default=None, gt=0, le=1)
-    share: float | None = Field(default=None, gt=0, le=1)
-
-
-class Sticky(_Frozen):
-    """Conversations keep the tier they first got; a later turn may only move them up."""
-
-    enabled: bool = True
-    ttl_s: float = Field(default=1800.0, gt=0, description="forget a conversation idle this long")
-    max_conversations: int = Field(default=100_000, gt=0, description="remembered at most, oldest dropped")
-
-
-class Routing(_Frozen):
-    auto: list[ScoreRange] = Field(min_length=1)
-    escalate_on_context: bool = True
-    min_output_tokens: int = Field(
-        default=256, ge=0, description="output room a tier needs beyond the prompt to be chosen by context; a "
-        "larger max_tokens is clamped to the chosen tier's room, never a reason to move to a bigger tier")
-    allow_tier_header: bool = True
-    on_unhealthy: Literal["up", "down", "fail"] = Field(
-        default="up", description="auto traffic whose tier is down (or failing): up: the nearest stronger tier, "
-        "else the nearest cheaper one; down: cheaper first, else stronger; fail: answer 503")
-    sticky: Sticky = Sticky()
-    min_samples: int = Field(default=200, ge=1, description="scores seen before share-based cuts follow traffic")
-    score_window: int = Field(default=4096, ge=100, description="recent scores kept for shares and calibration")
-
-    @field_validator("auto")
-    @classmethod
-    def _ordered(cls, v: list[ScoreRange]) -> list[ScoreRange]:
-        if any(r.share is not None for r in v):
-            if any(r.below is not None for r in v):
-                raise ValueError("use either `below` on every entry but the last, or `share` on every entry")
-            if any(r.share is None for r in v):
-                raise ValueError("with shares, every entry needs `share`")
-            total = sum(r.share or 0 for r in v)
-            if abs(total - 1) > 1e-6:
-                raise ValueError(f"`share` values must add up to 1, got {total:g}")
-            return v
-        bounds = [r.below for r in v[:-1]]
-        if any(b is None for b in bounds):
-            raise ValueError("every entry but the last needs `below` (or give every entry a `share`)")
-        if v[-1].below is not None and v[-1].below != 1:
-            raise ValueError("the last entry must have no `below` (it takes every remaining score)")
-        if any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:], strict=False)):  # type: ignore[operator]
-            raise ValueError(f"`below` bounds must increase, got {bounds}")
-        return v
-
-    @property
-    def by_share(self) -> bool:
-        return self.auto[0].share is not None
 
 
 class Budget(_Frozen):
@@ -344,6 +285,7 @@ class Policy(_Frozen):
         for i, r in enumerate(self.routing.auto):
             if r.tier not in names:
                 raise ValueError(f"routing.auto[{i}].tier: unknown tier {r.tier!r} (tiers: {names})")
+        check_rules(self.routing.rules, names, [k.name for k in self.auth.client_keys])
         order = [names.index(r.tier) for r in self.routing.auto]
         if order != sorted(order):
             raise ValueError("routing.auto: tiers must go from cheaper to stronger as the score rises")
