@@ -14,6 +14,12 @@ Targets (all against ``bench/mock_upstream.py``; every request carries a unique 
 * ``tierroute_auto``    a second ``tierroute serve`` (same policy), ``model: "auto"``: classified;
 * ``litellm_proxy``     ``litellm --config`` (``litellm[proxy]`` in ``bench/.venvs/litellm``,
                         installed on first use), no database, ``openai/mock-model`` at the mock.
+* ``tierroute_auto_redis`` (issue 12) ``model: "auto"`` with ``cache_aware`` over two mock replicas per
+                        tier, ``--redis-url`` at a private ``redis-server`` (pinned with the mock), sticky
+                        conversations; ``sgl_router_rr`` / ``sgl_router_cache_aware``: sglang-router 0.3.2
+                        (``bench/.venvs/sglang_router``) over the first tier's two replicas
+                        (``bench/overhead_router.py``). Every proxy row also gets its CPU µs per request
+                        (``/proc/<pid>/task/*/schedstat`` over the non-streaming run; Redis' apart).
 
 Pinning (``taskset``): every proxy on core 1, the mock and the load generator on core 0 (this
 script too). At concurrency 1, 16, 64 (closed loop, fixed request count) each round measures
