@@ -933,13 +933,10 @@ def test_dockerfile() -> None:
         resolved = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
         assert resolved == "python:3.11-slim"
     runs = [a for i, a in ins if i == "RUN"]
-    torch_runs = [n for n, r in enumerate(runs) if "torch==2.13.0" in r]
-    assert torch_runs, "torch pinned to 2.13.0"
-    torch_run = runs[torch_runs[0]]
-    assert "--index-url https://download.pytorch.org/whl/cpu" in torch_run, "CPU build, from the CPU index"
+    assert not any("torch" in r and "find_spec" not in r for r in runs), "the serving image installs no torch"
     install_runs = [n for n, r in enumerate(runs) if re.search(r"pip install (-c \S+ )?\.( |$)", r)]
-    assert install_runs and torch_runs[0] < install_runs[0], "torch before `pip install .`"
-    assert "torch.version.cuda is None" in runs[install_runs[0]], "the build proves it is the CPU build"
+    assert install_runs and not re.search(r"pip install[^&]*\.\[", runs[install_runs[0]]), "no extras"
+    assert "'torch', 'sentence_transformers', 'sklearn'" in runs[install_runs[0]], "the build proves none slipped in"
     last_from = max(n for n, (i, _) in enumerate(ins) if i == "FROM")
     final = ins[last_from:]
     users = [a for i, a in final if i == "USER"]
