@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from classifiers.data import PairRow, load_pairs  # noqa: E402
 from classifiers.evaluate import routing_curve  # noqa: E402
+from classifiers.progress import progress  # noqa: E402
 from router.procs import ProcessGroup, free_port, tierroute_cmd  # noqa: E402
 
 CLIENT_KEY = "sk-bench-client"
@@ -179,7 +180,8 @@ def replay(ns: argparse.Namespace, rows: list[PairRow], work: Path, start_model:
                          "BENCH_JUDGE_KEY": JUDGE_KEY})
         procs.wait_http("proxy", base + "/ready", timeout=180)
         t0 = time.monotonic()
-        for start, end in _windows(len(rows), ns.window):
+        windows = list(_windows(len(rows), ns.window))
+        for start, end in progress(windows, desc="windows", total=len(windows)):
             chunk = rows[start:end]
             version = httpx.get(base + "/admin/stats", headers=admin, timeout=10).json()["model"]["version"]
             n_labels = _count_lines(labels)

@@ -65,6 +65,8 @@ sys.path.insert(0, str(BENCH))
 import loadgen  # noqa: E402
 import overhead_router as orr  # noqa: E402
 
+from classifiers.progress import progress  # noqa: E402
+
 TARGETS = ("direct", "floor_proxy", "tierroute_pinned", "tierroute_auto", "litellm_proxy", *orr.ROUTER_TARGETS)
 CONCURRENCIES = (1, 16, 64)
 CLIENT_KEY = "sk-bench-client-key"  # tierroute's one client key; LiteLLM's master key (it must start with sk-)
@@ -488,7 +490,7 @@ def run_rounds(s: Setup, runner: Runner, prof: Profile, concurrencies: Sequence[
                log: Callable[[str], None]) -> dict[str, dict[int, list[dict[str, Any]]]]:
     data: dict[str, dict[int, list[dict[str, Any]]]] = {t: {c: [] for c in concurrencies} for t in s.targets}
     n = len(s.targets)
-    for r in range(prof.rounds):
+    for r in progress(range(prof.rounds), desc="rounds", total=prof.rounds):
         for c in concurrencies:
             order = s.targets[r % n:] + s.targets[:r % n]
             for t in order:

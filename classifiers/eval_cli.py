@@ -28,6 +28,7 @@ import numpy as np
 from .base import Classifier
 from .eval_data import CV_TARGETS, EvalRows, cv_targets, load_eval_rows
 from .evaluate import RoutingCurve, oracle_router, prompt_length_router, random_router, routing_curve
+from .progress import in_chunks
 from .text import text_for_chat
 
 RANDOM_SEEDS = 100
@@ -144,7 +145,8 @@ def _run_tiers(ns: argparse.Namespace) -> int:
 def score_prompts(classifier: Classifier, prompts: list[str]) -> np.ndarray:
     """Score each prompt as the proxy would score it sent as a one-message chat."""
     mode = (classifier.describe().get("text") or {}).get("chat", "last_user")
-    return classifier.score([text_for_chat([{"role": "user", "content": p}], mode) for p in prompts])
+    texts = [text_for_chat([{"role": "user", "content": p}], mode) for p in prompts]
+    return in_chunks(classifier.score, texts, desc="scoring")
 
 
 def _random_summary(randoms: list[RoutingCurve]) -> dict[str, float]:

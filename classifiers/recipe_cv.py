@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .crossval import fold_indices
+from .progress import progress
 from .recipe import CHAT_MODE, Featurizer, Penalties, fit
 from .text import text_for_chat
 
@@ -33,7 +34,7 @@ def recipe_cv_scores(prompts: Sequence[str], targets: np.ndarray, strata: Sequen
     fa = feat.arrays([text_for_chat([{"role": "user", "content": p}], CHAT_MODE) for p in prompts])
     t = np.asarray(targets, dtype=np.float64)
     scores = np.empty(len(t), dtype=np.float64)
-    for train_idx, test_idx in fold_indices(strata, folds=folds, seed=seed):
+    for train_idx, test_idx in progress(fold_indices(strata, folds=folds, seed=seed), desc="cv folds", total=folds):
         if prior is None:
             model = fit(fa.take(train_idx), t[train_idx], seed=seed, penalties=penalties, featurizer=feat)
         else:

@@ -43,6 +43,7 @@ from .embed import Embedder
 from .evaluate import mean_random_summary, oracle_router, prompt_length_router, routing_curve
 from .features import feature_matrix, focus_text
 from .logreg import MODEL_FILE, EmbeddingLogRegClassifier, LogRegModel, default_model_dir
+from .progress import in_chunks
 
 CARD_FILE = "MODEL_CARD.md"
 RANDOM_SEEDS = 100
@@ -77,7 +78,8 @@ def default_embedder() -> Embedder:
 def recipe_inputs(embedder: Embedder, prompts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """The recipe's inputs for ``prompts``: embeddings of the view, and the text features (or None)."""
     views = [focus_text(p) for p in prompts] if VIEW == "focus" else list(prompts)
-    return embedder.encode(views), feature_matrix(prompts) if TEXT_FEATURES else None
+    emb = in_chunks(embedder.encode, views, desc="embedding")
+    return emb, in_chunks(feature_matrix, list(prompts), desc="text features") if TEXT_FEATURES else None
 
 
 def fit_model(X: np.ndarray, F: np.ndarray | None, y: np.ndarray, embedder: Embedder, *, seed: int = 0,
