@@ -163,6 +163,8 @@ def test_dashboard_refuses_then_matches_admin_stats(make_proxy, browser, artefac
 
         # The classifier's histogram and the current cut points.
         assert json.loads(_value(d, "#decisions")) == stats["classifier"]["decisions"] == 10
+        assert json.loads(_value(d, "#routing-reasons")) == stats["routing_reasons"]
+        assert _value(d, "#routing-rules") == "0" and _text(d, "#routing-rules") == "none: the score decides"
         hist = d.execute_script("return {...document.getElementById('score-histogram').dataset}")
         assert json.loads(hist["counts"]) == stats["classifier"]["score_histogram"]["counts"]
         assert json.loads(hist["cuts"]) == stats["auto_routing"]["cuts"] == [0.5, 0.8]

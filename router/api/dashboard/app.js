@@ -146,7 +146,7 @@
     renderCharts(tiers, strongest);
     renderTiers(stats, tiers);
     renderReplicas(stats);
-    renderClassifier(stats);
+    renderClassifier(stats, policy);
     renderLearning(stats, policy);
     renderPolicy(policy);
   }
@@ -216,7 +216,7 @@
     $("replicas-table").tBodies[0].replaceChildren(...rows);
   }
 
-  function renderClassifier(stats) {
+  function renderClassifier(stats, policy) {
     const h = stats.classifier.score_histogram, ar = stats.auto_routing;
     const autoTiers = Object.keys(ar.tiers);
     const el = $("score-histogram");
@@ -237,6 +237,12 @@
       return tr;
     });
     $("routing-table").tBodies[0].replaceChildren(...rows);
+    // Task routes (routing.rules): tried before the score; each with the requests it decided.
+    const rules = (policy.policy && policy.policy.routing && policy.policy.routing.rules) || [];
+    const reasons = stats.routing_reasons || {};
+    figure("routing-rules", rules.length, rules.length ? rules.map((r) => `${r.name}: ${JSON.stringify(r.when)} → `
+      + `${r.tier} (${int(reasons["rule:" + r.name] || 0)})`).join(" · ") : "none: the score decides");
+    figure("routing-reasons", JSON.stringify(reasons), pairs(reasons));
   }
 
   function pairs(obj) {
