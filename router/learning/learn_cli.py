@@ -55,6 +55,12 @@ def _recipe(text: str) -> Any:
 
 
 def run_learn(ns: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("sklearn") is None:  # the train extra: a serving install has no trainer
+        print("tierroute learn retrains the classifier and needs the train extra: pip install 'tierroute[train]'",
+              file=sys.stderr)
+        return 2
     from classifiers.learn import LearnConfig, Learner
 
     from ..logs import configure_logging
