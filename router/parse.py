@@ -34,6 +34,7 @@ class ParsedRequest:
     stream: bool
     include_usage: bool
     max_tokens: int | None
+    _prompt_tokens: int | None = None  # the estimate, computed once: routing, steering, rules and clamping read it
 
     def needed_tokens(self, output_room: int | None = None) -> int:
         """Estimated prompt tokens plus the requested output budget, counted up to ``output_room``
@@ -42,6 +43,11 @@ class ParsedRequest:
         return self.prompt_tokens_estimate() + (out if output_room is None else min(out, output_room))
 
     def prompt_tokens_estimate(self) -> int:
+        if self._prompt_tokens is None:
+            self._prompt_tokens = self._estimate()
+        return self._prompt_tokens
+
+    def _estimate(self) -> int:
         if self.endpoint is Endpoint.CHAT:
             chars = sum(_content_chars(m.get("content")) for m in self.body["messages"])
             tools = self.body.get("tools")

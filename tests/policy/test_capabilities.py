@@ -121,3 +121,14 @@ def test_a_large_max_tokens_no_longer_escalates(policy: Policy) -> None:
                needed_tokens=req.needed_tokens(policy.routing.min_output_tokens), allowed_tiers=None,
                healthy_tiers=ALL, cuts=(0.5, 0.8))
     assert (d.tier, d.reason) == ("small", "auto")
+
+
+def test_the_prompt_estimate_is_computed_once_per_request() -> None:
+    """Routing, steering, rules and clamping all read it; the messages are walked (and tools encoded) once."""
+    from router.backends.base import Endpoint
+    from router.parse import parse_request
+
+    req = parse_request(Endpoint.CHAT, {"model": "auto", "messages": [{"role": "user", "content": "x" * 400}]})
+    first = req.prompt_tokens_estimate()
+    req.body["messages"][0]["content"] = ""  # a second walk would see this
+    assert req.prompt_tokens_estimate() == first == req.needed_tokens() == 104
