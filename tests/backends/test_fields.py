@@ -62,3 +62,14 @@ def test_build_never_copies_unknown_fields_even_unchecked() -> None:
     """Defence in depth: a caller that skipped check() still cannot forward a control field."""
     out = fields.build("litellm", Endpoint.CHAT, chat(api_base="http://evil/", api_key="k"), "m", stream=False)
     assert "api_base" not in out and "api_key" not in out
+
+
+@pytest.mark.parametrize("kind", ["sglang", "litellm"])
+@pytest.mark.parametrize("endpoint", [Endpoint.CHAT, Endpoint.COMPLETIONS])
+def test_steering_fields_are_read_by_the_proxy_and_never_forwarded(kind: str, endpoint: Endpoint) -> None:
+    body = {"model": "auto", "min_tier": "large", "max_tier": "large", "max_cost_usd": 0.01,
+            **({"messages": [{"role": "user", "content": "hi"}]} if endpoint is Endpoint.CHAT else {"prompt": "hi"})}
+    fields.check(endpoint, body)  # accepted: tierroute's own fields (rule 7)
+    out = fields.build(kind, endpoint, body, "m", False)  # type: ignore[arg-type]
+    assert not fields.STEERING & set(out)
+    assert not fields.STEERING & set(fields.dropped(kind, endpoint, body))  # type: ignore[arg-type]
