@@ -41,7 +41,7 @@ from .base import Classifier
 from .embed import MINILM_ID, TRUNCATIONS, Embedder, MiniLMEmbedder
 from .feature_arrays import FeatureArrays, as_arrays
 from .features import FEATURE_NAMES, feature_matrix, focus_text
-from .ngrams import NgramSpec, flatten, ngram_ids, row_sums
+from .ngrams import NgramHasher, NgramSpec, flatten, row_sums
 
 FORMAT = "tierroute.logreg/2"
 FORMAT_NGRAMS = "tierroute.logreg/3"
@@ -73,6 +73,7 @@ class LogRegModel:
     ngram_ids: np.ndarray | None = None
     ngram_coef: np.ndarray | None = None
     _ngram_table: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _ngram_hasher: NgramHasher | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, *, embedding: dict[str, Any], C: float | None = None,
@@ -154,7 +155,9 @@ class LogRegModel:
             return None
         spec = self.ngrams
         views = [focus_text(t) for t in texts] if self.view == "focus" else texts
-        return self.ngram_z(*flatten([ngram_ids(v, spec) for v in views]))
+        if self._ngram_hasher is None or self._ngram_hasher.spec != spec:
+            self._ngram_hasher = NgramHasher(spec)  # remembers token buckets across calls (bounded)
+        return self.ngram_z(*flatten([self._ngram_hasher.ids(v) for v in views]))
 
     def score_arrays(self, fa: FeatureArrays) -> np.ndarray:
         """Scores from precomputed features (raw text features, embeddings, n-gram ids)."""

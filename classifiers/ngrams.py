@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+HEAD_CHARS_PER_TOKEN = 16
+DEFAULT_MAX_ENTRIES = 200_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,11 @@ class NgramSpec:
 
 def tokens(text: str, max_tokens: int) -> list[str]:
     """Steps 1-2 of the module docstring."""
+    head = text[: max_tokens * HEAD_CHARS_PER_TOKEN]
+    if head.isascii():  # ASCII lower-casing is per character, so the head's tokens are the text's
+        toks = _TOKEN.findall(head.lower())
+        if len(head) == len(text) or len(toks) > max_tokens:  # more than needed: the cut one is not kept
+            return toks[:max_tokens]
     out: list[str] = []
     for m in _TOKEN.finditer(text.lower()):
         out.append(m.group())
@@ -62,15 +69,52 @@ def tokens(text: str, max_tokens: int) -> list[str]:
     return out
 
 
+class NgramHasher:
+    """:func:`ngram_ids` under one spec, remembering the bucket of each token and token pair.
+
+    The ids are a pure function of the n-gram's text, so a remembered bucket is the one
+    ``crc32`` would give; at most ``max_entries`` of each order are kept (then new ones are
+    hashed and not kept). Orders above 2 are always hashed.
+    """
+
+    def __init__(self, spec: NgramSpec, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+        self.spec = spec
+        self.max_entries = max_entries
+        self._unigrams: dict[str, int] = {}
+        self._bigrams: dict[tuple[str, str], int] = {}
+
+    def ids(self, text: str) -> list[int]:
+        """The sorted distinct bucket ids of ``text`` (module docstring)."""
+        spec, crc, keep = self.spec, zlib.crc32, self.max_entries
+        toks, b = tokens(text, spec.max_tokens), spec.buckets
+        ids: set[int] = set()
+        for n in spec.orders:
+            if n == 1:
+                uni = self._unigrams
+                for tok in toks:
+                    v = uni.get(tok)
+                    if v is None:
+                        v = crc(tok.encode()) % b
+                        if len(uni) < keep:
+                            uni[tok] = v
+                    ids.add(v)
+            elif n == 2:
+                bi = self._bigrams
+                for pair in zip(toks, toks[1:]):
+                    v = bi.get(pair)
+                    if v is None:
+                        v = crc(" ".join(pair).encode()) % b
+                        if len(bi) < keep:
+                            bi[pair] = v
+                    ids.add(v)
+            else:
+                ids.update(crc(" ".join(toks[i:i + n]).encode()) % b for i in range(len(toks) - n + 1))
+        return sorted(ids)
+
+
 def ngram_ids(text: str, spec: NgramSpec) -> list[int]:
-    """The sorted distinct bucket ids of ``text`` (module docstring)."""
-    toks = tokens(text, spec.max_tokens)
-    ids: set[int] = set()
-    crc, b = zlib.crc32, spec.buckets
-    for n in spec.orders:
-        for i in range(len(toks) - n + 1):
-            ids.add(crc(" ".join(toks[i:i + n]).encode()) % b)
-    return sorted(ids)
+    """The sorted distinct bucket ids of ``text`` (module docstring); nothing remembered."""
+    return NgramHasher(spec, max_entries=0).ids(text)
 
 
 def row_values(offsets: np.ndarray) -> np.ndarray:

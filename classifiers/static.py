@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from .wordpiece import WordPieceCache
+
 VECTORS_FILE = "static.npz"
 TOKENIZER_FILE = "tokenizer.json"
 STATIC_CONFIG_FILE = "static.json"
@@ -69,6 +71,7 @@ class StaticEmbedder:
         tokenizer.no_padding()
         tokenizer.no_truncation()
         self._tokenizer = tokenizer
+        self._words = WordPieceCache.of(tokenizer)  # ASCII text skips encode() (classifiers/wordpiece.py)
         self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.config = config
         self.model_id = config.model_id
@@ -105,11 +108,15 @@ class StaticEmbedder:
         """Step 1 of the algorithm: the kept token ids of each text."""
         limit = self.config.max_tokens
         cut = [t[: limit * CHARS_PER_TOKEN] for t in texts]
-        encodings = self._tokenizer.encode_batch(cut, add_special_tokens=False) if len(cut) > 1 else \
-            [self._tokenizer.encode(cut[0], add_special_tokens=False)]
+        lists = [self._words.ids(t) for t in cut] if self._words is not None else [None] * len(cut)
+        rest = [i for i, ids in enumerate(lists) if ids is None]
+        if rest:
+            encodings = self._tokenizer.encode_batch([cut[i] for i in rest], add_special_tokens=False)
+            for i, enc in zip(rest, encodings, strict=True):
+                lists[i] = enc.ids
         out = []
-        for enc in encodings:
-            ids = np.asarray(enc.ids[:limit], dtype=np.int64)
+        for ids_list in lists:
+            ids = np.asarray(ids_list[:limit], dtype=np.int64)
             out.append(ids[ids != self._unk])
         return out
 
