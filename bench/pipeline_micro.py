@@ -6,7 +6,11 @@ the OpenAI dialect's answer in a loop. What it reports is the gateway's own cost
 (auth, parse, decide, pick, stats, headers); the HTTP hops are what ``bench/overhead.py``
 measures. ``--profile`` prints the top functions by own time (cProfile).
 
-    .venv/bin/python bench/pipeline_micro.py [--requests N] [--auto] [--profile]
+``--concurrency N`` keeps N requests in flight (the classifier then scores batches);
+``--shipped`` scores with the shipped classifier instead of a constant. Times are CPU time of
+the process (``time.process_time``: the classifier's thread included).
+
+    .venv/bin/python bench/pipeline_micro.py [--requests N] [--auto] [--shipped] [--concurrency N] [--profile]
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from classifiers.batching import MicroBatcher  # noqa: E402
 from classifiers.fake import ConstantClassifier  # noqa: E402
+from classifiers.logreg import load_classifier  # noqa: E402
 from router import pipeline  # noqa: E402
 from router.api.openai import OpenAIDialect  # noqa: E402
 from router.app import create_app  # noqa: E402
@@ -68,7 +73,7 @@ class MemoryBackend:
         return Reply(orjson.loads(ANSWER), ANSWER)
 
 
-async def run(requests: int, auto: bool, profile: bool) -> None:
+async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, concurrency: int = 1) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "policy.yaml"
         path.write_text(POLICY)
@@ -77,7 +82,8 @@ async def run(requests: int, auto: bool, profile: bool) -> None:
     svc = app._svc  # noqa: SLF001 - the benchmark drives the pipeline directly
     front = app._front  # noqa: SLF001
     svc.backends["sglang"] = MemoryBackend()  # type: ignore[index]
-    batcher = MicroBatcher(ConstantClassifier(0.1))  # what the app's start-up does
+    classifier = load_classifier() if shipped else ConstantClassifier(0.1)
+    batcher = MicroBatcher(classifier)  # what the app's start-up does
     await batcher.start()
     svc.scorer.fill(batcher, {"kind": "constant"})  # type: ignore[attr-defined]
     dialect = OpenAIDialect()
@@ -94,19 +100,26 @@ async def run(requests: int, auto: bool, profile: bool) -> None:
         dialect.reply(routed)
         dialect.headers(routed)
 
-    for i in range(min(2000, requests)):
-        await one(i)
-    t0 = time.perf_counter()
-    for i in range(requests):
-        await one(i)
-    per = (time.perf_counter() - t0) / requests * 1e6
-    print(f"{'auto' if auto else 'pinned'}: {per:.1f} µs of tierroute's own work per request "
-          f"({requests} requests, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
+    async def many(start: int, n: int) -> None:
+        todo = iter(range(start, start + n))
+
+        async def lane() -> None:
+            for i in todo:
+                await one(i)
+
+        await asyncio.gather(*(lane() for _ in range(concurrency)))
+
+    await many(0, min(2000, requests))
+    t0 = time.process_time()
+    await many(10**6, requests)
+    per = (time.process_time() - t0) / requests * 1e6
+    print(f"{'auto' if auto else 'pinned'}{' (shipped classifier)' if shipped else ''}, {concurrency} in flight: "
+          f"{per:.1f} µs of CPU per request ({requests} requests, {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.1f})")
     if profile:
         prof = cProfile.Profile()
         prof.enable()
-        for i in range(min(requests, 5000)):
-            await one(i)
+        await many(2 * 10**6, min(requests, 5000))
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(15)
     await batcher.aclose()
@@ -117,8 +130,10 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=20000)
     p.add_argument("--auto", action="store_true", help="model auto (classification included)")
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--shipped", action="store_true", help="score with the shipped classifier (default: a constant)")
+    p.add_argument("--concurrency", type=int, default=1, help="requests in flight")
     ns = p.parse_args()
-    asyncio.run(run(ns.requests, ns.auto, ns.profile))
+    asyncio.run(run(ns.requests, ns.auto, ns.profile, ns.shipped, ns.concurrency))
     return 0
 
 

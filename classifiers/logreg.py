@@ -302,6 +302,7 @@ class EmbeddingLogRegClassifier:
         self.embedder = embedder
         self.model = model
         self.name = model.name
+        self.loop_chars = int(getattr(embedder, "loop_chars", 0) or 0)  # cheap enough for the loop: batching.py
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -33,6 +33,7 @@ TOKENIZER_FILE = "tokenizer.json"
 STATIC_CONFIG_FILE = "static.json"
 CHARS_PER_TOKEN = 8
 DEFAULT_MAX_TOKENS = 512
+LOOP_CHARS = 8_000  # batches this short are scored on the event loop (classifiers/batching.py)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class StaticEmbedder:
         self.config = config
         self.model_id = config.model_id
         self.dim = config.dim
+        self.loop_chars = LOOP_CHARS
         unk = tokenizer.token_to_id("[UNK]")
         self._unk = -1 if unk is None else int(unk)
 

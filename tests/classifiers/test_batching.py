@@ -144,3 +144,55 @@ def test_constructor_needs_no_loop() -> None:
     MicroBatcher(ConstantClassifier(0.5), max_batch=4)
     with pytest.raises(ValueError):
         MicroBatcher(ConstantClassifier(0.5), max_batch=0)
+
+
+class CheapClassifier(FunctionClassifier):
+    """Says batches of up to 30 characters are cheap enough to score on the event loop."""
+
+    loop_chars = 30
+
+
+async def test_a_cheap_classifier_scores_short_batches_on_the_loop_and_still_batches() -> None:
+    clf = CheapClassifier(length_score)
+    batcher = MicroBatcher(clf)
+    await batcher.start()
+    try:
+        scores = await asyncio.gather(*(batcher.score("x" * i) for i in range(1, 6)))  # 15 characters
+    finally:
+        await batcher.aclose()
+    assert scores == pytest.approx([i / 100 for i in range(1, 6)])
+    assert clf.batch_sizes == [5] and clf.threads == ["MainThread"]
+    assert (batcher.batches_on_loop, batcher.batches_in_thread) == (1, 0)
+
+
+async def test_a_batch_longer_than_loop_chars_goes_to_the_thread() -> None:
+    clf = CheapClassifier(length_score)
+    batcher = MicroBatcher(clf)
+    await batcher.start()
+    try:
+        assert await batcher.score("y" * 31) == pytest.approx(0.31)
+        assert await batcher.score("y" * 30) == pytest.approx(0.30)
+    finally:
+        await batcher.aclose()
+    assert clf.threads[0].startswith("classifier") and clf.threads[1] == "MainThread"
+    assert (batcher.batches_on_loop, batcher.batches_in_thread) == (1, 1)
+
+
+async def test_a_failure_on_the_loop_reaches_every_caller_of_the_batch() -> None:
+    def boom(text: str) -> float:
+        raise RuntimeError("model exploded")
+
+    batcher = MicroBatcher(CheapClassifier(boom))
+    await batcher.start()
+    try:
+        results = await asyncio.gather(batcher.score("a"), batcher.score("b"), return_exceptions=True)
+        assert all(isinstance(r, RuntimeError) for r in results)
+        assert batcher.running  # the worker lives on
+    finally:
+        await batcher.aclose()
+
+
+def test_the_shipped_classifier_is_scored_on_the_loop_up_to_8000_characters() -> None:
+    from classifiers.logreg import load_classifier
+
+    assert MicroBatcher(load_classifier()).loop_chars == 8_000
