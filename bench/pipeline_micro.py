@@ -10,7 +10,7 @@ measures. ``--profile`` prints the top functions by own time (cProfile).
 ``--shipped`` scores with the shipped classifier instead of a constant. Times are CPU time of
 the process (``time.process_time``: the classifier's thread included).
 
-    .venv/bin/python bench/pipeline_micro.py [--requests N] [--auto] [--shipped] [--concurrency N] [--profile]
+    .venv/bin/python bench/pipeline_micro.py [--requests N] [--auto] [--shipped] [--thread] [--concurrency N] [--profile]
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ class MemoryBackend:
         return Reply(orjson.loads(ANSWER), ANSWER)
 
 
-async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, concurrency: int = 1) -> None:
+async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, concurrency: int = 1,
+              thread: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "policy.yaml"
         path.write_text(POLICY)
@@ -84,6 +85,8 @@ async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, c
     svc.backends["sglang"] = MemoryBackend()  # type: ignore[index]
     classifier = load_classifier() if shipped else ConstantClassifier(0.1)
     batcher = MicroBatcher(classifier)  # what the app's start-up does
+    if thread:
+        batcher.loop_chars = 0  # every batch through the executor, as before docs/performance.md §12
     await batcher.start()
     svc.scorer.fill(batcher, {"kind": "constant"})  # type: ignore[attr-defined]
     dialect = OpenAIDialect()
@@ -113,7 +116,8 @@ async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, c
     t0 = time.process_time()
     await many(10**6, requests)
     per = (time.process_time() - t0) / requests * 1e6
-    print(f"{'auto' if auto else 'pinned'}{' (shipped classifier)' if shipped else ''}, {concurrency} in flight: "
+    print(f"{'auto' if auto else 'pinned'}{' (shipped classifier)' if shipped else ''}"
+          f"{', every batch in the thread' if thread else ''}, {concurrency} in flight: "
           f"{per:.1f} µs of CPU per request ({requests} requests, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f})")
     if profile:
@@ -132,8 +136,9 @@ def main() -> int:
     p.add_argument("--profile", action="store_true")
     p.add_argument("--shipped", action="store_true", help="score with the shipped classifier (default: a constant)")
     p.add_argument("--concurrency", type=int, default=1, help="requests in flight")
+    p.add_argument("--thread", action="store_true", help="score every batch in the executor (no loop batches)")
     ns = p.parse_args()
-    asyncio.run(run(ns.requests, ns.auto, ns.profile, ns.shipped, ns.concurrency))
+    asyncio.run(run(ns.requests, ns.auto, ns.profile, ns.shipped, ns.concurrency, ns.thread))
     return 0
 
 

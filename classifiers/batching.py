@@ -8,11 +8,11 @@ load batches grow by themselves, at low load a request is scored alone with no a
 
 Exception, for a classifier that says it is cheap: one with a ``loop_chars`` attribute (absent
 or 0: never) has batches of at most that many characters in all scored on the loop itself.
-The shipped static-embedding model does (8,000 characters: at most ~1.5 ms of the loop): its
-scoring is pure Python and numpy on small arrays, which holds the GIL, so in a thread it
-would stop the loop all the same, and handing it over costs more than the scoring (per
-request, one prompt at a time: ~280 → ~175 µs of CPU; 16 in flight: ~85 → ~76 µs;
-docs/performance.md §12). Batches still form: the callers that arrive in one turn of the loop
+The shipped static-embedding model does (2,000 characters: a median 0.35 ms of the loop on
+the shared prompts): its scoring is pure Python and numpy on small arrays, which holds the GIL,
+so in a thread it would stop the loop all the same, and handing it over costs more than the
+scoring at low concurrency (one request at a time: ~110 µs of CPU less per request; level at
+16 in flight, where batches amortise the hand-off; docs/performance.md §12). Batches still form: the callers that arrive in one turn of the loop
 are queued before the worker runs. Longer batches (long prompts: tokenizers' Rust code and
 big numpy operations release the GIL) still go to the thread.
 

@@ -33,7 +33,7 @@ TOKENIZER_FILE = "tokenizer.json"
 STATIC_CONFIG_FILE = "static.json"
 CHARS_PER_TOKEN = 8
 DEFAULT_MAX_TOKENS = 512
-LOOP_CHARS = 8_000  # batches this short are scored on the event loop (classifiers/batching.py)
+LOOP_CHARS = 2_000  # batches this short are scored on the event loop (classifiers/batching.py)
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ async def test_a_failure_on_the_loop_reaches_every_caller_of_the_batch() -> None
         await batcher.aclose()
 
 
-def test_the_shipped_classifier_is_scored_on_the_loop_up_to_8000_characters() -> None:
+def test_the_shipped_classifier_is_scored_on_the_loop_up_to_2000_characters() -> None:
     from classifiers.logreg import load_classifier
 
-    assert MicroBatcher(load_classifier()).loop_chars == 8_000
+    assert MicroBatcher(load_classifier()).loop_chars == 2_000
