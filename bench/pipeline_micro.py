@@ -29,10 +29,12 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from classifiers.batching import MicroBatcher  # noqa: E402
 from classifiers.fake import ConstantClassifier  # noqa: E402
 from classifiers.logreg import load_classifier  # noqa: E402
+from overhead_router import policy_replicas  # noqa: E402
 from router import pipeline  # noqa: E402
 from router.api.openai import OpenAIDialect  # noqa: E402
 from router.app import create_app  # noqa: E402
@@ -74,11 +76,13 @@ class MemoryBackend:
 
 
 async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, concurrency: int = 1,
-              thread: bool = False) -> None:
+              thread: bool = False, redis_url: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "policy.yaml"
-        path.write_text(POLICY)
-        app = create_app(Settings(policy_path=str(path)), classifier=ConstantClassifier(0.1),
+        # with Redis: what bench/overhead.py's tierroute_auto_redis runs (two replicas per tier,
+        # cache-aware choice, sticky conversations)
+        path.write_text(policy_replicas(POLICY, {"small": 11, "large": 12}) if redis_url else POLICY)
+        app = create_app(Settings(policy_path=str(path), redis_url=redis_url), classifier=ConstantClassifier(0.1),
                          env={"TIERROUTE_API_KEYS": "sk-bench"})
     svc = app._svc  # noqa: SLF001 - the benchmark drives the pipeline directly
     front = app._front  # noqa: SLF001
@@ -137,8 +141,10 @@ def main() -> int:
     p.add_argument("--shipped", action="store_true", help="score with the shipped classifier (default: a constant)")
     p.add_argument("--concurrency", type=int, default=1, help="requests in flight")
     p.add_argument("--thread", action="store_true", help="score every batch in the executor (no loop batches)")
+    p.add_argument("--redis-url", help="two replicas per tier, cache_aware, sticky, this Redis (e.g. a private "
+                   "redis-server: its CPU is not counted)")
     ns = p.parse_args()
-    asyncio.run(run(ns.requests, ns.auto, ns.profile, ns.shipped, ns.concurrency, ns.thread))
+    asyncio.run(run(ns.requests, ns.auto, ns.profile, ns.shipped, ns.concurrency, ns.thread, ns.redis_url))
     return 0
 
 
