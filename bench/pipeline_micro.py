@@ -76,12 +76,12 @@ class MemoryBackend:
 
 
 async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, concurrency: int = 1,
-              thread: bool = False, redis_url: str | None = None) -> None:
+              thread: bool = False, redis_url: str | None = None, two_replicas: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "policy.yaml"
         # with Redis: what bench/overhead.py's tierroute_auto_redis runs (two replicas per tier,
         # cache-aware choice, sticky conversations)
-        path.write_text(policy_replicas(POLICY, {"small": 11, "large": 12}) if redis_url else POLICY)
+        path.write_text(policy_replicas(POLICY, {"small": 11, "large": 12}) if redis_url or two_replicas else POLICY)
         app = create_app(Settings(policy_path=str(path), redis_url=redis_url), classifier=ConstantClassifier(0.1),
                          env={"TIERROUTE_API_KEYS": "sk-bench"})
     svc = app._svc  # noqa: SLF001 - the benchmark drives the pipeline directly
@@ -143,8 +143,11 @@ def main() -> int:
     p.add_argument("--thread", action="store_true", help="score every batch in the executor (no loop batches)")
     p.add_argument("--redis-url", help="two replicas per tier, cache_aware, sticky, this Redis (e.g. a private "
                    "redis-server: its CPU is not counted)")
+    p.add_argument("--two-replicas", action="store_true", help="the --redis-url policy with the in-memory stores")
     ns = p.parse_args()
-    asyncio.run(run(ns.requests, ns.auto, ns.profile, ns.shipped, ns.concurrency, ns.thread, ns.redis_url))
+    import uvloop  # what uvicorn runs the proxy on
+
+    uvloop.run(run(ns.requests, ns.auto, ns.profile, ns.shipped, ns.concurrency, ns.thread, ns.redis_url, ns.two_replicas))
     return 0
 
 
