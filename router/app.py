@@ -49,7 +49,7 @@ from .limits import Limits, MemoryLimits
 from .logs import configure_logging
 from .policy.loader import LoadedPolicy, PolicyWatcher, load_policy
 from .policy.thresholds import Thresholds
-from .redis_client import redis_client
+from .redis_connect import redis_client, sync_client
 from .redis_limits import RedisLimits
 from .runtime import Runtime, Services, build_runtime
 from .settings import Settings
@@ -265,12 +265,10 @@ def _promoted_source(settings: Settings, loaded: LoadedPolicy, models: Registry 
     """Where the promoted version is read: Redis's pointer when there is Redis, else the registry's CURRENT."""
     if models is None or not settings.redis_url:
         return models.current if models is not None else (lambda: None)
-    import redis as sync_redis
-
     from .learning.model_share import DEFAULT_PREFIX, RedisModelSource
 
     learning = loaded.policy.learning
-    client = sync_redis.Redis.from_url(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=2.0)
+    client = sync_client(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=2.0)
     return RedisModelSource(client, models, learning.redis_prefix if learning else DEFAULT_PREFIX).current
 
 

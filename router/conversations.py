@@ -35,12 +35,13 @@ from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from classifiers.text import content_text
 
 from .clock import Clock
-from .redis_client import RedisPipe, health_of
+from .redis_client import Calls, calls_of, health_of
 
 SESSION_HEADER = "x-tierroute-session"
 MAX_PENDING_WRITES = 1024  # background Redis writes in flight; a slow Redis must not grow them without bound
@@ -118,9 +119,9 @@ class RedisConversations:
     request. Writes are not awaited by the request: they run as background tasks.
     """
 
-    def __init__(self, redis: Redis, local: MemoryConversations) -> None:
-        # redis-py's client: through its pipe; anything else with redis-py's get/set (a test's stand-in) as it is
-        self._kv: RedisPipe | Redis = RedisPipe.of(redis) if isinstance(redis, Redis) else redis
+    def __init__(self, redis: Redis | RedisCluster, local: MemoryConversations) -> None:
+        # redis-py's client: through its calls; anything else with redis-py's get/set (a test's stand-in) as it is
+        self._kv: Calls | Redis = calls_of(redis) if isinstance(redis, Redis | RedisCluster) else redis
         self._health = health_of(redis)
         self._local = local
         self.errors = 0

@@ -24,8 +24,12 @@ The pipe's read timeout is ``read_timeout_s`` (250 ms): on this 2-core machine, 
 suites, Redis and the proxy are descheduled for over 50 ms now and then, and with 50 ms one such
 pause failed every call in flight (64 local decisions at once, the breaker open for 5 s). A Redis
 that is really gone costs one such wait: the breaker then decides locally without trying.
-The redis-py pool (:func:`redis_client`) stays for the rest (lease renewal, ``/admin`` reads),
-bounded and blocking: it waits for a connection instead of raising when all are busy.
+The redis-py pool (:func:`router.redis_connect.redis_client`) stays for the rest (lease renewal,
+``/admin`` reads), bounded and blocking: it waits for a connection instead of raising when all are busy.
+A ``READONLY`` reply (the primary it talks to was demoted) closes it; behind Sentinel it follows the
+primary the Sentinels name (:mod:`router.redis_sentinel`). On a Redis Cluster the calls go through
+redis-py's cluster client instead (:mod:`router.redis_cluster`); the stores see either through
+:class:`Calls` (:func:`calls_of`).
 """
 
 from __future__ import annotations
@@ -41,11 +45,9 @@ from hashlib import sha1
 from typing import Any
 
 import hiredis
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .clock import Clock
@@ -75,31 +77,55 @@ class RedisHealth:
                 "errors_by_store": dict(self.errors), "fallbacks_by_store": dict(self.fallbacks)}
 
 
-class RedisPipe:
+class Calls:
+    """The stores' per-request calls, over a subclass's ``call``: :class:`RedisPipe`, or on a Redis Cluster
+    :class:`..redis_cluster.ClusterCalls`."""
+
+    def __init__(self) -> None:
+        self._scripts: dict[str, str] = {}  # sha -> source
+
+    async def call(self, *args: Arg) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    async def get(self, name: str) -> bytes | None:
+        return await self.call("GET", name)  # type: ignore[no-any-return]
+
+    async def set(self, name: str, value: Arg, *, px: int) -> None:
+        await self.call("SET", name, value, "PX", px)
+
+    def register(self, source: str) -> str:
+        """A script the stores run (the pipe loads it on each new connection); its SHA-1 for :meth:`script`."""
+        sha = script_sha(source)
+        self._scripts[sha] = source
+        return sha
+
+    async def script(self, sha: str, source: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        try:
+            return await self.call("EVALSHA", sha, len(keys), *keys, *args)
+        except ResponseError as e:  # redis-py's NoScriptError, or hiredis' "NOSCRIPT ..." reply
+            if not isinstance(e, NoScriptError) and not str(e).startswith("NOSCRIPT"):
+                raise
+        return await self.call("EVAL", source, len(keys), *keys, *args)  # loads it for the next EVALSHA
+
+
+class RedisPipe(Calls):
     """One pipelined connection (see the module docstring); ``call`` sends a command, ``script`` runs Lua."""
 
     def __init__(self, kwargs: dict[str, Any], timeout_s: float) -> None:
+        super().__init__()
         self._kw = kwargs  # redis-py's connection_kwargs: host/port or path, db, username, password
         self._timeout = timeout_s
         self._transport: asyncio.Transport | None = None
         self._connecting: asyncio.Future[None] | None = None
         self._reader = hiredis.Reader(replyError=ResponseError)
         self._waiting: deque[list[Any]] = deque()  # [future, written at (loop time; inf until written)]
-        self._scripts: dict[str, str] = {}  # sha -> source, loaded on every new connection
         self._out: list[bytes] = []
         self._watch: asyncio.TimerHandle | None = None
         self._last_reply = 0.0  # loop time of the last bytes received
         self._extended = 0  # deadlines passed with replies waiting unread, in a row
-
-    @classmethod
-    def of(cls, redis: Redis, timeout_s: float = 30.0) -> RedisPipe:
-        """The client's shared pipe, or a new one on its address and timeout (a plain redis-py client;
-        ``timeout_s`` when it has none)."""
-        pipe = getattr(redis, "pipe", None)
-        if isinstance(pipe, RedisPipe):
-            return pipe
-        kw = redis.connection_pool.connection_kwargs
-        return cls(dict(kw), float(kw.get("socket_timeout") or timeout_s))
 
     async def call(self, *args: Arg) -> Any:
         if self._transport is None:
@@ -113,26 +139,6 @@ class RedisPipe:
         if self._watch is None:
             self._watch = loop.call_later(self._timeout, self._check)
         return await fut
-
-    async def get(self, name: str) -> bytes | None:
-        return await self.call("GET", name)  # type: ignore[no-any-return]
-
-    async def set(self, name: str, value: Arg, *, px: int) -> None:
-        await self.call("SET", name, value, "PX", px)
-
-    def register(self, source: str) -> str:
-        """A script the stores run: loaded on each new connection; its SHA-1 for :meth:`script`."""
-        sha = script_sha(source)
-        self._scripts[sha] = source
-        return sha
-
-    async def script(self, sha: str, source: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        try:
-            return await self.call("EVALSHA", sha, len(keys), *keys, *args)
-        except ResponseError as e:
-            if not str(e).startswith("NOSCRIPT"):
-                raise
-        return await self.call("EVAL", source, len(keys), *keys, *args)  # loads it for the next EVALSHA
 
     def _flush(self) -> None:
         out, self._out = self._out, []
@@ -177,12 +183,12 @@ class RedisPipe:
         kw = self._kw
         timeout = float(kw.get("socket_connect_timeout") or self._timeout)
         try:
+            where = await self._address()
             async with asyncio.timeout(timeout):
-                if "path" in kw:
-                    transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), kw["path"])
+                if isinstance(where, str):
+                    transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), where)
                 else:
-                    transport, _ = await loop.create_connection(lambda: _Protocol(self), kw.get("host", "localhost"),
-                                                                int(kw.get("port", 6379)))
+                    transport, _ = await loop.create_connection(lambda: _Protocol(self), *where)
         except TimeoutError as e:
             raise RedisTimeoutError("Timeout connecting to Redis") from e
         except OSError as e:
@@ -196,6 +202,14 @@ class RedisPipe:
             hello.append(("SELECT", int(kw["db"])))
         hello += [("SCRIPT", "LOAD", src) for src in self._scripts.values()]
         await asyncio.gather(*(self.call(*cmd) for cmd in hello))
+
+    async def _address(self) -> str | tuple[str, int]:
+        """Where to connect: a Unix socket's path, or host and port."""
+        kw = self._kw
+        return str(kw["path"]) if "path" in kw else (kw.get("host", "localhost"), int(kw.get("port", 6379)))
+
+    def _idle(self) -> None:
+        """Every reply is in (a subclass may act then)."""
 
     def _unread(self) -> bool:
         """Whether the connection's socket holds bytes the loop has not read yet."""
@@ -216,12 +230,20 @@ class RedisPipe:
             if reply is False:
                 return
             fut = self._waiting.popleft()[0]
+            if isinstance(reply, ResponseError) and str(reply).startswith("READONLY"):
+                # the primary it connected to is a replica now (a failover): connect again, to the new one
+                e = RedisConnectionError(f"Redis answered {str(reply)[:60]!r}: the primary has changed")
+                if not fut.done():
+                    fut.set_exception(e)
+                self._fail(e)
+                return
             if fut.done():
                 continue
             if isinstance(reply, ResponseError):
                 fut.set_exception(reply)
             else:
                 fut.set_result(reply)
+        self._idle()
 
     def _fail(self, e: Exception) -> None:
         transport, self._transport = self._transport, None
@@ -277,30 +299,27 @@ def script_sha(source: str) -> str:
 class SharedRedis(Redis):
     """redis-py's client with the process's one :class:`RedisPipe` and :class:`RedisHealth` on it."""
 
-    pipe: RedisPipe
+    calls: RedisPipe
     health: RedisHealth
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
-        self.pipe.close()
+        self.calls.close()
         await super().aclose(close_connection_pool)
 
 
-def redis_client(url: str, *, timeout_s: float = 0.05, read_timeout_s: float | None = None,
-                 max_connections: int = POOL_CONNECTIONS) -> Redis:
-    """The client the stores share: its pool blocks (up to ``timeout_s``) rather than fail when all of its
-    ``max_connections`` are busy; per-request calls go through ``client.pipe`` (one connection, connect
-    timeout ``timeout_s``, read timeout ``read_timeout_s``: ``max(timeout_s, READ_TIMEOUT_S)`` if unset)."""
-    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=timeout_s,
-                                           socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                           retry=Retry(NoBackoff(), 0), health_check_interval=0)
-    client = SharedRedis(connection_pool=pool)
-    client.pipe = RedisPipe(dict(pool.connection_kwargs),
-                            max(timeout_s, READ_TIMEOUT_S) if read_timeout_s is None else read_timeout_s)
-    client.health = RedisHealth()
-    return client
+def calls_of(redis: Any, timeout_s: float = 30.0) -> Calls:
+    """The shared client's calls (:func:`router.redis_connect.redis_client`), or a new pipe on a plain
+    redis-py client's address and timeout (``timeout_s`` when it has none)."""
+    calls = getattr(redis, "calls", None)
+    if calls is not None:
+        return calls  # type: ignore[no-any-return]
+    if not isinstance(redis, Redis):
+        raise TypeError(f"the Redis stores take redis_connect.redis_client's client, not {type(redis).__name__}")
+    kw = redis.connection_pool.connection_kwargs
+    return RedisPipe(dict(kw), float(kw.get("socket_timeout") or timeout_s))
 
 
-def health_of(redis: Redis) -> RedisHealth:
+def health_of(redis: object) -> RedisHealth:
     """The client's shared health counters (a plain redis-py client: a store's own)."""
     h = getattr(redis, "health", None)
     return h if isinstance(h, RedisHealth) else RedisHealth()

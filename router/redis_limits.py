@@ -1,7 +1,8 @@
 """Per-key limits in Redis (:mod:`router.limits`): one limit per key for every proxy and worker process.
 
 One Lua script call per admitted request (``ADMIT``), one per charge (``CHARGE``, sent in the
-background), both through the process's pipelined connection (:class:`router.redis_client.RedisPipe`).
+background), both through the process's pipelined connection (:class:`router.redis_client.RedisPipe`; on a Redis
+Cluster redis-py's cluster client).
 Keys, one hash tag per key name so that a key's three keys share a Redis Cluster slot:
 ``tierroute:limits:{<name>}:rate`` (hash: both buckets), ``…:usd:day:<YYYY-MM-DD>`` and
 ``…:usd:month:<YYYY-MM>`` (floats, expiring after their period). Times in the scripts are
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from .auth import Principal
@@ -34,7 +36,7 @@ from .limits import (
     key_view,
     refill,
 )
-from .redis_client import RedisBreaker, RedisPipe, health_of
+from .redis_client import RedisBreaker, calls_of, health_of
 
 _ADMIT = """
 -- KEYS: rate (hash), day spend, month spend
@@ -115,14 +117,14 @@ class _Pending:
 class RedisLimits:
     """Limits shared by every proxy through Redis; this process's :class:`MemoryLimits` when it fails."""
 
-    def __init__(self, redis: Redis, clock: Clock, *, prefix: str = PREFIX, local: MemoryLimits | None = None,
-                 breaker_failures: int = 3, breaker_cooldown_s: float = 5.0) -> None:
+    def __init__(self, redis: Redis | RedisCluster, clock: Clock, *, prefix: str = PREFIX,
+                 local: MemoryLimits | None = None, breaker_failures: int = 3, breaker_cooldown_s: float = 5.0) -> None:
         self._redis = redis
         self._prefix = prefix
         self._local = local or MemoryLimits(clock)
-        self._pipe = RedisPipe.of(redis)
+        self._calls = calls_of(redis)
         self._health = health_of(redis)
-        self._admit_sha, self._charge_sha = self._pipe.register(_ADMIT), self._pipe.register(_CHARGE)
+        self._admit_sha, self._charge_sha = self._calls.register(_ADMIT), self._calls.register(_CHARGE)
         self._breaker = RedisBreaker(clock, "limits", failures=breaker_failures, cooldown_s=breaker_cooldown_s)
         self.status = self._breaker.status
         self._pending = _Pending()
@@ -138,7 +140,7 @@ class RedisLimits:
             p.requests_per_minute or 0, p.tokens_per_minute or 0, (b.usd_per_day or 0) if b else 0,
             (b.usd_per_month or 0) if b else 0, "1" if b is not None and b.on_exhausted == "refuse" else "0"]
         try:
-            out = await self._pipe.script(self._admit_sha, _ADMIT, redis_keys(p.name, per, self._prefix), args)
+            out = await self._calls.script(self._admit_sha, _ADMIT, redis_keys(p.name, per, self._prefix), args)
         except (TimeoutError, RedisError, OSError) as e:
             self._failed(e)
             return await self._admit_locally(p)
@@ -174,7 +176,8 @@ class RedisLimits:
         args: list[int | str] = [p.tokens_per_minute or 0, tokens, repr(usd if p.budget else 0.0), DAY_TTL_S,
                                  MONTH_TTL_S]
         try:
-            day, month = await self._pipe.script(self._charge_sha, _CHARGE, redis_keys(p.name, per, self._prefix), args)
+            keys = redis_keys(p.name, per, self._prefix)
+            day, month = await self._calls.script(self._charge_sha, _CHARGE, keys, args)
         except (TimeoutError, RedisError, OSError) as e:
             self._failed(e)  # charged locally already
             return
@@ -188,8 +191,8 @@ class RedisLimits:
             return {**state, "source": "local", "keys": {p.name: self._local.view(p) for p in limited}}
         per = self._local.period()
         try:
+            sec, usec = await self._redis.time()  # not in the pipeline: a cluster's pipeline refuses TIME
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.time()
                 for p in limited:
                     rate, day, month = redis_keys(p.name, per, self._prefix)
                     pipe.hmget(rate, ["r", "ra", "t", "ta"])
@@ -199,11 +202,10 @@ class RedisLimits:
         except (TimeoutError, RedisError, OSError) as e:
             self._failed(e)
             return {**state, "source": "local", "keys": {p.name: self._local.view(p) for p in limited}}
-        sec, usec = out[0]
         now = sec + usec / 1e6
         keys = {}
         for i, p in enumerate(limited):
-            (r, ra, t, ta), day, month = out[1 + 3 * i: 4 + 3 * i]
+            (r, ra, t, ta), day, month = out[3 * i: 3 + 3 * i]
             rpm = p.requests_per_minute
             tpm = p.tokens_per_minute
             keys[p.name] = key_view(

@@ -17,7 +17,7 @@ from router.clock import FakeClock
 from router.errors import BudgetExceeded, RateLimited
 from router.limits import MemoryLimits, period
 from router.policy.model import Budget
-from router.redis_client import redis_client
+from router.redis_connect import redis_client
 from router.redis_limits import RedisLimits, redis_keys
 from tests.conftest import SHARED_URL, RedisServer
 

@@ -18,7 +18,9 @@ sorted sets fast: with fractional scores a 46-block ZADD cost ~0.5 ms instead of
 
 The choice, the prefill-mark checks and the release go through the process's pipelined connection
 (:class:`..redis_client.RedisPipe`: one connection, every call of one event-loop turn in one
-write); lease renewal through redis-py's pool, in the background.
+write; on a Redis Cluster redis-py's cluster client, :mod:`..redis_cluster`); lease renewal through
+redis-py's pool, in the background. Every key a script touches is one of its ``KEYS`` (none is built
+inside Lua), all with the scope's hash tag, as Redis Cluster requires.
 
 Redis trouble never fails a request: commands time out after ``timeout_s``; after
 ``breaker_failures`` failures in a row the breaker opens for ``breaker_cooldown_s`` and
@@ -35,10 +37,12 @@ from dataclasses import asdict
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from ..clock import Clock
-from ..redis_client import RedisBreaker, RedisPipe, health_of, redis_client
+from ..redis_client import RedisBreaker, calls_of, health_of
+from ..redis_connect import redis_client
 from .affinity import MAX_ENTRIES, AffinityParams, Choice, MemoryAffinity
 from .rule import Candidate
 
@@ -46,29 +50,31 @@ log = logging.getLogger("tierroute.affinity")
 REDIS_EPOCH = 1_790_000_000  # stamps in the scripts are whole microseconds since then
 
 _CHOOSE = """
-local prefix, lease, nb, nc = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local ttl, lease_ttl = tonumber(ARGV[5]), tonumber(ARGV[6])  -- seconds
-local match_thr, abs_thr, rel_thr = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local fill_ttl = tonumber(ARGV[10])  -- seconds; 0: no prefill marks
+-- KEYS: per candidate, its lru, lease and fill keys (one hash tag: one cluster slot)
+local lease, nb, nc = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl, lease_ttl = tonumber(ARGV[4]), tonumber(ARGV[5])  -- seconds
+local match_thr, abs_thr, rel_thr = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local fill_ttl = tonumber(ARGV[9])  -- seconds; 0: no prefill marks
 -- stamps are whole microseconds since REDIS_EPOCH: integer scores keep small sorted sets fast
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - 1790000000) * 1000000 + tonumber(t[2])
 local function us(x) return string.format('%d', x) end
 local fresh = now - ttl * 1000000
 local blocks = {}
-for i = 1, nb do blocks[i] = ARGV[10 + i] end
-local cands, base = {}, 10 + nb
+for i = 1, nb do blocks[i] = ARGV[9 + i] end
+local cands, base = {}, 9 + nb
 for j = 1, nc do
   local o = base + (j - 1) * 6
   cands[j] = {key = ARGV[o + 1], healthy = ARGV[o + 2] == '1', max_running = tonumber(ARGV[o + 3]),
-              external = tonumber(ARGV[o + 4]), weight = tonumber(ARGV[o + 5]), cap = tonumber(ARGV[o + 6])}
+              external = tonumber(ARGV[o + 4]), weight = tonumber(ARGV[o + 5]), cap = tonumber(ARGV[o + 6]),
+              lru = KEYS[3 * j - 2], lease = KEYS[3 * j - 1], fill = KEYS[3 * j]}
 end
 -- per replica: what it caches (fresh entries), what runs on it (live leases), the match
 local cached, leases, matches, stamps = {}, {}, {}, {}
 for _, c in ipairs(cands) do
-  local lru = prefix .. 'lru:' .. c.key
+  local lru = c.lru
   cached[c.key] = redis.call('ZCOUNT', lru, us(fresh), '+inf')
-  leases[c.key] = redis.call('ZCOUNT', prefix .. 'lease:' .. c.key, '(' .. us(now), '+inf')
+  leases[c.key] = redis.call('ZCOUNT', c.lease, '(' .. us(now), '+inf')
   local m = 0
   -- held blocks of one chain form a prefix: without the first block, nothing matches
   local first = nb > 0 and cached[c.key] > 0 and redis.call('ZSCORE', lru, blocks[1])
@@ -126,7 +132,7 @@ end
 -- prefill marks: is the matched prefix still being prefilled there? then mark this prompt's new blocks
 local filling = '0'
 if fill_ttl > 0 then
-  local fk, m = prefix .. 'fill:' .. chosen.key, matches[chosen.key]
+  local fk, m = chosen.fill, matches[chosen.key]
   redis.call('ZREMRANGEBYSCORE', fk, '-inf', us(now))
   if m > 0 and redis.call('ZSCORE', fk, blocks[m]) then filling = '1' end
   if nb > m then
@@ -137,7 +143,7 @@ if fill_ttl > 0 then
   end
 end
 -- record the prompt's blocks on the chosen replica (deeper = a little older), trim, lease
-local lru = prefix .. 'lru:' .. chosen.key
+local lru = chosen.lru
 redis.call('ZREMRANGEBYSCORE', lru, '-inf', '(' .. us(fresh))  -- expired entries go when their replica is chosen
 if nb > 0 then
   local zargs = {}
@@ -151,7 +157,7 @@ if nb > 0 then
     if excess > 0 then redis.call('ZREMRANGEBYRANK', lru, 0, excess - 1) end
   end
 end
-local lk = prefix .. 'lease:' .. chosen.key
+local lk = chosen.lease
 redis.call('ZREMRANGEBYSCORE', lk, '-inf', us(now))
 redis.call('ZADD', lk, us(now + lease_ttl * 1000000), lease)
 redis.call('EXPIRE', lk, math.ceil(lease_ttl * 2))
@@ -173,12 +179,12 @@ return 0
 """
 
 _FINISH = """
-local prefix, replica, lease, before = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local lru = prefix .. 'lru:' .. replica
-redis.call('ZREM', prefix .. 'lease:' .. replica, lease)
-if #ARGV > 4 then
+-- KEYS: the replica's lease and lru keys
+local lease, before, lru = ARGV[1], ARGV[2], KEYS[2]
+redis.call('ZREM', KEYS[1], lease)
+if #ARGV > 2 then
   local forget = {}
-  for i = 5, #ARGV do forget[#forget + 1] = ARGV[i] end
+  for i = 3, #ARGV do forget[#forget + 1] = ARGV[i] end
   redis.call('ZREM', lru, unpack(forget))
 end
 if before ~= '' then redis.call('ZREMRANGEBYSCORE', lru, '-inf', '(' .. before) end
@@ -187,17 +193,30 @@ return 1
 
 
 def key_prefix(scope: str) -> str:
+    """A scope's (a tier's) keys' prefix: its name is their hash tag (the policy's tier names are never
+    empty and hold no braces), so that every key of a call is in one Redis Cluster slot."""
     return f"tierroute:{{{scope}}}:"
 
 
+def choose_keys(scope: str, replicas: Sequence[str]) -> list[str]:
+    """``CHOOSE``'s keys: per replica its ``lru``, ``lease`` and ``fill`` keys."""
+    p = key_prefix(scope)
+    return [p + kind + r for r in replicas for kind in ("lru:", "lease:", "fill:")]
+
+
+def finish_keys(scope: str, replica: str) -> list[str]:
+    p = key_prefix(scope)
+    return [p + "lease:" + replica, p + "lru:" + replica]
+
+
 class RedisAffinity:
-    def __init__(self, redis: Redis, clock: Clock, *, breaker_failures: int = 3,
+    def __init__(self, redis: Redis | RedisCluster, clock: Clock, *, breaker_failures: int = 3,
                  breaker_cooldown_s: float = 5.0, max_entries: int = MAX_ENTRIES) -> None:
         self._redis = redis
         self._clock = clock
-        self._pipe = RedisPipe.of(redis)
+        self._calls = calls_of(redis)
         self._health = health_of(redis)
-        self._sha = {src: self._pipe.register(src) for src in (_CHOOSE, _FINISH, _FILLING)}
+        self._sha = {src: self._calls.register(src) for src in (_CHOOSE, _FINISH, _FILLING)}
         self._local = MemoryAffinity(clock, max_entries)
         self.max_entries = max_entries  # per replica, in Redis, while its capacity is unknown
         self._breaker = RedisBreaker(clock, "affinity", failures=breaker_failures, cooldown_s=breaker_cooldown_s)
@@ -211,14 +230,14 @@ class RedisAffinity:
                      params: AffinityParams) -> Choice | None:
         if not self._breaker.usable():
             return await self._decide_locally(scope, blocks, candidates, lease, params)
-        args: list[Any] = [key_prefix(scope), lease, len(blocks), len(candidates), params.entry_ttl_s,
+        args: list[Any] = [lease, len(blocks), len(candidates), params.entry_ttl_s,
                            params.lease_ttl_s, params.rule.match_threshold, params.rule.abs_threshold,
                            params.rule.rel_threshold, params.fill_ttl_s, *blocks]
         for c in candidates:
             args += [c.key, "1" if c.healthy else "0", c.max_running, c.external, c.weight,
                      c.capacity_blocks or self.max_entries]  # capacity unknown: a replica's zset is still bounded
         try:
-            out = await self._script(_CHOOSE, [key_prefix(scope) + "lease"], args)
+            out = await self._script(_CHOOSE, choose_keys(scope, [c.key for c in candidates]), args)
         except (TimeoutError, RedisError, OSError) as e:
             self._failed(e)
             return await self._decide_locally(scope, blocks, candidates, lease, params)
@@ -238,7 +257,7 @@ class RedisAffinity:
         return await self._local.choose(scope, blocks, candidates, lease, params)
 
     def _script(self, source: str, keys: list[str], args: Sequence[Any]) -> Any:
-        return self._pipe.script(self._sha[source], source, keys, args)
+        return self._calls.script(self._sha[source], source, keys, args)
 
     def _failed(self, e: BaseException) -> None:
         self._breaker.failed(e)
@@ -260,7 +279,7 @@ class RedisAffinity:
         if not blocks or not self._breaker.usable():
             return
         try:
-            await self._pipe.call("ZREM", key_prefix(scope) + "fill:" + replica, *blocks)
+            await self._calls.call("ZREM", key_prefix(scope) + "fill:" + replica, *blocks)
         except (TimeoutError, RedisError, OSError) as e:
             self._failed(e)  # the marks expire by themselves
             return
@@ -273,8 +292,7 @@ class RedisAffinity:
             return
         before = "" if forget_older_than is None else str(round(forget_older_than * 1e6))
         try:
-            await self._script(_FINISH, [key_prefix(scope) + "lease"],
-                               [key_prefix(scope), replica, lease, before, *forget])
+            await self._script(_FINISH, finish_keys(scope, replica), [lease, before, *forget])
         except (TimeoutError, RedisError, OSError) as e:
             self._failed(e)  # the lease expires by itself
             return
@@ -297,7 +315,7 @@ class RedisAffinity:
         self._breaker.succeeded()
 
     async def aclose(self) -> None:
-        self._pipe.close()
+        self._calls.close()
         await self._redis.aclose()
 
     def describe(self) -> dict[str, Any]:

@@ -33,6 +33,9 @@ from typing import Any, Literal, Protocol, cast
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from ..redis_connect import async_client
 
 Source = Literal["feedback", "shadow", "import"]
 SOURCES: tuple[Source, ...] = ("feedback", "shadow", "import")
@@ -233,7 +236,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 class RedisLabelStore:
-    def __init__(self, redis: Redis, prefix: str, max_labels: int, *, owns_client: bool = False) -> None:
+    def __init__(self, redis: Redis | RedisCluster, prefix: str, max_labels: int, *, owns_client: bool = False) -> None:
         self._redis = redis
         self.key = prefix + "labels"
         self._counts_key = prefix + "label_counts"
@@ -244,7 +247,8 @@ class RedisLabelStore:
         return {"store": "redis", "key": self.key, "max_labels": self.max_labels}
 
     async def add(self, label: Label) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # not a MULTI: the stream and its counts have no common hash tag (a cluster refuses a transaction across slots)
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.xadd(self.key, {"label": label.dumps()}, maxlen=self.max_labels, approximate=True)
             pipe.hincrby(self._counts_key, label.source, 1)
             await pipe.execute()
@@ -287,7 +291,7 @@ def open_store(*, redis_url: str | None = None, prefix: str = "tierroute:learn:"
                path: str | Path = ".tierroute/labels.jsonl", max_labels: int = 100_000) -> LabelStore:
     """The store a proxy with these settings writes to (Redis when ``redis_url`` is given)."""
     if redis_url:
-        client = Redis.from_url(redis_url, socket_timeout=5.0, socket_connect_timeout=2.0)
+        client = async_client(redis_url, socket_timeout=5.0, socket_connect_timeout=2.0)
         return RedisLabelStore(client, prefix, max_labels, owns_client=True)
     return FileLabelStore(path, max_labels)
 

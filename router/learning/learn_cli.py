@@ -104,11 +104,10 @@ def _sharer(redis_url: str | None, prefix: str, registry: Any) -> Any:
     """Publish promotions through Redis for proxies on other hosts (router/learning/model_share.py)."""
     if not redis_url:
         return lambda version: None
-    import redis
-
+    from ..redis_connect import sync_client
     from .model_share import publish
 
-    client = redis.Redis.from_url(redis_url, socket_timeout=10.0, socket_connect_timeout=5.0)
+    client = sync_client(redis_url, socket_timeout=10.0, socket_connect_timeout=5.0)
     return lambda version: publish(client, registry, version, prefix)
 
 

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import orjson
 import redis
+import redis.cluster
 
 from classifiers.registry import META_FILE, Registry, content_version
 
 DEFAULT_PREFIX = "tierroute:learn:"
+SyncRedis = redis.Redis | redis.cluster.RedisCluster  # router.redis_connect.sync_client
 
 
-def publish(client: redis.Redis, registry: Registry, version: str, prefix: str = DEFAULT_PREFIX) -> None:
+def publish(client: SyncRedis, registry: Registry, version: str, prefix: str = DEFAULT_PREFIX) -> None:
     """Make ``version`` of ``registry`` the promoted model for every proxy reading ``client``."""
     files_key = f"{prefix}model:files:{version}"
     if not client.exists(files_key):
@@ -40,7 +42,7 @@ def publish(client: redis.Redis, registry: Registry, version: str, prefix: str =
 class RedisModelSource:
     """``current()`` for the model watcher: the pointer in Redis, the files copied in on first sight."""
 
-    def __init__(self, client: redis.Redis, registry: Registry, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, client: SyncRedis, registry: Registry, prefix: str = DEFAULT_PREFIX) -> None:
         self.client, self.registry, self.prefix = client, registry, prefix
 
     def current(self) -> str | None:

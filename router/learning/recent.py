@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from ..clock import Clock
@@ -41,7 +42,7 @@ class Served:
 
 
 class RecentRequests:
-    def __init__(self, clock: Clock, max_entries: int, *, redis: Redis | None = None,
+    def __init__(self, clock: Clock, max_entries: int, *, redis: Redis | RedisCluster | None = None,
                  prefix: str = "tierroute:learn:") -> None:
         self._clock = clock
         self.max_entries = max_entries

@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from ..backends.base import Backend
 from ..clock import Clock
 from ..errors import NotFound, NotReady, Unprocessable
 from ..policy.learning import Learning
+from ..redis_connect import async_client
 from ..runtime import Runtime
 from ..stats.recorder import Stats
 from ..streaming import StreamEvent
@@ -85,7 +87,7 @@ class LearningService:
         self._featurizer_dir = featurizer_dir
         self._rng = rng or random.Random()
         self._background = background if background is not None else LoopCounters()  # the app's: /admin/stats
-        self._redis: Redis | None = None
+        self._redis: Redis | RedisCluster | None = None
         self._featurizer: Featurizer | None = None
         self._store: LabelStore | None = None
         self._recent: RecentRequests | None = None
@@ -107,7 +109,7 @@ class LearningService:
         if cfg.shadow.enabled and cfg.shadow.judge is not None and cfg.shadow.judge.model is not None:
             await self._backends["litellm"].start()  # import litellm now, not in the first shadow job
         if self._redis_url:
-            self._redis = Redis.from_url(self._redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            self._redis = async_client(self._redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
             self._store = RedisLabelStore(self._redis, cfg.redis_prefix, cfg.labels.max_labels)
         else:
             self._store = FileLabelStore(cfg.labels.path, cfg.labels.max_labels)

@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from classifiers.text import SEPARATOR, content_text
@@ -85,7 +86,8 @@ class Outcome:
 class DailySpend:
     """Shadow + judge USD per UTC day: this process's, or every proxy's through Redis."""
 
-    def __init__(self, redis: Redis | None, prefix: str, today: Callable[[], str] = lambda: _utc_day()) -> None:
+    def __init__(self, redis: Redis | RedisCluster | None, prefix: str,
+                 today: Callable[[], str] = lambda: _utc_day()) -> None:
         self._redis = redis
         self._prefix = prefix + "spend:"
         self._today = today

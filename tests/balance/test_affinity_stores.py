@@ -31,31 +31,36 @@ def _workload(seed: int, steps: int) -> list[dict]:
 
 
 async def test_memory_and_redis_agree(shared_redis: Redis, scope: str) -> None:
-    memory, remote = MemoryAffinity(FakeClock()), RedisAffinity(shared_redis, SystemClock())
-    open_leases: list[tuple[str, str]] = []
-    rng = random.Random(7)
-    reasons = set()
     try:
-        for op in _workload(seed=3, steps=400):
-            a = await memory.choose(scope, op["blocks"], op["cands"], op["lease"], PARAMS)
-            b = await remote.choose(scope, op["blocks"], op["cands"], op["lease"], PARAMS)
-            assert (a is None) == (b is None)
-            if a is None or b is None:
-                continue
-            assert (a.key, a.reason, a.matched, a.matches) == (b.key, b.reason, b.matched, b.matches), op
-            reasons.add(a.reason)
-            open_leases.append((a.key, op["lease"]))
-            if op["finish"] and open_leases:
-                key, lease = open_leases.pop(rng.randrange(len(open_leases)))
-                forget = op["blocks"][-2:] if rng.random() < 0.2 else []
-                await memory.finish(scope, key, lease, forget)
-                await remote.finish(scope, key, lease, forget)
-        assert reasons == {"cache", "balance", "least_loaded"}  # the workload exercised every branch
-        assert remote.status.errors == 0
+        await assert_stores_agree(RedisAffinity(shared_redis, SystemClock()), scope)
     finally:
         keys = [k async for k in shared_redis.scan_iter(match=key_prefix(scope) + "*")]
         if keys:
             await shared_redis.delete(*keys)
+
+
+async def assert_stores_agree(remote: RedisAffinity, scope: str) -> None:
+    """A random workload's decisions in ``remote`` are the in-memory store's, and cover every branch."""
+    memory = MemoryAffinity(FakeClock())
+    open_leases: list[tuple[str, str]] = []
+    rng = random.Random(7)
+    reasons = set()
+    for op in _workload(seed=3, steps=400):
+        a = await memory.choose(scope, op["blocks"], op["cands"], op["lease"], PARAMS)
+        b = await remote.choose(scope, op["blocks"], op["cands"], op["lease"], PARAMS)
+        assert (a is None) == (b is None)
+        if a is None or b is None:
+            continue
+        assert (a.key, a.reason, a.matched, a.matches) == (b.key, b.reason, b.matched, b.matches), op
+        reasons.add(a.reason)
+        open_leases.append((a.key, op["lease"]))
+        if op["finish"] and open_leases:
+            key, lease = open_leases.pop(rng.randrange(len(open_leases)))
+            forget = op["blocks"][-2:] if rng.random() < 0.2 else []
+            await memory.finish(scope, key, lease, forget)
+            await remote.finish(scope, key, lease, forget)
+    assert reasons == {"cache", "balance", "least_loaded"}  # the workload exercised every branch
+    assert remote.status.errors == 0 and remote.status.local_decisions == 0
 
 
 async def test_capacity_trims_the_tail_of_old_prefixes(shared_redis: Redis, scope: str) -> None:

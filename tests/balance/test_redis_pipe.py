@@ -16,7 +16,8 @@ from router.balance.redis_affinity import RedisAffinity
 from router.balance.rule import Candidate, RuleParams
 from router.clock import SystemClock
 from router.conversations import MemoryConversations, RedisConversations
-from router.redis_client import RedisPipe, _pack, redis_client, script_sha
+from router.redis_client import RedisPipe, _pack, script_sha
+from router.redis_connect import redis_client
 from tests.conftest import RedisServer
 
 PARAMS = AffinityParams(RuleParams(0.3, 16, 1.5), 600, 60, 0.0)
@@ -30,7 +31,7 @@ def test_pack_is_resp_with_byte_lengths() -> None:
 
 async def test_concurrent_calls_share_one_connection_and_answer_in_order(private_redis: RedisServer) -> None:
     client = redis_client(private_redis.url, timeout_s=2.0)
-    pipe = client.pipe  # type: ignore[attr-defined]
+    pipe = client.calls  # type: ignore[attr-defined]
     watcher = redis.Redis(port=private_redis.port)
     before = int(watcher.info("stats")["total_connections_received"])
     try:
@@ -47,7 +48,7 @@ async def test_concurrent_calls_share_one_connection_and_answer_in_order(private
 
 async def test_a_script_unknown_to_redis_is_sent_whole_once(private_redis: RedisServer) -> None:
     client = redis_client(private_redis.url, timeout_s=2.0)
-    pipe: RedisPipe = client.pipe  # type: ignore[attr-defined]
+    pipe: RedisPipe = client.calls  # type: ignore[attr-defined]
     src = "return ARGV[1] .. KEYS[1]"
     try:
         await pipe.call("SCRIPT", "FLUSH")
@@ -68,7 +69,7 @@ async def test_no_reply_within_the_timeout_fails_every_waiting_call() -> None:
     client = redis_client(f"redis://127.0.0.1:{port}/0", timeout_s=0.1, read_timeout_s=0.1)
     t0 = time.monotonic()
     try:
-        results = await asyncio.gather(*(client.pipe.get(f"k{i}") for i in range(5)),  # type: ignore[attr-defined]
+        results = await asyncio.gather(*(client.calls.get(f"k{i}") for i in range(5)),  # type: ignore[attr-defined]
                                        return_exceptions=True)
         assert all(isinstance(r, RedisTimeoutError) for r in results), results
         assert time.monotonic() - t0 < 1.0
@@ -79,7 +80,7 @@ async def test_no_reply_within_the_timeout_fails_every_waiting_call() -> None:
 
 async def test_a_lost_server_fails_fast_and_the_next_call_reconnects(private_redis: RedisServer) -> None:
     client = redis_client(private_redis.url, timeout_s=1.0)
-    pipe: RedisPipe = client.pipe  # type: ignore[attr-defined]
+    pipe: RedisPipe = client.calls  # type: ignore[attr-defined]
     try:
         assert await pipe.call("PING") == b"PONG"
         private_redis.kill()

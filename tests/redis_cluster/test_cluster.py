@@ -1,0 +1,117 @@
+"""The proxy on a real Redis Cluster (three primaries, three replicas, ``redis+cluster://``).
+
+Cache-affinity decisions and rate limits are shared by two proxies through the cluster, and a
+primary failed over under load (``CLUSTER FAILOVER`` on its replica, then the old primary killed)
+fails no client request. The failover is the module's last test: it changes the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from classifiers.fake import ConstantClassifier
+from router.app import create_app
+from router.balance.redis_affinity import RedisAffinity, key_prefix
+from router.clock import SystemClock
+from router.redis_connect import redis_client
+from router.settings import Settings
+from router.sim import worker
+from tests.balance.test_affinity_stores import assert_stores_agree
+from tests.integration.conftest import ADMIN_KEY, FAST
+from tests.redis_cluster.load import SYSTEMS, admin_stats, under_load
+from tests.redis_cluster.servers import LocalCluster
+from tests.support import ServerThread, policy_dict, write_policy
+
+LOAD_KEY, CAPPED_KEY = "sk-load", "sk-capped"
+ENV = {"LOAD_KEY": LOAD_KEY, "CAPPED_KEY": CAPPED_KEY, "TIERROUTE_ADMIN_KEY": ADMIN_KEY}
+
+
+@dataclass
+class Fleet:
+    proxies: list[str]
+    replicas: list[str]
+
+
+def start_fleet(stack: ExitStack, policy_dir: Path, redis_url: str, *, replicas: int = 3) -> Fleet:
+    """Simulated SGLang replicas of one tier and two proxies on ``redis_url``: cache-aware choice, a key
+    with a generous limit (so that every request is admitted through Redis) and one capped at 6 a minute."""
+    urls = [stack.enter_context(ServerThread(worker.create_app(worker.WorkerConfig(model="sim", **FAST)))).url
+            for _ in range(replicas)]
+    pol = policy_dict(small=urls)
+    pol["balance"] = {"policy": "cache_aware", "block_chars": 128}
+    pol["auth"] = {"client_keys": [{"name": "load", "key_env": "LOAD_KEY", "requests_per_minute": 1_000_000},
+                                   {"name": "capped", "key_env": "CAPPED_KEY", "requests_per_minute": 6}]}
+    path = write_policy(policy_dir / "policy.yaml", pol)
+    proxies = [stack.enter_context(ServerThread(create_app(
+        Settings(policy_path=str(path), redis_url=redis_url), classifier=ConstantClassifier(0.1), env=ENV))).url
+        for _ in range(2)]
+    return Fleet(proxies, urls)
+
+
+@pytest.fixture(scope="module")
+def fleet(local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    with ExitStack() as stack:
+        yield start_fleet(stack, tmp_path_factory.mktemp("fleet"), local_cluster.url)
+
+
+def ask(base: str, key: str, system: str, question: str) -> httpx.Response:
+    return httpx.post(base + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, timeout=30,
+                      json={"model": "auto", "max_tokens": 4, "messages": [
+                          {"role": "system", "content": system}, {"role": "user", "content": question}]})
+
+
+async def test_the_stores_decide_on_the_cluster_as_in_memory(local_cluster: LocalCluster) -> None:
+    client = redis_client(local_cluster.url, timeout_s=1.0)
+    store = RedisAffinity(client, SystemClock())
+    try:
+        await assert_stores_agree(store, f"test-{uuid.uuid4().hex[:8]}")
+    finally:
+        await store.aclose()
+
+
+def test_two_proxies_send_a_prefix_to_one_replica_through_the_cluster(fleet: Fleet,
+                                                                      local_cluster: LocalCluster) -> None:
+    chosen: dict[int, set[str]] = {g: set() for g in range(len(SYSTEMS))}
+    for i in range(12):  # round-robin over the proxies, as a load balancer in front would
+        r = ask(fleet.proxies[i % 2], LOAD_KEY, SYSTEMS[i % 3], f"question {i}")
+        assert r.status_code == 200, r.text
+        chosen[i % 3].add(r.headers["x-tierroute-replica"])
+    assert all(len(replicas) == 1 for replicas in chosen.values()), chosen  # the other proxy followed
+    assert len(set.union(*chosen.values())) > 1  # new prefixes were spread
+    for base in fleet.proxies:
+        store = admin_stats(base)["affinity"]["store"]
+        assert store["store"] == "redis" and store["redis"]["errors"] == 0 and store["local_decisions"] == 0, store
+    primary = local_cluster.client(local_cluster.primary_for(key_prefix("small")))
+    assert primary.keys(key_prefix("small") + "lru:*")  # the tier's state is on the primary of its slot
+
+
+def test_two_proxies_share_a_rate_limit_on_the_cluster(fleet: Fleet) -> None:
+    codes = [ask(fleet.proxies[i % 2], CAPPED_KEY, "Be brief.", f"q{i}").status_code for i in range(9)]
+    assert codes.count(200) == 6 and codes[6:] == [429] * 3, codes  # 6 a minute in all, not 6 per proxy
+    limits = admin_stats(fleet.proxies[0])["limits"]
+    assert limits["source"] == "redis" and limits["keys"]["capped"]["requests_available"] < 1, limits
+
+
+def test_a_primary_failed_over_under_load_fails_no_request(fleet: Fleet, local_cluster: LocalCluster) -> None:
+    primary = local_cluster.primary_for(key_prefix("small"))  # holds the tier's affinity keys
+    replica = local_cluster.replica_of(primary)
+
+    async def failover() -> None:
+        await asyncio.to_thread(local_cluster.client(replica).execute_command, "CLUSTER", "FAILOVER")
+        while (await asyncio.to_thread(local_cluster.client(replica).info, "replication"))["role"] != "master":
+            await asyncio.sleep(0.01)
+        local_cluster.kill(primary)
+
+    res = asyncio.run(under_load(fleet.proxies, LOAD_KEY, failover, after_s=2.5))
+    res.check("cluster failover (CLUSTER FAILOVER, old primary killed)")
+    assert all(s["affinity"]["store"]["state"] == "closed" for s in res.stats)
+    promoted = local_cluster.client(replica).info("commandstats")
+    assert promoted["cmdstat_evalsha"]["calls"] > 0  # the new primary is the one deciding
