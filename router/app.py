@@ -268,8 +268,9 @@ def _promoted_source(settings: Settings, loaded: LoadedPolicy, models: Registry 
     from .learning.model_share import DEFAULT_PREFIX, RedisModelSource
 
     learning = loaded.policy.learning
-    client = sync_client(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=2.0)
-    return RedisModelSource(client, models, learning.redis_prefix if learning else DEFAULT_PREFIX).current
+    url = settings.redis_url  # the client is made at the first read: a cluster's connects when made
+    return RedisModelSource(lambda: sync_client(url, socket_timeout=5.0, socket_connect_timeout=2.0), models,
+                            learning.redis_prefix if learning else DEFAULT_PREFIX).current
 
 
 def _start_model(registry: Registry, current: Callable[[], str | None], status: WatchStatus) -> Loaded | None:

@@ -14,9 +14,12 @@ costs more CPU per call than the pipe (``docs/scaling.md``, "Redis Cluster and S
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
+import redis.cluster
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 
 from .redis_client import Arg, Calls, RedisHealth
 
@@ -35,7 +38,34 @@ class ClusterCalls(Calls):
         """Nothing of its own: the cluster client's connections close with it."""
 
 
-class SharedCluster(RedisCluster):
+class Cluster(RedisCluster):
+    """redis-py's asyncio cluster client, reporting "no node answers" as a :class:`redis.exceptions.ConnectionError`.
+
+    redis-py raises :class:`RedisClusterException` there (not a ``RedisError``: the stores' fallbacks,
+    which catch ``RedisError``, would let it fail the request); every command and pipeline finds the
+    topology through :meth:`initialize` first."""
+
+    async def initialize(self, additional_startup_nodes_info: list[tuple[str, int]] | None = None,
+                         last_failed_node_name: str | None = None) -> Self:
+        try:
+            await super().initialize(additional_startup_nodes_info, last_failed_node_name)
+        except RedisClusterException as e:
+            raise RedisConnectionError(str(e)) from e
+        return self
+
+
+class SyncCluster(redis.cluster.RedisCluster):
+    """redis-py's blocking cluster client, "no node answers" reported as a ``ConnectionError`` (see
+    :class:`Cluster`); it discovers the cluster when built: :func:`router.redis_connect.sync_client`."""
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().execute_command(*args, **kwargs)
+        except RedisClusterException as e:
+            raise RedisConnectionError(str(e)) from e
+
+
+class SharedCluster(Cluster):
     """redis-py's cluster client with the process's :class:`ClusterCalls` and :class:`RedisHealth` on it."""
 
     calls: ClusterCalls

@@ -31,9 +31,10 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException
 
 from .redis_client import POOL_CONNECTIONS, READ_TIMEOUT_S, RedisHealth, RedisPipe, SharedRedis
-from .redis_cluster import CLUSTER_RETRIES, ClusterCalls, SharedCluster
+from .redis_cluster import CLUSTER_RETRIES, Cluster, ClusterCalls, SharedCluster, SyncCluster
 from .redis_sentinel import SentinelPipe
 
 Kind = Literal["single", "cluster", "sentinel"]
@@ -155,7 +156,7 @@ def async_client(url: str, *, socket_timeout: float, socket_connect_timeout: flo
     target = parse_redis_url(url)
     kw: dict[str, Any] = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_connect_timeout}
     if target.kind == "cluster":
-        return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in target.nodes], **kw, **target.auth())
+        return Cluster(startup_nodes=[ClusterNode(h, p) for h, p in target.nodes], **kw, **target.auth())
     if target.kind == "sentinel":
         sentinel = _sentinel(target, Sentinel, socket_connect_timeout, socket_timeout)
         return sentinel.master_for(target.service, db=target.db, **kw, **target.auth())  # type: ignore[no-any-return]
@@ -164,12 +165,16 @@ def async_client(url: str, *, socket_timeout: float, socket_connect_timeout: flo
 
 def sync_client(url: str, *, socket_timeout: float,
                 socket_connect_timeout: float) -> redis.Redis | redis.cluster.RedisCluster:
-    """A plain redis-py (blocking) client for any of the three forms."""
+    """A plain redis-py (blocking) client for any of the three forms. A cluster's is built by finding the
+    cluster: a ``redis.exceptions.ConnectionError`` when no node answers."""
     target = parse_redis_url(url)
     kw: dict[str, Any] = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_connect_timeout}
     if target.kind == "cluster":
-        return redis.cluster.RedisCluster(
-            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in target.nodes], **kw, **target.auth())
+        try:
+            return SyncCluster(startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in target.nodes], **kw,
+                               **target.auth())
+        except RedisClusterException as e:
+            raise redis.ConnectionError(str(e)) from e
     if target.kind == "sentinel":
         sentinel = _sentinel(target, redis.sentinel.Sentinel, socket_connect_timeout, socket_timeout)
         return sentinel.master_for(target.service, db=target.db, **kw, **target.auth())  # type: ignore[no-any-return]

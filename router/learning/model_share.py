@@ -17,6 +17,7 @@ added, then loaded by the model watcher like any other. A Redis that cannot be r
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -42,8 +43,17 @@ def publish(client: SyncRedis, registry: Registry, version: str, prefix: str = D
 class RedisModelSource:
     """``current()`` for the model watcher: the pointer in Redis, the files copied in on first sight."""
 
-    def __init__(self, client: SyncRedis, registry: Registry, prefix: str = DEFAULT_PREFIX) -> None:
-        self.client, self.registry, self.prefix = client, registry, prefix
+    def __init__(self, client: SyncRedis | Callable[[], SyncRedis], registry: Registry,
+                 prefix: str = DEFAULT_PREFIX) -> None:
+        """``client``, or how to make one: then made at the first read (a cluster's client connects when
+        made, and a proxy must start while Redis is down)."""
+        self._client, self.registry, self.prefix = client, registry, prefix
+
+    @property
+    def client(self) -> SyncRedis:
+        if not isinstance(self._client, redis.Redis | redis.cluster.RedisCluster):
+            self._client = self._client()
+        return self._client
 
     def current(self) -> str | None:
         raw = self.client.get(f"{self.prefix}model:current")

@@ -19,12 +19,17 @@ import pytest
 
 from classifiers.fake import ConstantClassifier
 from router.app import create_app
+from router.auth import Principal
 from router.balance.redis_affinity import RedisAffinity, key_prefix
-from router.clock import SystemClock
+from router.clock import FakeClock, SystemClock
+from router.conversations import MemoryConversations, RedisConversations
+from router.procs import free_port
 from router.redis_connect import redis_client
+from router.redis_limits import RedisLimits
 from router.settings import Settings
 from router.sim import worker
 from tests.balance.test_affinity_stores import assert_stores_agree
+from tests.balance.test_redis_pipe import CANDS, PARAMS
 from tests.integration.conftest import ADMIN_KEY, FAST
 from tests.redis_cluster.load import SYSTEMS, admin_stats, under_load
 from tests.redis_cluster.servers import LocalCluster
@@ -66,6 +71,21 @@ def ask(base: str, key: str, system: str, question: str) -> httpx.Response:
     return httpx.post(base + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, timeout=30,
                       json={"model": "auto", "max_tokens": 4, "messages": [
                           {"role": "system", "content": system}, {"role": "user", "content": question}]})
+
+
+async def test_a_cluster_that_cannot_be_reached_costs_decisions_not_requests() -> None:
+    client = redis_client(f"redis+cluster://127.0.0.1:{free_port()}", timeout_s=0.2)
+    affinity = RedisAffinity(client, SystemClock())
+    conversations = RedisConversations(client, MemoryConversations(SystemClock()))
+    limits = RedisLimits(client, FakeClock())
+    try:
+        assert await affinity.choose("small", ["b1"], CANDS, "L1", PARAMS) is not None  # decided here
+        assert await conversations.get("c1") is None
+        assert await limits.admit(Principal("k", None, requests_per_minute=5)) is not None
+        seen = affinity.describe()["redis"]
+        assert seen["fallbacks_by_store"] == {"affinity": 1, "conversations": 1, "limits": 1}, seen
+    finally:
+        await affinity.aclose()
 
 
 async def test_the_stores_decide_on_the_cluster_as_in_memory(local_cluster: LocalCluster) -> None:
