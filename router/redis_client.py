@@ -38,6 +38,7 @@ import asyncio
 import logging
 import math
 import select
+import ssl
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from typing import Any
 
 import hiredis
 from redis.asyncio import Redis
+from redis.asyncio.connection import SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -114,10 +116,11 @@ class Calls:
 class RedisPipe(Calls):
     """One pipelined connection (see the module docstring); ``call`` sends a command, ``script`` runs Lua."""
 
-    def __init__(self, kwargs: dict[str, Any], timeout_s: float) -> None:
+    def __init__(self, kwargs: dict[str, Any], timeout_s: float, *, tls: ssl.SSLContext | None = None) -> None:
         super().__init__()
         self._kw = kwargs  # redis-py's connection_kwargs: host/port or path, db, username, password
         self._timeout = timeout_s
+        self._tls = tls  # rediss: the context redis-py's SSLConnection would use (tls_context)
         self._transport: asyncio.Transport | None = None
         self._connecting: asyncio.Future[None] | None = None
         self._reader = hiredis.Reader(replyError=ResponseError)
@@ -188,7 +191,8 @@ class RedisPipe(Calls):
                 if isinstance(where, str):
                     transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), where)
                 else:
-                    transport, _ = await loop.create_connection(lambda: _Protocol(self), *where)
+                    transport, _ = await loop.create_connection(lambda: _Protocol(self), *where, ssl=self._tls,
+                                                                server_hostname=where[0] if self._tls else None)
         except TimeoutError as e:
             raise RedisTimeoutError("Timeout connecting to Redis") from e
         except OSError as e:
@@ -305,6 +309,12 @@ class SharedRedis(Redis):
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         self.calls.close()
         await super().aclose(close_connection_pool)
+
+
+def tls_context(kwargs: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS context of redis-py's own ``SSLConnection`` for these connection kwargs (its ``ssl_*``
+    options and defaults: the certificate and host name checked against the system's CAs)."""
+    return SSLConnection(**{k: v for k, v in kwargs.items() if k.startswith("ssl_")}).ssl_context.get()
 
 
 def calls_of(redis: Any, timeout_s: float = 30.0) -> Calls:

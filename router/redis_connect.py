@@ -28,12 +28,13 @@ import redis.cluster
 import redis.sentinel
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import SSLConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException
 
-from .redis_client import POOL_CONNECTIONS, READ_TIMEOUT_S, RedisHealth, RedisPipe, SharedRedis
+from .redis_client import POOL_CONNECTIONS, READ_TIMEOUT_S, RedisHealth, RedisPipe, SharedRedis, tls_context
 from .redis_cluster import CLUSTER_RETRIES, Cluster, ClusterCalls, SharedCluster, SyncCluster
 from .redis_sentinel import SentinelPipe
 
@@ -42,6 +43,8 @@ _SCHEMES: dict[str, tuple[Kind, bool]] = {"redis+cluster": ("cluster", False), "
                                          "redis+sentinel": ("sentinel", False), "rediss+sentinel": ("sentinel", True)}
 _DEFAULT_PORT = {"cluster": 6379, "sentinel": 26379}
 _SENTINEL_QUERY = frozenset({"sentinel_username", "sentinel_password"})
+_TLS_QUERY = frozenset({"ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs",
+                        "ssl_check_hostname"})  # rediss+…: as in a rediss:// URL, for every data node
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,12 @@ class RedisTarget:
     ssl: bool = False
     sentinel_username: str | None = None
     sentinel_password: str | None = None
+    tls: tuple[tuple[str, str | bool], ...] = ()  # rediss+…: the ssl_* options of the query
 
     def auth(self) -> dict[str, Any]:
         """The data nodes' connection options named by the URL (credentials, TLS)."""
-        return {"username": self.username, "password": self.password, **({"ssl": True} if self.ssl else {})}
+        return {"username": self.username, "password": self.password,
+                **({"ssl": True, **dict(self.tls)} if self.ssl else {})}
 
 
 def parse_redis_url(url: str) -> RedisTarget:
@@ -76,18 +81,20 @@ def parse_redis_url(url: str) -> RedisTarget:
     nodes = tuple(_host_port(h, _DEFAULT_PORT[kind], url) for h in hosts.split(","))
     path = [unquote(p) for p in parts.path.split("/") if p]
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    unknown = set(query) - (_SENTINEL_QUERY if kind == "sentinel" else set())
+    unknown = set(query) - (_SENTINEL_QUERY if kind == "sentinel" else set()) - (_TLS_QUERY if ssl else set())
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)} in {_redact(url)}")
     user, secret = unquote(username) or None, unquote(password) or None
+    tls = tuple(sorted((k, v.lower() in ("1", "true", "yes") if k == "ssl_check_hostname" else v)
+                       for k, v in query.items() if k in _TLS_QUERY))
     if kind == "cluster":
         if path not in ([], ["0"]):
             raise ValueError(f"a Redis Cluster has only database 0: {_redact(url)}")
-        return RedisTarget("cluster", url, nodes, username=user, password=secret, ssl=ssl)
+        return RedisTarget("cluster", url, nodes, username=user, password=secret, ssl=ssl, tls=tls)
     if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
         raise ValueError(f"expected redis+sentinel://host:port[,host:port]/service[/db]: {_redact(url)}")
     return RedisTarget("sentinel", url, nodes, path[0], int(path[1]) if len(path) == 2 else 0, user, secret, ssl,
-                       query.get("sentinel_username"), query.get("sentinel_password"))
+                       query.get("sentinel_username"), query.get("sentinel_password"), tls)
 
 
 def _host_port(text: str, default: int, url: str) -> tuple[str, int]:
@@ -123,8 +130,9 @@ def redis_client(url: str, *, timeout_s: float = 0.05, read_timeout_s: float | N
     if target.kind == "cluster":
         cluster = SharedCluster(startup_nodes=[ClusterNode(h, p) for h, p in target.nodes], socket_timeout=read,
                                 socket_connect_timeout=read, retry=Retry(NoBackoff(), CLUSTER_RETRIES),
-                                max_connections=8 * max_connections, **target.auth())
-        cluster.calls, cluster.health = ClusterCalls(cluster), RedisHealth()
+                                reinitialize_steps=0, max_connections=8 * max_connections, **target.auth())
+        tls = tls_context(target.auth()) if target.ssl else None
+        cluster.calls, cluster.health = ClusterCalls(cluster, read, tls=tls), RedisHealth()
         return cluster
     client: SharedRedis
     if target.kind == "sentinel":
@@ -134,20 +142,23 @@ def redis_client(url: str, *, timeout_s: float = 0.05, read_timeout_s: float | N
                                      retry=Retry(NoBackoff(), 0), health_check_interval=0, **target.auth())
         pool: Any = client.connection_pool  # a SentinelConnectionPool: asks the Sentinels on connect
         kw = {k: v for k, v in pool.connection_kwargs.items() if k != "connection_pool"}
-        client.calls = SentinelPipe(kw, read, pool.get_master_address)
+        client.calls = SentinelPipe(kw, read, pool.get_master_address,
+                                    tls=tls_context(kw) if target.ssl else None)
     else:
         blocking = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=timeout_s,
                                                    socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                                                    retry=Retry(NoBackoff(), 0), health_check_interval=0)
         client = SharedRedis(connection_pool=blocking)
-        client.calls = RedisPipe(dict(blocking.connection_kwargs), read)
+        kw = dict(blocking.connection_kwargs)
+        client.calls = RedisPipe(kw, read, tls=tls_context(kw) if issubclass(blocking.connection_class, SSLConnection)
+                                 else None)
     client.health = RedisHealth()
     return client
 
 
 def _sentinel(target: RedisTarget, cls: Any, connect_s: float, read_s: float) -> Any:
     opts = {"socket_timeout": read_s, "socket_connect_timeout": connect_s, "username": target.sentinel_username,
-            "password": target.sentinel_password, **({"ssl": True} if target.ssl else {})}
+            "password": target.sentinel_password, **({"ssl": True, **dict(target.tls)} if target.ssl else {})}
     return cls(list(target.nodes), sentinel_kwargs=opts, socket_timeout=read_s, socket_connect_timeout=connect_s)
 
 

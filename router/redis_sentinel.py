@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,9 +28,9 @@ RELOCATE_EVERY_S = 0.5
 
 
 class SentinelPipe(RedisPipe):
-    def __init__(self, kwargs: dict[str, Any], timeout_s: float,
-                 locate: Callable[[], Awaitable[tuple[str, int]]]) -> None:
-        super().__init__(kwargs, timeout_s)
+    def __init__(self, kwargs: dict[str, Any], timeout_s: float, locate: Callable[[], Awaitable[tuple[str, int]]],
+                 *, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(kwargs, timeout_s, tls=tls)
         self._locate = locate  # redis-py's SentinelConnectionPool.get_master_address: asks the Sentinels
         self._at: tuple[str, int] | None = None  # the primary it is connected to
         self._next_check = 0.0

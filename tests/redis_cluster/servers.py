@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import redis
 from redis.crc import key_slot
@@ -63,23 +63,46 @@ def _binary(name: str) -> str:
     return path
 
 
-class Servers:
-    """redis-server processes by port; killed at the end."""
+def make_certificates(where: Path) -> Path:
+    """A CA and a server certificate for 127.0.0.1 signed by it (``ca.crt``, ``server.crt``, ``server.key``)."""
+    where.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    (where / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for cmd in (["req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca"],
+                ["req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+                ["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-out", "server.crt", "-days", "2", "-extfile", "san.ext"]):
+        subprocess.run([_binary("openssl"), *cmd], cwd=where, check=True, capture_output=True, timeout=30)
+    return where
 
-    def __init__(self, workdir: Path) -> None:
+
+class Servers:
+    """redis-server processes by port; killed at the end. With ``tls`` (a directory of
+    :func:`make_certificates`) they speak TLS only, to clients, replicas and the cluster bus."""
+
+    def __init__(self, workdir: Path, *, tls: Path | None = None) -> None:
         self.workdir = workdir
+        self.tls = tls
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(self, port: int, *args: str) -> None:
         d = self.workdir / str(port)
         d.mkdir(parents=True, exist_ok=True)
+        listen = ["--port", str(port)] if self.tls is None else [
+            "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(self.tls / "server.crt"),
+            "--tls-key-file", str(self.tls / "server.key"), "--tls-ca-cert-file", str(self.tls / "ca.crt"),
+            "--tls-auth-clients", "no", "--tls-replication", "yes", "--tls-cluster", "yes"]
         self.procs[port] = subprocess.Popen(
-            [_binary("redis-server"), *args, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            [_binary("redis-server"), *args, *listen, "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--dir", str(d), "--logfile", str(d / "log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def client(self, port: int) -> redis.Redis:
-        return redis.Redis(port=port, socket_timeout=5, socket_connect_timeout=1)
+        tls: dict[str, Any] = {} if self.tls is None else {"ssl": True, "ssl_ca_certs": str(self.tls / "ca.crt")}
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5, socket_connect_timeout=1, **tls)
+
+    def tls_query(self) -> str:
+        return "" if self.tls is None else f"?ssl_ca_certs={self.tls / 'ca.crt'}"
 
     def kill(self, port: int) -> None:
         proc = self.procs.pop(port)
@@ -108,13 +131,14 @@ class Servers:
 class LocalCluster(Servers):
     """Three primaries and three replicas, ``redis-cli --cluster create … --cluster-replicas 1``."""
 
-    def __init__(self, workdir: Path) -> None:
-        super().__init__(workdir)
+    def __init__(self, workdir: Path, *, tls: Path | None = None) -> None:
+        super().__init__(workdir, tls=tls)
         self.ports = cluster_ports(CLUSTER_NODES)
 
     @property
     def url(self) -> str:
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:2])
+        scheme = "rediss+cluster" if self.tls else "redis+cluster"
+        return f"{scheme}://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:2]) + self.tls_query()
 
     def start_all(self) -> None:
         for port in self.ports:
@@ -122,7 +146,8 @@ class LocalCluster(Servers):
                        "--cluster-node-timeout", "2000")
         for port in self.ports:
             wait_for(f"redis-server :{port}", self.client(port).ping, 10)
-        subprocess.run([_binary("redis-cli"), "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+        tls = [] if self.tls is None else ["--tls", "--cacert", str(self.tls / "ca.crt")]
+        subprocess.run([_binary("redis-cli"), *tls, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
                         "--cluster-replicas", "1", "--cluster-yes"], check=True, capture_output=True, timeout=60)
         wait_for("cluster_state:ok on every node", self.consistent, 30)
         wait_for("every replica in sync", lambda: all(

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from classifiers.fake import ConstantClassifier
 from router.app import create_app
@@ -24,6 +27,7 @@ from router.balance.redis_affinity import RedisAffinity, key_prefix
 from router.clock import FakeClock, SystemClock
 from router.conversations import MemoryConversations, RedisConversations
 from router.procs import free_port
+from router.redis_cluster import ClusterCalls
 from router.redis_connect import redis_client
 from router.redis_limits import RedisLimits
 from router.settings import Settings
@@ -86,6 +90,63 @@ async def test_a_cluster_that_cannot_be_reached_costs_decisions_not_requests() -
         assert seen["fallbacks_by_store"] == {"affinity": 1, "conversations": 1, "limits": 1}, seen
     finally:
         await affinity.aclose()
+
+
+def moved_replies(cluster: LocalCluster) -> int:
+    return sum(cluster.client(p).info("errorstats").get("errorstat_MOVED", {}).get("count", 0) for p in cluster.procs)
+
+
+async def test_a_new_clients_first_calls_go_to_their_slots_node(local_cluster: LocalCluster) -> None:
+    """redis-py routes a command sent before its first topology read to a random node (MOVED, and every
+    fifth MOVED closed all its connections): the calls read the topology first."""
+    before = moved_replies(local_cluster)
+    client = redis_client(local_cluster.url, timeout_s=1.0)
+    try:
+        await asyncio.gather(*(client.calls.get(f"first-{i}") for i in range(32)))
+    finally:
+        client.calls.close()
+        await client.aclose()
+    assert moved_replies(local_cluster) == before
+
+
+async def test_redis_pys_cluster_exceptions_are_redis_errors(local_cluster: LocalCluster) -> None:
+    """redis-py's RedisClusterException (a slot without a node mid-failover, no node answering, a call it
+    cannot route) is not a RedisError; the cluster client the stores and the learning loop use makes it one."""
+    client = redis_client(local_cluster.url, timeout_s=1.0)
+    try:
+        await client.initialize()
+        with pytest.raises(RedisConnectionError, match="RedisClusterException"):
+            await client.execute_command("OBJECT", "HELP")  # no key to route by
+        with pytest.raises(RedisConnectionError, match="CrossSlot"):
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.set("a", 1).set("b", 2)
+                await pipe.execute()
+    finally:
+        await client.aclose()
+
+
+async def test_calls_caught_by_the_client_closing_its_connections_fail_as_redis_errors(
+        local_cluster: LocalCluster) -> None:
+    """redis-py closes all of a cluster client's connections on CLUSTERDOWN or a failed topology read, in-use
+    ones included: the calls on them fail as Redis errors (the stores fall back), not as AttributeError. (The
+    calls that redis-py sends itself: all of them with TLS, the others when a node's pipe cannot answer.)"""
+    client = redis_client(local_cluster.url, timeout_s=1.0)
+    calls = ClusterCalls(client, None)
+    errors: list[BaseException] = []
+
+    async def one(i: int) -> None:
+        try:
+            await calls.set(f"closing-{i}", "v", px=10_000)
+        except RedisError as e:
+            errors.append(e)
+
+    for turns in range(30):
+        tasks = [asyncio.create_task(one(i)) for i in range(32)]
+        for _ in range(turns % 6):  # the calls at every stage of connecting and sending
+            await asyncio.sleep(0)
+        await client.aclose()
+        await asyncio.gather(*tasks)  # an AttributeError would fail the test here
+    assert errors and all(isinstance(e, RedisConnectionError | RedisTimeoutError) for e in errors), errors[:3]
 
 
 async def test_the_stores_decide_on_the_cluster_as_in_memory(local_cluster: LocalCluster) -> None:
