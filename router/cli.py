@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="bind address (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (default 8000)")
     s.add_argument("--workers", type=int, help="worker processes (default 1)")
-    s.add_argument("--redis-url", help="Redis shared by proxy replicas for cache affinity (env TIERROUTE_REDIS_URL)")
+    s.add_argument("--redis-url", help="Redis shared by proxy replicas (affinity, conversations, limits; env "
+                   "TIERROUTE_REDIS_URL): redis://host:port/db, a Redis Cluster redis+cluster://host:port[,host:port] "
+                   "or a Sentinel primary redis+sentinel://host:port[,host:port]/service[/db] (rediss… for TLS)")
     s.add_argument("--classifier", dest="classifier_dir", help="classifier model dir (default: shipped model)")
     s.add_argument("--models-dir", help="follow the promoted model of this registry, swapping it in live "
                                         "(tierroute learn writes it; env TIERROUTE_MODELS_DIR)")
