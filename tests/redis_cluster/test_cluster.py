@@ -21,19 +21,24 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from classifiers.fake import ConstantClassifier
+from classifiers.registry import Registry
 from router.app import create_app
 from router.auth import Principal
 from router.balance.redis_affinity import RedisAffinity, key_prefix
 from router.clock import FakeClock, SystemClock
 from router.conversations import MemoryConversations, RedisConversations
+from router.learning.labels import Label, open_store
+from router.learning.model_share import RedisModelSource, publish
+from router.learning.shadow import DailySpend
 from router.procs import free_port
 from router.redis_cluster import ClusterCalls
-from router.redis_connect import redis_client
+from router.redis_connect import async_client, redis_client, sync_client
 from router.redis_limits import RedisLimits
 from router.settings import Settings
 from router.sim import worker
 from tests.balance.test_affinity_stores import assert_stores_agree
 from tests.balance.test_redis_pipe import CANDS, PARAMS
+from tests.classifiers.test_registry import copy_default
 from tests.integration.conftest import ADMIN_KEY, FAST
 from tests.redis_cluster.load import SYSTEMS, admin_stats, under_load
 from tests.redis_cluster.servers import LocalCluster
@@ -156,6 +161,33 @@ async def test_the_stores_decide_on_the_cluster_as_in_memory(local_cluster: Loca
         await assert_stores_agree(store, f"test-{uuid.uuid4().hex[:8]}")
     finally:
         await store.aclose()
+
+
+async def test_the_learning_stores_work_on_the_cluster(local_cluster: LocalCluster, tmp_path: Path) -> None:
+    """Labels (a stream and its counts: two slots, no MULTI across them), the shadow spend (a MULTI on one
+    key) and the promoted model's pointer, through the clients the learning loop builds from the URL."""
+    prefix = f"test-learn-{uuid.uuid4().hex[:8]}:"
+    store = open_store(redis_url=local_cluster.url, prefix=prefix)
+    try:
+        for target in (0.2, 0.9):
+            await store.add(Label.new("feedback", target))
+        assert [label.target for label in await store.read()] == [0.2, 0.9]
+        assert (await store.counts())["feedback"] == 2 and await store.size() == 2
+    finally:
+        await store.aclose()
+    client = async_client(local_cluster.url, socket_timeout=2, socket_connect_timeout=2)
+    spend = DailySpend(client, prefix, today=lambda: "2026-11-30")
+    await spend.add(0.25)
+    await spend.add(0.5)
+    assert await DailySpend(client, prefix, today=lambda: "2026-11-30").today() == 0.75  # what another proxy reads
+    await client.aclose()
+    learner = Registry(tmp_path / "learner")
+    version = learner.add(copy_default(tmp_path / "model"))
+    publish(sync_client(local_cluster.url, socket_timeout=5, socket_connect_timeout=2), learner, version, prefix)
+    proxy_side = Registry(tmp_path / "proxy")
+    source = RedisModelSource(lambda: sync_client(local_cluster.url, socket_timeout=5, socket_connect_timeout=2),
+                              proxy_side, prefix)
+    assert source.current() == version and proxy_side.path(version).is_dir()
 
 
 def test_two_proxies_send_a_prefix_to_one_replica_through_the_cluster(fleet: Fleet,

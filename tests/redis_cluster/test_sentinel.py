@@ -64,7 +64,6 @@ def test_a_sentinel_failover_under_load_fails_no_request(fleet: Fleet, local_sen
     res = asyncio.run(under_load(fleet.proxies, LOAD_KEY, then_watch_the_old_primary, after_s=2.0))
     on_old.append(scripts_on_old())
     res.check(f"sentinel failover (named the new primary after {named_after[0]:.3f} s)")
-    assert on_old[0] == on_old[1], on_old  # none on the old primary, still up and writable, for the last 2 s
-    assert local_sentinel.client(old).info("replication")["role"] == "master"  # (Sentinel had not converted it)
+    assert on_old[0] == on_old[1], on_old  # none on the old primary (still up: Sentinel converts it ~10 s later)
     promoted = local_sentinel.client(new).info("commandstats")
     assert promoted["cmdstat_evalsha"]["calls"] > 0
