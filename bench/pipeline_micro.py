@@ -10,7 +10,8 @@ measures. ``--profile`` prints the top functions by own time (cProfile).
 ``--shipped`` scores with the shipped classifier instead of a constant. Times are CPU time of
 the process (``time.process_time``: the classifier's thread included).
 
-    .venv/bin/python bench/pipeline_micro.py [--requests N] [--auto] [--shipped] [--thread] [--concurrency N] [--profile]
+    .venv/bin/python bench/pipeline_micro.py [--requests N] [--auto] [--shipped] [--thread]
+        [--concurrency N] [--redis-url URL | --two-replicas] [--profile]
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from overhead_router import policy_replicas  # noqa: E402
+
 from classifiers.batching import MicroBatcher  # noqa: E402
 from classifiers.fake import ConstantClassifier  # noqa: E402
 from classifiers.logreg import load_classifier  # noqa: E402
-from overhead_router import policy_replicas  # noqa: E402
 from router import pipeline  # noqa: E402
 from router.api.openai import OpenAIDialect  # noqa: E402
 from router.app import create_app  # noqa: E402
@@ -147,7 +149,8 @@ def main() -> int:
     ns = p.parse_args()
     import uvloop  # what uvicorn runs the proxy on
 
-    uvloop.run(run(ns.requests, ns.auto, ns.profile, ns.shipped, ns.concurrency, ns.thread, ns.redis_url, ns.two_replicas))
+    uvloop.run(run(ns.requests, ns.auto, ns.profile, ns.shipped, ns.concurrency, ns.thread, ns.redis_url,
+                   ns.two_replicas))
     return 0
 
 

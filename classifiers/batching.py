@@ -12,9 +12,10 @@ The shipped static-embedding model does (2,000 characters: a median 0.35 ms of t
 the shared prompts): its scoring is pure Python and numpy on small arrays, which holds the GIL,
 so in a thread it would stop the loop all the same, and handing it over costs more than the
 scoring at low concurrency (one request at a time: ~110 µs of CPU less per request; level at
-16 in flight, where batches amortise the hand-off; docs/performance.md §12). Batches still form: the callers that arrive in one turn of the loop
-are queued before the worker runs. Longer batches (long prompts: tokenizers' Rust code and
-big numpy operations release the GIL) still go to the thread.
+16 in flight, where batches amortise the hand-off; docs/performance.md §12). Batches still form:
+the callers that arrive in one turn of the loop are queued before the worker runs. Longer
+batches (long prompts: tokenizers' Rust code and big numpy operations release the GIL) still go
+to the thread.
 
 Each caller gets its own score; if ``score`` raises (or returns the wrong shape), every caller
 of that batch gets the exception. A caller that gave up (cancelled) is skipped. ``aclose()``

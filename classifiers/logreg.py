@@ -179,7 +179,6 @@ class LogRegModel:
         """:meth:`ngram_z` of texts (their view, as at training time)."""
         if self.ngrams is None:
             return None
-        spec = self.ngrams
         views = [focus_text(t) for t in texts] if self.view == "focus" else texts
         hasher = self._hasher()
         return self.ngram_z(*flatten([hasher.ids(v) for v in views]))

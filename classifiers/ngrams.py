@@ -100,7 +100,7 @@ class NgramHasher:
                     ids.add(v)
             elif n == 2:
                 bi = self._bigrams
-                for pair in zip(toks, toks[1:]):
+                for pair in zip(toks, toks[1:], strict=False):
                     v = bi.get(pair)
                     if v is None:
                         v = crc(" ".join(pair).encode()) % b

@@ -110,7 +110,8 @@ class StaticEmbedder:
         """Step 1 of the algorithm: the kept token ids of each text."""
         limit = self.config.max_tokens
         cut = [t[: limit * CHARS_PER_TOKEN] for t in texts]
-        lists = [self._words.ids(t) for t in cut] if self._words is not None else [None] * len(cut)
+        lists: list[list[int] | None] = [self._words.ids(t) for t in cut] if self._words is not None \
+            else [None] * len(cut)
         rest = [i for i, ids in enumerate(lists) if ids is None]
         if rest:
             encodings = self._tokenizer.encode_batch([cut[i] for i in rest], add_special_tokens=False)
@@ -118,6 +119,7 @@ class StaticEmbedder:
                 lists[i] = enc.ids
         out = []
         for ids_list in lists:
+            assert ids_list is not None
             ids = np.asarray(ids_list[:limit], dtype=np.int64)
             out.append(ids[ids != self._unk])
         return out

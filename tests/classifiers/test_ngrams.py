@@ -21,7 +21,8 @@ def reference(text: str, spec: NgramSpec) -> list[int]:
 
 
 SPECS = [NgramSpec(), NgramSpec(orders=(1, 2, 3), max_tokens=7, buckets=97), NgramSpec(orders=(2,), max_tokens=3)]
-TEXTS = st.text(alphabet=st.sampled_from("ab cd\n?{}ΣσİéX1_'") | st.characters(exclude_categories=("Cs",)), max_size=200)
+TEXTS = st.text(alphabet=st.sampled_from("ab cd\n?{}ΣσİéX1_'") | st.characters(exclude_categories=("Cs",)),
+                max_size=200)
 
 
 @settings(max_examples=300, deadline=None)
