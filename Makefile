@@ -60,7 +60,7 @@ chaos: install
 	$(BIN)/python bench/chaos.py --md docs/benchmarks/chaos.md
 
 lint: install
-	$(BIN)/python -m ruff check router classifiers tests bench
+	$(BIN)/python -m ruff check router classifiers fleet tests bench
 
 clean:
 	rm -rf $(VENV) $(CLIENTS) $(NODE_CLIENTS)/node_modules .pytest_cache *.egg-info

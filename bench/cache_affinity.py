@@ -811,7 +811,7 @@ def render_md(table: dict[str, dict[str, Any]], details: dict[str, Any], notes: 
         "",
         main_tables(table, details),
         "**oracle**: a clairvoyant router computed offline from the same requests and the workers' own radix cache "
-        "(`router.sim.radix.RadixCache`, LRU, the per-worker capacity): every prefix group / conversation stays on "
+        "(`fleet.sim.radix.RadixCache`, LRU, the per-worker capacity): every prefix group / conversation stays on "
         "one replica, groups spread largest-first onto the replica with the fewest requests (then prompt tokens); "
         "each replica serves its requests one at a time in the planned order (match the prompt less its last token, "
         "then cache prompt + answer). Its TTFT is modelled (base + uncached / prefill rate; no queueing, no "

@@ -13,7 +13,7 @@ Two workloads, both deterministic for a seed:
   chats interleave: the planned order is a random merge of the chats (each step takes the next
   turn of a chat drawn at random), so chats start and progress at different times; a turn is
   sent once its predecessor has been answered. The answers are those the simulated worker gives
-  (:func:`router.sim.reply.make_reply` is a function of the prompt's token ids and the worker's
+  (:func:`fleet.sim.reply.make_reply` is a function of the prompt's token ids and the worker's
   seed and output-length range), so every turn's messages are known in advance and the
   benchmark can check each live answer against the prediction.
 
@@ -25,7 +25,7 @@ The **oracle** (:func:`oracle`) is a clairvoyant router with capacity accounting
 every request in advance, keeps each prefix group / conversation (the request's ``key``) on one
 replica, spreading keys over the replicas so that request counts (then prompt tokens) are as
 even as possible (largest first, onto the replica with the fewest so far), and runs, per
-replica, the simulator's own radix cache (:class:`router.sim.radix.RadixCache`, LRU, the
+replica, the simulator's own radix cache (:class:`fleet.sim.radix.RadixCache`, LRU, the
 worker's ``max_total_tokens``) over that replica's requests one at a time, in the planned
 order (which the benchmark's client follows; it deviates only where a turn waits for its
 predecessor's answer): match the prompt less its last token (as SGLang and the sim do), then insert prompt +
@@ -42,9 +42,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.sim.radix import RadixCache
-from router.sim.reply import WORDS, make_reply
-from router.sim.tokenize import Tokenizer
+from fleet.sim.radix import RadixCache
+from fleet.sim.reply import WORDS, make_reply
+from fleet.sim.tokenize import Tokenizer
 
 GSP = "generated_shared_prefix"
 MULTI_TURN = "multi_turn"

@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_demo)
 
-    from .sim import fake_provider, worker
+    from fleet.sim import fake_provider, worker
 
     w = sub.add_parser("sim-worker", help="a simulated SGLang worker (SGLang's HTTP surface, no GPU)")
     w.add_argument("--host", default="127.0.0.1")
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     fake_provider.add_arguments(f)
     f.set_defaults(func=lambda ns: _run_plain(fake_provider.create_app(fake_provider.config_from_args(ns)), ns))
 
-    from .sim import judge
+    from fleet.sim import judge
 
     j = sub.add_parser("sim-judge", help="a simulated judge for shadow comparisons (OpenAI chat API, strict verdicts)")
     j.add_argument("--host", default="127.0.0.1")
@@ -279,13 +279,13 @@ def _print_policy_error(e: PolicyError) -> None:
 def _up(ns: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .up import run_up
+    from fleet.up import run_up
 
     return run_up(port=ns.port, work=Path(ns.dir), redis=ns.redis)
 
 
 def _demo(ns: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from fleet.demo import run_demo
 
     return run_demo(requests=ns.requests, concurrency=ns.concurrency, seed=ns.seed)
 

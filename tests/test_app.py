@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from classifiers.fake import ConstantClassifier
+from fleet.sim import worker
 from router.app import create_app
 from router.settings import Settings
-from router.sim import worker
 from tests.support import ServerThread, policy_dict, write_policy
 
 

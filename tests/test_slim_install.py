@@ -15,7 +15,7 @@ import sys, tempfile, httpx
 from pathlib import Path
 from router.app import create_app
 from router.settings import Settings
-from router.sim import fake_provider, worker
+from fleet.sim import fake_provider, worker
 from tests.support import ServerThread, policy_dict, write_policy
 with ServerThread(worker.create_app(worker.WorkerConfig(model="s"))) as w, \\
      ServerThread(fake_provider.create_app(fake_provider.FakeProviderConfig(api_key="k"))) as prov:

@@ -8,7 +8,7 @@ answer as B, round 2 the other way round. The judge must reply with exactly one 
 The user's prompt sits between :data:`PROMPT_OPEN` and :data:`PROMPT_CLOSE`; the opening marker
 carries ``case=<digest>.<round>``, the first 16 hex of the SHA-256 of the prompt text
 (:func:`prompt_digest`) and the round. A model judge reads it as an opaque id; the simulated
-judge (:mod:`router.sim.judge`) uses it to find the prompt in its outcomes file and to know
+judge (:mod:`fleet.sim.judge`) uses it to find the prompt in its outcomes file and to know
 which side is the reference (round 1: A, round 2: B).
 
 Verdict → target (docs/learning.md): per round, reference better = 1, tie = 0.5, cheap better

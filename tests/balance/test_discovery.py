@@ -26,6 +26,7 @@ from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from classifiers.fake import ConstantClassifier
+from fleet.sim import worker
 from router.app import create_app
 from router.balance.discovery import SystemResolver, replica_url
 from router.errors import PolicyError
@@ -33,7 +34,6 @@ from router.policy.loader import load_policy
 from router.policy.model import Discover
 from router.procs import free_port
 from router.settings import Settings
-from router.sim import worker
 from tests.support import ServerThread, policy_dict, write_policy
 
 NAME = "sglang-small.tierroute.svc.cluster.local"

@@ -16,9 +16,9 @@ import httpx
 import redis
 
 from classifiers.fake import ConstantClassifier
+from fleet.sim import worker
 from router.app import create_app
 from router.settings import Settings
-from router.sim import worker
 from tests.conftest import RedisServer
 from tests.integration.conftest import ADMIN_KEY, CLIENT_KEY, FAST
 from tests.support import ServerThread, policy_dict, write_policy

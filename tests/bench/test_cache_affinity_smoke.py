@@ -18,8 +18,8 @@ sys.path.insert(0, str(BENCH))
 import cache_affinity as ca  # noqa: E402
 import cache_affinity_workloads as w  # noqa: E402
 
-from router.sim import worker  # noqa: E402
-from router.sim.tokenize import Tokenizer  # noqa: E402
+from fleet.sim import worker  # noqa: E402
+from fleet.sim.tokenize import Tokenizer  # noqa: E402
 
 SIM = w.SimParams(seed=3, min_output_tokens=4, max_output_tokens=12)
 

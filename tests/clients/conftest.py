@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from classifiers.fake import FunctionClassifier
+from fleet.sim import worker
 from router.app import create_app
 from router.settings import Settings
-from router.sim import worker
 from tests.integration.conftest import (  # noqa: F401 - fixtures, used by name
     ADMIN_KEY,
     CLIENT_KEY,

@@ -996,7 +996,8 @@ def test_dockerignore_sits_next_to_the_dockerfile_and_allowlists_the_package() -
                  "classifiers/__init__.py"]:
         assert not dockerignored(sent, rules), sent
     for kept_out in [".git/HEAD", ".venv/bin/python", "tests/test_auth.py", ".env", "deploy/k8s/secret.yaml",
-                     "bench/.work/x", "router/__pycache__/cli.cpython-311.pyc", "docs/classifier.md"]:
+                     "bench/.work/x", "router/__pycache__/cli.cpython-311.pyc", "docs/classifier.md",
+                     "fleet/__init__.py", "fleet/sim/worker.py"]:
         assert dockerignored(kept_out, rules), kept_out
     assert (ROOT / "pyproject.toml").is_file() and (ROOT / "router").is_dir()
 

@@ -18,8 +18,8 @@ import yaml
 
 from classifiers.recipe import Featurizer
 from classifiers.registry import Registry
+from fleet.sim import judge, worker
 from router.procs import ProcessGroup, free_port, tierroute_cmd
-from router.sim import judge, worker
 from tests.conftest import RedisServer
 from tests.support import ServerThread, policy_dict
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import yaml
 
+from fleet.sim import worker
 from router.procs import ProcessGroup, free_port, tierroute_cmd
-from router.sim import worker
 from tests.conftest import RedisServer
 from tests.support import ServerThread, policy_dict
 

@@ -9,8 +9,8 @@ import httpx
 import openai
 import yaml
 
+from fleet.sim import worker
 from router.procs import ProcessGroup, free_port, tierroute_cmd
-from router.sim import worker
 from tests.support import ServerThread, policy_dict
 
 KEY, ADMIN = "sk-e2e", "sk-e2e-admin"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from fleet.sim import worker
 from router.procs import ProcessGroup, free_port, tierroute_cmd
-from router.sim import worker
 from tests.support import ServerThread, policy_dict
 
 

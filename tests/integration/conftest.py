@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from classifiers.fake import FunctionClassifier
+from fleet.sim import fake_provider, worker
 from router.app import create_app
 from router.settings import Settings
-from router.sim import fake_provider, worker
 from tests.support import ServerThread, policy_dict, write_policy
 
 CLIENT_KEY = "sk-test-client"

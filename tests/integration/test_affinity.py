@@ -11,10 +11,10 @@ import httpx
 import openai
 
 from classifiers.fake import ConstantClassifier
+from fleet.sim import worker
 from router.app import create_app
 from router.procs import ProcessGroup, free_port, tierroute_cmd
 from router.settings import Settings
-from router.sim import worker
 from tests.integration.conftest import ADMIN_KEY, CLIENT_KEY, FAST
 from tests.support import ServerThread, policy_dict, write_policy
 

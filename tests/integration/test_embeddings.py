@@ -11,8 +11,8 @@ import httpx
 import openai
 import pytest
 
-from router.sim import worker
-from router.sim.embed import DEFAULT_DIMENSIONS, vector
+from fleet.sim import worker
+from fleet.sim.embed import DEFAULT_DIMENSIONS, vector
 from tests.integration.conftest import ADMIN_KEY, CLIENT_KEY, FAST, PROVIDER_KEY, Cluster, ProxyFactory, default_policy
 from tests.support import ServerThread
 

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from router.sim import worker
+from fleet.sim import worker
 from tests.integration.conftest import ADMIN_KEY, CLIENT_KEY, PROVIDER_KEY, Cluster, Proxy, default_policy
 from tests.support import ServerThread
 

@@ -23,9 +23,9 @@ import pytest
 import redis
 
 from classifiers.fake import FunctionClassifier
+from fleet.sim import worker
 from router.app import create_app
 from router.settings import Settings
-from router.sim import worker
 from tests.api.raw import RawClient
 from tests.conftest import RedisServer
 from tests.integration.conftest import ADMIN_KEY, CLIENT_KEY, keyword_score

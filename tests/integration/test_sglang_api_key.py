@@ -12,9 +12,9 @@ import httpx
 import pytest
 import yaml
 
+from fleet.sim import worker
 from router.errors import PolicyError
 from router.policy.loader import parse_policy
-from router.sim import worker
 from tests.integration.conftest import ADMIN_KEY, CLIENT_KEY, FAST, Cluster
 from tests.support import ServerThread, policy_dict
 

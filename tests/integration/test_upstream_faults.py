@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from router.sim import worker
+from fleet.sim import worker
 from tests.integration.conftest import CLIENT_KEY, FAST, Cluster, Proxy, default_policy
 from tests.support import ServerThread
 

@@ -14,9 +14,9 @@ import openai
 import pytest
 
 from classifiers.fake import FunctionClassifier
+from fleet.sim import judge
 from router.app import create_app
 from router.settings import Settings
-from router.sim import judge
 from tests.integration.conftest import ADMIN_KEY, CLIENT_KEY, Cluster, Proxy, keyword_score
 from tests.support import ServerThread, policy_dict, write_policy
 

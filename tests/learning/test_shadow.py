@@ -11,9 +11,9 @@ import httpx
 import orjson
 import pytest
 
+from fleet.sim import judge, worker
 from router.learning.judging import judge_messages, parse_verdict, prompt_digest
 from router.learning.labels import FileLabelStore, Label
-from router.sim import judge, worker
 from router.stats.learning import wilson
 from tests.integration.conftest import Cluster
 from tests.learning.support import (

@@ -204,7 +204,7 @@ def test_images_text_only_and_vision(start_worker: StartWorker) -> None:
 def test_cli_flags() -> None:
     import argparse
 
-    from router.sim.worker import add_arguments, config_from_args
+    from fleet.sim.worker import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

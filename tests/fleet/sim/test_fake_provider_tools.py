@@ -184,7 +184,7 @@ def test_litellm_sees_tool_calls(start_provider: StartProvider) -> None:
 def test_text_only_models_flag(start_provider: StartProvider) -> None:
     import argparse
 
-    from router.sim.fake_provider import add_arguments, config_from_args
+    from fleet.sim.fake_provider import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -8,7 +8,7 @@ content block and ``usage`` (``input_tokens``, ``output_tokens``, cache fields 0
 * with ``tools`` (``input_schema``) and ``tool_choice`` ``auto`` (unless the last user turn
   carries ``tool_result`` blocks, which the text then quotes), ``any`` or ``{"type": "tool",
   "name"}``: a ``tool_use`` block (``id`` ``toolu_…``, ``name``, ``input`` valid for the
-  schema) with ``stop_reason: "tool_use"`` (:mod:`router.sim.answer`).
+  schema) with ``stop_reason: "tool_use"`` (:mod:`fleet.sim.answer`).
 
 Streaming sends the real event sequence ``message_start``, ``content_block_start``, ``ping``,
 ``content_block_delta``... (``text_delta``, or ``input_json_delta`` fragments of the tool input

@@ -13,10 +13,10 @@ way a tool-using model served with a constraining grammar behaves:
 * ``response_format`` ``json_object`` → a JSON object (valid for the first JSON schema the
   messages show, as instructor's and LangChain's JSON modes put one in the prompt and a capable
   model follows it); ``json_schema`` → JSON valid for its ``schema``
-  (:mod:`router.sim.schema_instance`). A tool call wins over a response format.
+  (:mod:`fleet.sim.schema_instance`). A tool call wins over a response format.
 
 ``make_answer`` turns the intent into an :class:`Answer`: the tokens to stream (the call's
-arguments, the JSON document, or prose from :mod:`router.sim.reply`) and, for a call, its id
+arguments, the JSON document, or prose from :mod:`fleet.sim.reply`) and, for a call, its id
 and function name. Everything is seeded by the prompt's token ids, so the same request gets
 the same answer. A call or document cut short by ``max_tokens`` is returned as plain text with
 ``finish_reason="length"``, as SGLang's parser gives up on truncated JSON.

@@ -1,6 +1,6 @@
 """The generation endpoints of the simulated SGLang worker, in SGLang's wire shapes (chat's own
-handling of tools, structured output, logprobs and images is in :mod:`router.sim.worker_chat`;
-the shared error body and field checks in :mod:`router.sim.worker_wire`).
+handling of tools, structured output, logprobs and images is in :mod:`fleet.sim.worker_chat`;
+the shared error body and field checks in :mod:`fleet.sim.worker_wire`).
 
 ``POST /v1/chat/completions`` and ``POST /v1/completions`` follow
 ``python/sglang/srt/entrypoints/openai/{protocol,serving_chat,serving_completions}.py``:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from router.sim import fake_provider
-from router.sim.worker import WorkerConfig, create_app
+from fleet.sim import fake_provider
+from fleet.sim.worker import WorkerConfig, create_app
 
 # Fast settings: a reply of <= 64 tokens takes well under 100 ms.
 FAST = {"ttft_ms": 2.0, "prefill_tokens_per_s": 1_000_000.0, "decode_tokens_per_s": 5_000.0}

@@ -18,7 +18,7 @@ covering what pydantic and OpenAI-style tool definitions use:
 * ``array``: ``items``, ``prefixItems``, ``minItems``/``maxItems``, ``uniqueItems``;
 * ``boolean``, ``null``; an empty schema (anything) gets a short string.
 
-Strings are words of :data:`router.sim.reply.WORDS`, so generated JSON looks like the
+Strings are words of :data:`fleet.sim.reply.WORDS`, so generated JSON looks like the
 simulator's prose. ``SchemaError`` is raised for a schema no value satisfies (``false``, an
 empty ``enum``, a dangling ``$ref``, ``minimum`` above ``maximum``...).
 """

@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 
+from router.procs import ProcessGroup, free_port, tierroute_cmd
+
 from .demo_traffic import FORECAST_RESULT, DemoRequest, FeatureCheck, build_traffic, feature_checks
-from .procs import ProcessGroup, free_port, tierroute_cmd
 
 CLIENT_KEY = "sk-demo-client"
 ADMIN_KEY = "sk-demo-admin"

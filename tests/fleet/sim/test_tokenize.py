@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from router.sim.reply import make_reply
-from router.sim.tokenize import EOS_ID, RESERVED, ROLE_IDS, TOOLS_ID, VOCAB_SIZE, Tokenizer
+from fleet.sim.reply import make_reply
+from fleet.sim.tokenize import EOS_ID, RESERVED, ROLE_IDS, TOOLS_ID, VOCAB_SIZE, Tokenizer
 
 PROSE = ("The quick brown fox jumps over the lazy dog, then it runs into the forest to find "
          "something to eat before the night falls. ") * 4
@@ -117,7 +117,7 @@ def test_reply_max_tokens_and_stop() -> None:
 
 
 def test_segment_memo_is_transparent_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import router.sim.tokenize as tokenize_mod
+    import fleet.sim.tokenize as tokenize_mod
 
     monkeypatch.setattr(tokenize_mod, "SEGMENT_MEMO_TOKENS", 500)
     tok = Tokenizer()

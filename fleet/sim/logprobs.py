@@ -3,7 +3,7 @@
 Each generated token gets ``{"token", "logprob", "bytes", "top_logprobs"}``; the values are a
 function of the token id and its position only (no model behind them): the chosen token's
 logprob lies in ``[-2.5, 0]`` and leads ``top_logprobs``, followed by ``N - 1`` other words of
-:data:`router.sim.reply.WORDS` with lower, decreasing logprobs. Streams send the entries of the
+:data:`fleet.sim.reply.WORDS` with lower, decreasing logprobs. Streams send the entries of the
 tokens in each chunk; ``start`` is the position of the first of them.
 """
 

@@ -1,4 +1,4 @@
-"""An :class:`~router.sim.answer.Answer` in OpenAI's chat shapes, shared by the simulated SGLang
+"""An :class:`~fleet.sim.answer.Answer` in OpenAI's chat shapes, shared by the simulated SGLang
 worker and the fake provider: the message's content / ``tool_calls`` (or the legacy
 ``function_call``), the stream deltas and the finish reason.
 

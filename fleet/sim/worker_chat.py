@@ -2,10 +2,10 @@
 
 Follows ``python/sglang/srt/entrypoints/openai/serving_chat.py``: the chat template renders
 the tools (only the named one when ``tool_choice`` names a function; none for ``"none"``); the
-answer is prose, a tool call or a JSON document (:mod:`router.sim.answer`). A tool call comes
+answer is prose, a tool call or a JSON document (:mod:`fleet.sim.answer`). A tool call comes
 back as ``message.tool_calls`` (``id`` ``call_<24 hex>``, ``index``, ``type``, ``function``),
 ``content`` null and ``finish_reason: "tool_calls"``; streamed, as a header delta then argument
-fragments (:mod:`router.sim.chat_wire`). A worker started without a tool-call parser
+fragments (:mod:`fleet.sim.chat_wire`). A worker started without a tool-call parser
 (``--tool-call-parser ""``) answers ``tool_choice: "auto"`` in prose, as SGLang does;
 ``"required"`` and named functions still call (SGLang constrains those with a JSON schema).
 SGLang's refusals (``Tool 'x' not found in tools list.``, ``Tools cannot be empty if tool
@@ -14,7 +14,7 @@ schema) are 400 ``BadRequestError``; malformed fields are 400 "Bad Request" vali
 
 ``logprobs: true`` (``top_logprobs: N``) adds ``choices[0].logprobs.content`` (every chunk
 carries its tokens' entries). Image parts are dropped by a text-only worker and count
-``IMAGE_TOKENS`` prompt tokens on a ``--vision`` worker (:mod:`router.sim.images`).
+``IMAGE_TOKENS`` prompt tokens on a ``--vision`` worker (:mod:`fleet.sim.images`).
 """
 
 from __future__ import annotations

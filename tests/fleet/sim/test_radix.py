@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from router.sim.radix import Node, RadixCache
+from fleet.sim.radix import Node, RadixCache
 
 
 def _tree_size(node: Node) -> int:

@@ -10,7 +10,7 @@ of the user's prompt and the round) and answers with the strict verdict ``{"winn
 
 Each verdict is flipped with probability ``noise``, decided by a ``random.Random`` seeded with
 (seed, digest, round): the same prompt and round always get the same answer. Answers carry
-``usage`` (token counts of :mod:`router.sim.tokenize`) so the proxy can price them.
+``usage`` (token counts of :mod:`fleet.sim.tokenize`) so the proxy can price them.
 
 Endpoints: ``POST /v1/chat/completions`` (non-streaming), ``GET /v1/models``, ``GET /health``.
 Controls for tests: ``POST /judge/mode`` ``{"garbage": true, "latency_ms": 500}`` (answer prose
@@ -38,8 +38,8 @@ from starlette.routing import Route
 
 from classifiers.data import load_pairs
 from classifiers.text import content_text
+from router.learning.judging import parse_case, prompt_digest, winner_for
 
-from ..learning.judging import parse_case, prompt_digest, winner_for
 from .tokenize import Tokenizer
 
 JSON = "application/json"

@@ -11,7 +11,7 @@ import openai
 import orjson
 import pytest
 
-from router.sim.worker import WorkerConfig, add_arguments, config_from_args
+from fleet.sim.worker import WorkerConfig, add_arguments, config_from_args
 
 from .conftest import parse_prometheus
 

@@ -12,7 +12,7 @@ import openai
 import orjson
 import pytest
 
-from router.sim.fake_provider import FakeProviderConfig, add_arguments, config_from_args
+from fleet.sim.fake_provider import FakeProviderConfig, add_arguments, config_from_args
 
 KEY = "sk-fake-0123456789"
 OPENAI_MODEL = "openai/gpt-4o"

@@ -1,4 +1,4 @@
-"""router.sim.schema_instance: every generated instance validates against its schema (jsonschema)."""
+"""fleet.sim.schema_instance: every generated instance validates against its schema (jsonschema)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, HttpUrl
 
-from router.sim.schema_instance import SchemaError, instance
+from fleet.sim.schema_instance import SchemaError, instance
 
 
 class Colour(StrEnum):

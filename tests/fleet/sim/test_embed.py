@@ -1,4 +1,4 @@
-"""The simulator's ``/v1/embeddings`` (router/sim/embed.py): deterministic, OpenAI's base64, errors."""
+"""The simulator's ``/v1/embeddings`` (fleet/sim/embed.py): deterministic, OpenAI's base64, errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import struct
 import pytest
 from starlette.testclient import TestClient
 
-from router.sim import embed, fake_provider, worker
-from router.sim.tokenize import Tokenizer
+from fleet.sim import embed, fake_provider, worker
+from fleet.sim.tokenize import Tokenizer
 
 
 def test_vectors_are_deterministic_unit_vectors_and_base64_is_float32_le() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.demo import render_report
+from fleet.demo import render_report
 
 POLICY = {"tiers": [{"name": n, "backends": [{"model": f"m-{n}"}]} for n in ("small", "large", "frontier")]}
 TOTALS = {"requests": 10, "input_tokens": 1, "output_tokens": 1, "cost_usd": 0.1, "cache_hit_rate": None}

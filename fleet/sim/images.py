@@ -22,7 +22,7 @@ from typing import Any
 IMAGE_TOKENS = 256
 LOW_DETAIL_TOKENS = 64
 IMAGE_TYPES = ("image_url", "input_image", "image")
-_SYMBOLS = 0x2800  # Braille patterns: 256 symbols, one token each in router.sim.tokenize
+_SYMBOLS = 0x2800  # Braille patterns: 256 symbols, one token each in fleet.sim.tokenize
 
 
 def image_positions(messages: Sequence[Any]) -> list[tuple[int, int]]:

@@ -7,7 +7,7 @@ chunk and, with ``stream_options.include_usage``, a ``"choices": []`` usage chun
 before it then has ``"usage": null``), then ``data: [DONE]``. Errors:
 ``{"error": {"message", "type", "param", "code"}}``.
 
-Chat answers tools and structured output as OpenAI does (:mod:`router.sim.answer`): with
+Chat answers tools and structured output as OpenAI does (:mod:`fleet.sim.answer`): with
 ``tools`` (or the legacy ``functions``) and ``tool_choice`` ``auto`` (unless the last message is
 a tool result, which the answer then quotes), ``required`` or a named function, the message has
 ``content: null`` and one ``tool_calls`` entry (``call_…`` id, arguments valid for the function's
@@ -19,13 +19,13 @@ argument fragments. ``response_format`` ``json_object`` (the messages must menti
 tokens; a model matching ``text_only_models`` (fnmatch patterns, default ``gpt-3.5*`` and
 ``*text-only*``) refuses them with OpenAI's 400.
 
-Anthropic Messages (``POST /v1/messages``, tool_use blocks too): :mod:`router.sim.fake_anthropic`.
+Anthropic Messages (``POST /v1/messages``, tool_use blocks too): :mod:`fleet.sim.fake_anthropic`.
 
-Replies are deterministic (:mod:`router.sim.reply` over the toy chat template of
-:mod:`router.sim.tokenize`, which also gives the token counts); ``model`` is echoed. The first
+Replies are deterministic (:mod:`fleet.sim.reply` over the toy chat template of
+:mod:`fleet.sim.tokenize`, which also gives the token counts); ``model`` is echoed. The first
 byte waits ``latency_ms``; streamed tokens are paced at ``tokens_per_s`` (0: no pacing). Any
 model name is served unless ``reject_unknown_models`` (then a model outside ``models`` gets the
-provider's 404 ``model_not_found`` / ``not_found_error``). Shared state: :mod:`router.sim.fake_core`.
+provider's 404 ``model_not_found`` / ``not_found_error``). Shared state: :mod:`fleet.sim.fake_core`.
 
 Controls: ``POST /fake/fail`` ``{"status": 429, "count": 1}`` -- the next ``count``
 generation requests fail with ``status`` in the endpoint's own error shape (a 429 also carries

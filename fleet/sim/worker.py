@@ -2,14 +2,14 @@
 
 SGLang needs a GPU; tierroute's tests, demo and benchmarks (including runs against sgl-router)
 talk to this instead. The engine model (queueing, TTFT, decode rate, speculative decoding,
-radix cache) is described in :mod:`router.sim.engine`; replies are deterministic
-(:mod:`router.sim.reply`); the wire shapes of the generation endpoints are in
-:mod:`router.sim.worker_generate`.
+radix cache) is described in :mod:`fleet.sim.engine`; replies are deterministic
+(:mod:`fleet.sim.reply`); the wire shapes of the generation endpoints are in
+:mod:`fleet.sim.worker_generate`.
 
 Endpoints, matched to ``python/sglang/srt/entrypoints/http_server.py``:
 
 * ``POST /v1/chat/completions``, ``POST /v1/completions`` -- OpenAI-compatible, streaming or
-  not; chat does tools, ``response_format``, logprobs and images (:mod:`router.sim.worker_chat`);
+  not; chat does tools, ``response_format``, logprobs and images (:mod:`fleet.sim.worker_chat`);
   ``POST|PUT /generate`` -- native (``text`` or ``input_ids``, ``sampling_params``).
 * ``GET /health``, ``GET /health_generate`` -- 200 with an empty body, 503 when unhealthy.
 * ``GET /get_server_info`` -- server args (``model_path``, ``served_model_name``,
@@ -24,7 +24,7 @@ Endpoints, matched to ``python/sglang/srt/entrypoints/http_server.py``:
   sgl-router's load monitor sums, ``sgl-router/src/core/worker_manager.rs``).
 * ``GET /v1/models``, ``GET /v1/models/{model}`` -- SGLang's ``ModelCard`` list.
 * ``GET|POST /flush_cache`` -- clears the radix cache; 400 while requests run or wait.
-* ``GET /metrics`` -- Prometheus text, SGLang's names (:mod:`router.sim.metrics`).
+* ``GET /metrics`` -- Prometheus text, SGLang's names (:mod:`fleet.sim.metrics`).
 
 With ``--api-key KEY`` every route but ``/health*``, ``/metrics`` and ``/sim/*`` answers 401
 ``{"error": "Unauthorized"}`` unless sent ``Authorization: Bearer KEY``, as SGLang's does.
@@ -46,7 +46,7 @@ Simulator controls (not in SGLang), for tests and benchmarks:
   otherwise).
 * ``POST /sim/reset`` -- clears the cache, the counters and any pending failures or faults.
 
-All state lives in the :class:`~router.sim.engine.SimEngine` made by :func:`create_app`.
+All state lives in the :class:`~fleet.sim.engine.SimEngine` made by :func:`create_app`.
 """
 
 from __future__ import annotations

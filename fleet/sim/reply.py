@@ -5,7 +5,7 @@ hashed (BLAKE2b) with the seed into the state of a private ``random.Random``, wh
 natural length uniformly in ``[min_len, max_len]`` (16-64 by default) and then words from a
 fixed vocabulary of short lowercase words, with a comma or a full stop every few words. Every
 piece (``"word"``, ``" word"``, ``","``, ``"."``) is exactly one token of
-:class:`~router.sim.tokenize.Tokenizer`, so the reply's token ids equal
+:class:`~fleet.sim.tokenize.Tokenizer`, so the reply's token ids equal
 ``tokenizer.encode(reply.text)`` -- which keeps multi-turn prefix reuse exact.
 
 Length: ``min(natural, max_tokens)``; ``finish_reason`` is ``"length"`` when ``max_tokens``
