@@ -69,7 +69,8 @@ def ensure_model(kind: str) -> Path:
     out = model_dir(kind)
     if not (out / "model.json").exists():
         make = "MiniLMEmbedder.load()" if kind == "minilm" else "default_embedder()"
-        code = ("from classifiers.embed import MiniLMEmbedder; from classifiers.train import train, default_embedder; "
+        code = ("from classifiers.embed import MiniLMEmbedder; "
+                "from classifiers.training.train import train, default_embedder; "
                 f"train({str(RB)!r}, {str(out)!r}, embedder={make}, embedding_weight=1.0, "
                 f"command='bench/classifier.py ({kind}, embedding weight 1)')")
         subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
@@ -146,8 +147,8 @@ async def _throughput(clf: Any, option: str, quick: bool) -> dict[str, float]:
 
 
 def _quality(clf: Any, quick: bool) -> dict[str, float]:
-    from classifiers.data import load_pairs
-    from classifiers.evaluate import apgr
+    from classifiers.training.data import load_pairs
+    from classifiers.training.evaluate import apgr
 
     out = {}
     for name, path, split in (("routerbench_test", RB, "test"), ("alpaca_mixtral", MIXTRAL, None)):

@@ -49,9 +49,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from classifiers.data import PairRow, load_pairs  # noqa: E402
-from classifiers.evaluate import routing_curve  # noqa: E402
-from classifiers.progress import progress  # noqa: E402
+from classifiers.training.data import PairRow, load_pairs  # noqa: E402
+from classifiers.training.evaluate import routing_curve  # noqa: E402
+from classifiers.training.progress import progress  # noqa: E402
 from router.procs import ProcessGroup, free_port, tierroute_cmd  # noqa: E402
 
 CLIENT_KEY = "sk-bench-client"

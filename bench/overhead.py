@@ -65,7 +65,7 @@ sys.path.insert(0, str(BENCH))
 import loadgen  # noqa: E402
 import overhead_router as orr  # noqa: E402
 
-from classifiers.progress import progress  # noqa: E402
+from classifiers.training.progress import progress  # noqa: E402
 
 TARGETS = ("direct", "floor_proxy", "tierroute_pinned", "tierroute_auto", "litellm_proxy", *orr.ROUTER_TARGETS)
 CONCURRENCIES = (1, 16, 64)

@@ -3,7 +3,7 @@
 A static embedding model is one vector per vocabulary token. model2vec's ``distill`` makes
 one from all-MiniLM-L6-v2 by running every token of its vocabulary through the transformer,
 reducing the outputs with PCA and weighting each token by its Zipf-rank (SIF) weight; see
-``classifiers/distill.py``. Encoding a text (model2vec's own algorithm):
+``classifiers/training/distill.py``. Encoding a text (model2vec's own algorithm):
 
 1. Cut the text to ``max_tokens * CHARS_PER_TOKEN`` characters (bounds tokenizer time on huge
    inputs), tokenize it with MiniLM's word-piece tokenizer without special tokens, keep at most

@@ -48,7 +48,7 @@ def threshold_for_fraction(scores: np.ndarray, fraction: float) -> float:
 def calibrate_scores(scores: np.ndarray, *, strong_fraction: float | None = None, target_pgr: float | None = None,
                      weak: np.ndarray | None = None, strong: np.ndarray | None = None) -> Calibration:
     """The threshold for the target (see the module docstring) and what it achieves on ``scores``."""
-    from classifiers.evaluate import routing_curve
+    from classifiers.training.evaluate import routing_curve
 
     curve = routing_curve(scores, weak, strong, num_bins=100) if weak is not None and strong is not None else None
     if target_pgr is not None:
@@ -142,9 +142,9 @@ def run_calibrate(ns: argparse.Namespace) -> int:
 
 
 def _from_data(ns: argparse.Namespace) -> tuple[Calibration, str]:
-    from classifiers.data import load_pairs
-    from classifiers.eval_cli import score_prompts
     from classifiers.logreg import load_classifier
+    from classifiers.training.data import load_pairs
+    from classifiers.training.eval_cli import score_prompts
 
     rows = load_pairs(ns.data, split=ns.split)
     if not rows:

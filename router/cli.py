@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.set_defaults(func=_validate)
 
-    from classifiers.cli import add_train_arguments, run_train
-    from classifiers.eval_cli import add_eval_arguments, run_eval
+    from classifiers.training.cli import add_train_arguments, run_train
+    from classifiers.training.eval_cli import add_eval_arguments, run_eval
 
     t = sub.add_parser("train", help="train the complexity classifier on pair-schema JSONL")
     add_train_arguments(t)
@@ -71,13 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(e)
     e.set_defaults(func=run_eval)
 
-    from classifiers.default_cli import add_train_default_arguments, run_train_default
+    from classifiers.training.default_cli import add_train_default_arguments, run_train_default
 
     td = sub.add_parser("train-default", help="rebuild the shipped classifier from every allowed data file")
     add_train_default_arguments(td)
     td.set_defaults(func=run_train_default)
 
-    from classifiers.tiers_cli import add_tiers_arguments, run_tiers
+    from classifiers.training.tiers_cli import add_tiers_arguments, run_tiers
 
     et = sub.add_parser("eval-tiers", help="cost and quality of N-tier routing on multi-model outcome data")
     add_tiers_arguments(et)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from classifiers.data import PairRow, load_pairs
-from classifiers.evaluate import apgr, prompt_length_router
+from classifiers.training.data import PairRow, load_pairs
+from classifiers.training.evaluate import apgr, prompt_length_router
 
 DATA = Path(os.environ.get("TR_DATA", "/work/shared/data"))
 CACHE = Path(os.environ.get("TR_EXP_CACHE", "/tmp/tr_exp"))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from classifiers.distill import distill_minilm
 from classifiers.features import focus_text
 from classifiers.static import StaticEmbedder, quantize_rows
+from classifiers.training.distill import distill_minilm
 
 from .common import datasets, evaluate, fmt, labels
 from .exp1_views import feats

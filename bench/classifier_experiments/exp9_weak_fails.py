@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from classifiers.data import PairRow
+from classifiers.training.data import PairRow
 
 from .common import datasets, evaluate, fmt, labels
 from .exp1_views import feats, load

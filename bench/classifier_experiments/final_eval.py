@@ -6,8 +6,8 @@ Run: ``.venv/bin/python -m bench.classifier_experiments.final_eval [--minilm] [-
    scored on the routerbench ``test`` split and on both AlpacaEval pair files, next to prompt
    length, a bag-of-words model fitted on the same ``train`` split, random (mean of 100 seeds)
    and the oracle.
-2. ``--cv 5`` as ``tierroute eval`` does it (:func:`classifiers.crossval.cross_val_scores`,
-   seed 0): the shipped recipe (:func:`classifiers.train.fit_classifier`) and the bag-of-words
+2. ``--cv 5`` as ``tierroute eval`` does it (:func:`classifiers.training.crossval.cross_val_scores`,
+   seed 0): the shipped recipe (:func:`classifiers.training.train.fit_classifier`) and the bag-of-words
    baseline trained per fold inside each pair file, and prompt length, on every row.
 3. With ``--minilm``: the same recipe with the MiniLM (torch) embedding instead of the static
    one, trained on the same ``train`` split: the reference for the "lose at most 0.01 APGR"
@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.baselines import fit_bag_of_words
-from classifiers.crossval import cross_val_scores
-from classifiers.data import load_pairs
-from classifiers.evaluate import apgr, mean_random_summary, oracle_router, prompt_length_router
 from classifiers.logreg import default_model_dir, load_classifier
-from classifiers.train import HELD_OUT_BEGIN, HELD_OUT_END, fit_classifier
+from classifiers.training.baselines import fit_bag_of_words
+from classifiers.training.crossval import cross_val_scores
+from classifiers.training.data import load_pairs
+from classifiers.training.evaluate import apgr, mean_random_summary, oracle_router, prompt_length_router
+from classifiers.training.train import HELD_OUT_BEGIN, HELD_OUT_END, fit_classifier
 
 from .common import GPT35, MIXTRAL, RB
 

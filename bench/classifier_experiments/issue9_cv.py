@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from classifiers.evaluate import apgr
 from classifiers.feature_arrays import FeatureArrays
-from classifiers.recipe import Featurizer, Penalties, fit
-from classifiers.recipe_cache import file_weights
-from classifiers.targets import difficulty
+from classifiers.featurize import Featurizer
+from classifiers.training.evaluate import apgr
+from classifiers.training.recipe import Penalties, fit
+from classifiers.training.recipe_cache import file_weights
+from classifiers.training.targets import difficulty
 
 from .issue9_data import PAIR_VIEWS, Part, load_all
 

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.crossval import fold_indices
-from classifiers.data import load_pairs
-from classifiers.evaluate import routing_curve
-from classifiers.recipe import CHAT_MODE, Featurizer, Penalties, fit
+from classifiers.featurize import CHAT_MODE, Featurizer
 from classifiers.text import text_for_chat
+from classifiers.training.crossval import fold_indices
+from classifiers.training.data import load_pairs
+from classifiers.training.evaluate import routing_curve
+from classifiers.training.recipe import Penalties, fit
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from classifiers.corpus import MultiRows, read_multi, trainable_files
-from classifiers.data import load_pairs
 from classifiers.feature_arrays import FeatureArrays
-from classifiers.recipe import Featurizer
-from classifiers.recipe_cache import featurize_cached, file_sha256
+from classifiers.featurize import Featurizer
+from classifiers.training.corpus import MultiRows, read_multi, trainable_files
+from classifiers.training.data import load_pairs
+from classifiers.training.recipe_cache import featurize_cached, file_sha256
 
 DATA = Path(os.environ.get("TR_DATA", "/work/shared/data"))
 PAIR_VIEWS = {

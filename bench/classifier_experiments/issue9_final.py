@@ -51,7 +51,7 @@ def main(argv: list[str]) -> None:
     out.write_text(json.dumps({"default": held, "cv5": cv}, indent=2) + "\n")
     print(render(held, cv))
     if ns.card:
-        from classifiers.train import HELD_OUT_BEGIN, HELD_OUT_END
+        from classifiers.training.train import HELD_OUT_BEGIN, HELD_OUT_END
 
         card = ROOT / "classifiers" / "default" / "MODEL_CARD.md"
         text = card.read_text()

@@ -16,7 +16,7 @@ import json
 
 import numpy as np
 
-from classifiers.evaluate import routing_curve
+from classifiers.training.evaluate import routing_curve
 
 DATA = "../shared/data/multimodel"
 

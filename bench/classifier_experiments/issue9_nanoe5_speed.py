@@ -50,7 +50,7 @@ def main() -> None:
            "rss_loaded_mb": round(loaded), "rss_after_mb": round(rss_mb()),
            "short_p50_p99_ms": [round(x, 2) for x in short],
            "long_p50_p99_ms": [round(x, 2) for x in long], "tokens_long": model.token_count(LONG)})
-    from classifiers.recipe import Featurizer
+    from classifiers.featurize import Featurizer
 
     feat = Featurizer.load()
     short = timings(feat.arrays, SHORT, 200)

@@ -7,7 +7,7 @@ shipped default). 5-fold CV (the folds of ``tierroute eval --cv 5``): labels-onl
 prior alone, and prior logit + a recipe fitted on the fold's labels with the prior's logit as a
 fixed offset, at several penalty scales (a larger scale keeps the model closer to the prior):
 every block (``offset_xK``) or the n-grams alone with idf-scaled penalties (``offset_ng_xK``,
-the ``correct`` recipe of classifiers/adapt.py), and the n-grams alone on the labels alone
+the ``correct`` recipe of classifiers/training/adapt.py), and the n-grams alone on the labels alone
 (``labels_ng``). Results: docs/classifier.md, issue 9, "Learning from labels".
 """
 
@@ -18,13 +18,14 @@ import sys
 
 import numpy as np
 
-from classifiers.baselines import fit_bag_of_words
-from classifiers.crossval import cross_val_scores, fold_indices
-from classifiers.data import load_pairs
-from classifiers.evaluate import routing_curve
+from classifiers.featurize import CHAT_MODE, Featurizer
 from classifiers.logreg import load_classifier
-from classifiers.recipe import CHAT_MODE, DEFAULT_PENALTIES, Featurizer, Penalties, fit, training_set
 from classifiers.text import text_for_chat
+from classifiers.training.baselines import fit_bag_of_words
+from classifiers.training.crossval import cross_val_scores, fold_indices
+from classifiers.training.data import load_pairs
+from classifiers.training.evaluate import routing_curve
+from classifiers.training.recipe import DEFAULT_PENALTIES, Penalties, fit, training_set
 
 DATA = "../shared/data"
 FILES = {

@@ -36,8 +36,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from classifiers.data import load_pairs
 from classifiers.text import content_text
+from classifiers.training.data import load_pairs
 from router.learning.judging import parse_case, prompt_digest, winner_for
 
 from .tokenize import Tokenizer

@@ -21,8 +21,6 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from classifiers.data import load_pairs
-
 from ..errors import PolicyError
 from .labels import Label, LabelStore, open_store
 
@@ -97,7 +95,8 @@ async def _export(ns: argparse.Namespace, store: LabelStore) -> int:
 
 
 async def _import(ns: argparse.Namespace, store: LabelStore) -> int:
-    from classifiers.recipe import Featurizer
+    from classifiers.featurize import Featurizer
+    from classifiers.training.data import load_pairs  # pair-schema files: training data
 
     try:
         rows = load_pairs(ns.file, split=ns.split)

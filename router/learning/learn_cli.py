@@ -1,6 +1,6 @@
 """``tierroute learn`` (the retraining sidecar) and ``tierroute model list|promote|rollback``.
 
-The learner itself is :mod:`classifiers.learn`; this module only connects it to the label store
+The learner itself is :mod:`classifiers.training.learn`; this module only connects it to the label store
 the proxies write (:mod:`router.learning.labels`) and prints. Nothing here is imported by ``serve``.
 """
 
@@ -46,7 +46,7 @@ def add_learn_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _recipe(text: str) -> Any:
-    from classifiers.adapt import Recipe
+    from classifiers.training.adapt import Recipe
 
     try:
         return Recipe.parse(text)
@@ -61,7 +61,7 @@ def run_learn(ns: argparse.Namespace) -> int:
         print("tierroute learn retrains the classifier and needs the train extra: pip install 'tierroute[train]'",
               file=sys.stderr)
         return 2
-    from classifiers.learn import LearnConfig, Learner
+    from classifiers.training.learn import LearnConfig, Learner
 
     from ..logs import configure_logging
 

@@ -12,7 +12,7 @@ and never waits: with a ``learning`` section in the policy it
 
 :meth:`feedback` turns a ``POST /v1/feedback`` body into a label. Labels go to the label store
 (:mod:`.labels`): Redis with ``--redis-url``, else the policy's local file. The featurizer
-(``classifiers.recipe.Featurizer``) is loaded once, in a thread, by :meth:`start`. Its two background
+(``classifiers.featurize.Featurizer``) is loaded once, in a thread, by :meth:`start`. Its two background
 loops (remembering, store counts) run under :func:`router.supervise.supervise` with the app's
 loops: a crash is logged, counted in ``/admin/stats`` ``background`` and restarted with backoff.
 """
@@ -330,6 +330,6 @@ def _feedback_fields(body: dict[str, Any], counters: Any) -> tuple[str, float, s
 
 
 def _load_featurizer(model_dir: str | None) -> Featurizer:
-    from classifiers.recipe import Featurizer as RecipeFeaturizer  # loaded once, in a thread, at start
+    from classifiers.featurize import Featurizer as RecipeFeaturizer  # loaded once, in a thread, at start
 
     return RecipeFeaturizer.load(model_dir)  # type: ignore[no-any-return]

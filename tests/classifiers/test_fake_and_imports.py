@@ -32,8 +32,9 @@ def test_check_scores() -> None:
 
 
 def test_light_modules_do_not_import_heavy_libraries() -> None:
-    code = ("import sys, classifiers, classifiers.base, classifiers.batching, classifiers.text, classifiers.data, "
-            "classifiers.embed, classifiers.evaluate, classifiers.logreg, classifiers.train, classifiers.cli; "
+    code = ("import sys, classifiers, classifiers.base, classifiers.batching, classifiers.text, classifiers.embed, "
+            "classifiers.logreg, classifiers.featurize, classifiers.training.data, classifiers.training.evaluate, "
+            "classifiers.training.train, classifiers.training.cli, classifiers.training.recipe; "
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'sklearn', 'transformers') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

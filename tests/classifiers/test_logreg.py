@@ -11,13 +11,14 @@ from classifiers.base import Classifier
 from classifiers.fake import HashEmbedder
 from classifiers.features import FEATURE_NAMES, feature_matrix
 from classifiers.logreg import EmbeddingLogRegClassifier, LogRegModel, default_model_dir, load_classifier
+from classifiers.training.logreg_fit import fit_logreg
 
 TEXTS = [f"easy chat {i}" for i in range(20)] + [f"hard proof theorem {i}" for i in range(20)]
 LABELS = np.array([0] * 20 + [1] * 20)
 
 
 def fitted(embedder: HashEmbedder) -> LogRegModel:
-    return LogRegModel.fit(embedder.encode(TEXTS), LABELS, embedding=embedder.describe(), C=1.0,
+    return fit_logreg(embedder.encode(TEXTS), LABELS, embedding=embedder.describe(), C=1.0,
                            training={"data": "synthetic"})
 
 
@@ -33,14 +34,14 @@ def test_fit_and_score_separates() -> None:
 
 def test_choose_c_from_grid() -> None:
     emb = HashEmbedder()
-    model = LogRegModel.fit(emb.encode(TEXTS), LABELS, embedding=emb.describe(), C=None)
+    model = fit_logreg(emb.encode(TEXTS), LABELS, embedding=emb.describe(), C=None)
     assert model.C in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0) and model.embedding_weight == 1.0
 
 
 def test_text_features_and_focus_view_round_trip(tmp_path: Path) -> None:
     emb = HashEmbedder()
     texts = [f"{t}\n\n{t}" for t in TEXTS]
-    model = LogRegModel.fit(emb.encode(texts), LABELS, embedding=emb.describe(), C=1.0,
+    model = fit_logreg(emb.encode(texts), LABELS, embedding=emb.describe(), C=1.0,
                             text_features=feature_matrix(texts), text={"chat": "last_user", "view": "focus"})
     assert model.features == ["embedding", "text_features"] and model.dim == 64 + len(FEATURE_NAMES)
     model.save(tmp_path)
@@ -56,10 +57,10 @@ def test_text_features_and_focus_view_round_trip(tmp_path: Path) -> None:
 
 def test_embedding_weight_zero_drops_the_embedding() -> None:
     emb = HashEmbedder()
-    model = LogRegModel.fit(emb.encode(TEXTS), LABELS, embedding=emb.describe(), C=1.0,
+    model = fit_logreg(emb.encode(TEXTS), LABELS, embedding=emb.describe(), C=1.0,
                             text_features=feature_matrix(TEXTS), embedding_weight=0.0)
     assert model.embedding_weight == 0.0 and not model.coef[:64].any()
-    chosen = LogRegModel.fit(emb.encode(TEXTS), LABELS, embedding=emb.describe(), C=None,
+    chosen = fit_logreg(emb.encode(TEXTS), LABELS, embedding=emb.describe(), C=None,
                              text_features=feature_matrix(TEXTS), embedding_weight=None)
     assert chosen.embedding_weight in (0.0, 1.0)
 

@@ -16,7 +16,7 @@ import openai
 import redis
 import yaml
 
-from classifiers.recipe import Featurizer
+from classifiers.featurize import Featurizer
 from classifiers.registry import Registry
 from fleet.sim import judge, worker
 from router.procs import ProcessGroup, free_port, tierroute_cmd

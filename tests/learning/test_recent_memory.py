@@ -14,7 +14,7 @@ import tracemalloc
 
 import orjson
 
-from classifiers.recipe import Featurizer
+from classifiers.featurize import Featurizer
 from router.clock import SystemClock
 from router.learning.recent import RecentRequests, Served
 

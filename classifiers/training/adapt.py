@@ -1,15 +1,15 @@
-"""How a model is made from labels: the recipes :mod:`classifiers.learn` chooses between.
+"""How a model is made from labels: the recipes :mod:`classifiers.training.learn` chooses between.
 
 A :class:`Recipe` is written ``kind:strength``:
 
 - ``correct:S`` — the start model (the *prior*) corrected by the labels
-  (:func:`classifiers.recipe.fit_correction`): a fit of the hashed word n-grams with the prior's
+  (:func:`classifiers.training.recipe.fit_correction`): a fit of the hashed word n-grams with the prior's
   logit as a fixed offset and L2 penalties ``S`` times :data:`CORRECT_NGRAMS`, so the model
   stays at the prior until labels move it. Needs no training data, only the prior.
 - ``correct-all:S`` — the same over every block (text features, embedding, n-grams;
   :data:`CORRECT_ALL`). Measured: n-grams alone suit topic-driven labels, the text features
   help where length and format matter (docs/classifier.md, issue 9, "Learning from labels").
-- ``refit:W`` — the shipped recipe (:func:`classifiers.recipe.fit`) on the base set (the shipped
+- ``refit:W`` — the shipped recipe (:func:`classifiers.training.recipe.fit`) on the base set (the shipped
   default's training rows, from a data directory) plus the labels, each weighted ``W``.
 - ``labels`` — the recipe on the labels alone.
 
@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from ..feature_arrays import FeatureArrays
+from ..featurize import Featurizer
 from .evaluate import routing_curve
-from .feature_arrays import FeatureArrays
-from .recipe import Featurizer, Penalties
+from .recipe import Penalties
 
 KINDS = ("correct", "correct-all", "refit", "labels")
 CORRECT_NGRAMS = Penalties(tf=None, emb=None, ng=3e-4)
@@ -85,7 +86,7 @@ def compatible(model: Any, featurizer: Featurizer) -> bool:
 @dataclass
 class Trainer:
     """Makes models from labels by a recipe; ``prior``: the model ``correct`` recipes start from;
-    ``base``: the shipped training rows (:func:`classifiers.recipe.training_set`) for ``refit``."""
+    ``base``: the shipped training rows (:func:`classifiers.training.recipe.training_set`) for ``refit``."""
 
     featurizer: Featurizer
     prior: Any = None

@@ -5,7 +5,7 @@ Reads a multi-model outcome file (``routerbench0shot_subset.jsonl`` schema: ``pr
 ``load_classifier(--model)``, calibrates the cut points for ``--shares`` on the
 ``--calibrate-split`` rows and reports on the ``--split`` rows: the router next to every single
 model, the per-prompt oracle and the random router with the same shares, two cost-quality
-curves and a frontier summary (see :mod:`classifiers.tiers`). Heavy imports happen only when
+curves and a frontier summary (see :mod:`classifiers.training.tiers`). Heavy imports happen only when
 the command runs.
 """
 
@@ -128,7 +128,7 @@ def run_tiers(ns: argparse.Namespace) -> int:
         return 1
     if ns.calibrate_split == ns.split or ns.split == "all" or ns.calibrate_split == "all":
         print("warning: the cut points are calibrated on rows that are also evaluated", file=sys.stderr)
-    from .logreg import load_classifier
+    from ..logreg import load_classifier
 
     try:
         classifier = load_classifier(ns.model)
@@ -157,8 +157,9 @@ def run_tiers(ns: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m classifiers.tiers_cli DATA.jsonl ...``: the same as ``tierroute eval-tiers``."""
-    parser = argparse.ArgumentParser(prog="python -m classifiers.tiers_cli", description=__doc__.split("\n")[0])
+    """``python -m classifiers.training.tiers_cli DATA.jsonl ...``: the same as ``tierroute eval-tiers``."""
+    parser = argparse.ArgumentParser(prog="python -m classifiers.training.tiers_cli",
+                                     description=__doc__.split("\n")[0])
     add_tiers_arguments(parser)
     return run_tiers(parser.parse_args(argv))
 

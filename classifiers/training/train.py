@@ -37,12 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from .base import Classifier
+from ..base import Classifier
+from ..embed import Embedder
+from ..features import feature_matrix, focus_text
+from ..logreg import MODEL_FILE, EmbeddingLogRegClassifier, LogRegModel, default_model_dir
 from .data import PairRow, load_pairs
-from .embed import Embedder
 from .evaluate import mean_random_summary, oracle_router, prompt_length_router, routing_curve
-from .features import feature_matrix, focus_text
-from .logreg import MODEL_FILE, EmbeddingLogRegClassifier, LogRegModel, default_model_dir
+from .logreg_fit import fit_logreg
 from .progress import in_chunks
 
 CARD_FILE = "MODEL_CARD.md"
@@ -70,7 +71,7 @@ class TrainReport:
 
 def default_embedder() -> Embedder:
     """The shipped static embedding (from ``classifiers/default``)."""
-    from .static import StaticEmbedder
+    from ..static import StaticEmbedder
 
     return StaticEmbedder.load(default_model_dir())
 
@@ -85,9 +86,9 @@ def recipe_inputs(embedder: Embedder, prompts: Sequence[str]) -> tuple[np.ndarra
 def fit_model(X: np.ndarray, F: np.ndarray | None, y: np.ndarray, embedder: Embedder, *, seed: int = 0,
               C: float | None = None, embedding_weight: float | None = None, **kwargs: Any) -> LogRegModel:
     """The recipe's logistic regression on precomputed inputs (C and embedding weight by CV when None)."""
-    return LogRegModel.fit(X, y, embedding=embedder.describe(), C=C, seed=seed, text_features=F,
-                           embedding_weight=embedding_weight,
-                           text={"chat": CHAT_MODE, "view": VIEW}, name=_name(embedder), **kwargs)
+    return fit_logreg(X, y, embedding=embedder.describe(), C=C, seed=seed, text_features=F,
+                      embedding_weight=embedding_weight, text={"chat": CHAT_MODE, "view": VIEW}, name=_name(embedder),
+                      **kwargs)
 
 
 def fit_classifier(rows: Sequence[PairRow], *, seed: int = 0, embedder: Embedder | None = None) -> Classifier:
@@ -242,7 +243,7 @@ def _embedding_note(model: LogRegModel) -> str:
         return (f"- Embedding: `{emb.get('model_id')}` (dim {emb.get('dim')}, mean of int8 token vectors,\n"
                 f"  L2-normalised, reads at most {emb.get('max_tokens')} tokens): {emb.get('source')}.\n"
                 "  Served with numpy + `tokenizers` (no torch); files `static.npz`, `static.json`,\n"
-                "  `tokenizer.json` here; reproduce with `python -m classifiers.distill -o DIR`.")
+                "  `tokenizer.json` here; reproduce with `python -m classifiers.training.distill -o DIR`.")
     return (f"- Embedding: `{emb.get('model_id')}` (dim {emb.get('dim')}, truncation "
             f"`{emb.get('truncation', 'head')}`, at most {emb.get('max_tokens', 256)} tokens).")
 

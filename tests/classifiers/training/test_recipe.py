@@ -1,4 +1,4 @@
-"""The recipe API (classifiers/recipe.py): features, soft fit, /3 model files, training set, cache."""
+"""The recipe API (classifiers/training/recipe.py): features, soft fit, /3 model files, training set, cache."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import orjson
 import pytest
 
 from classifiers.feature_arrays import FeatureArrays
+from classifiers.featurize import Featurizer
 from classifiers.logreg import LogRegModel, load_classifier
 from classifiers.ngrams import NgramSpec, ngram_ids, tokens
-from classifiers.recipe import Featurizer, Penalties, fit, save_model, training_set
-from classifiers.softfit import fit_soft_logreg
-from classifiers.targets import difficulty
+from classifiers.training.recipe import Penalties, fit, save_model, training_set
+from classifiers.training.softfit import fit_soft_logreg
+from classifiers.training.targets import difficulty
 
 HARD = ["Prove the theorem about primes {i} using modular arithmetic and induction." for i in range(30)]
 EASY = ["hi there friend number {i}, how are you" for i in range(30)]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifiers.evaluate import (
+from classifiers.training.evaluate import (
     apgr,
     mean_random_summary,
     oracle_router,
@@ -79,7 +79,7 @@ def test_cpt_interpolates_and_takes_the_first_crossing() -> None:
 
 
 def test_quantile_edges_match_numpy_up_to_rounding() -> None:
-    from classifiers.evaluate import quantile_edges
+    from classifiers.training.evaluate import quantile_edges
 
     rng = np.random.default_rng(5)
     for n in (1, 2, 7, 11, 100, 101):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .base import Classifier
+from ..base import Classifier
 from .data import PairRow
 
 

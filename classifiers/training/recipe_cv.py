@@ -1,15 +1,15 @@
-"""Out-of-fold scores of the recipe (:mod:`classifiers.recipe`): what ``tierroute eval --cv K`` reports.
+"""Out-of-fold scores of the recipe (:mod:`classifiers.training.recipe`): what ``tierroute eval --cv K`` reports.
 
 Each prompt is featurized once (as the proxy would read it sent as a one-message chat); for
-each of K stratified folds (:func:`classifiers.crossval.fold_indices`, stratified by the pair
+each of K stratified folds (:func:`classifiers.training.crossval.fold_indices`, stratified by the pair
 label) a model made from the other folds' targets scores the held-out rows, so every row is
 scored by a model that never saw it. Which model:
 
-- without a prior, :func:`classifiers.recipe.fit` on the labels alone;
+- without a prior, :func:`classifiers.training.recipe.fit` on the labels alone;
 - with a prior (a model of the recipe's features), what ``tierroute learn`` would make of those
-  labels starting from it (:mod:`classifiers.adapt`): the recipe is chosen by inner
+  labels starting from it (:mod:`classifiers.training.adapt`): the recipe is chosen by inner
   cross-validation over the fold's training rows, as the learner chooses over its training labels
-  (below ``classifiers.learn.MIN_FOR_CHOICE`` rows the learner's default), then made from all of them.
+  (below ``classifiers.training.learn.MIN_FOR_CHOICE`` rows the learner's default), then made from all of them.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from ..featurize import CHAT_MODE, Featurizer
+from ..text import text_for_chat
 from .crossval import fold_indices
 from .progress import progress
-from .recipe import CHAT_MODE, Featurizer, Penalties, fit
-from .text import text_for_chat
+from .recipe import Penalties, fit
 
 
 def recipe_cv_scores(prompts: Sequence[str], targets: np.ndarray, strata: Sequence[int] | np.ndarray, *,

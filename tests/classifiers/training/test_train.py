@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.cli import _train_command, add_train_arguments
 from classifiers.fake import HashEmbedder
 from classifiers.logreg import load_classifier
-from classifiers.train import train
+from classifiers.training.cli import _train_command, add_train_arguments
+from classifiers.training.train import train
 
 
 def synthetic_rows(n: int = 120) -> list[dict[str, object]]:
@@ -71,8 +71,8 @@ def test_train_arguments_and_command() -> None:
 
 
 def test_fit_classifier_is_the_recipe_in_memory() -> None:
-    from classifiers.data import PairRow
-    from classifiers.train import fit_classifier
+    from classifiers.training.data import PairRow
+    from classifiers.training.train import fit_classifier
 
     rows = [PairRow(id=r["id"], prompt=r["prompt"], weak_score=r["weak_score"], strong_score=r["strong_score"])
             for r in synthetic_rows(60)]
@@ -87,8 +87,8 @@ def test_fit_classifier_is_the_recipe_in_memory() -> None:
 
 
 def test_fit_classifier_with_the_shipped_static_embedding() -> None:
-    from classifiers.data import PairRow
-    from classifiers.train import fit_classifier
+    from classifiers.training.data import PairRow
+    from classifiers.training.train import fit_classifier
 
     rows = [PairRow(id=r["id"], prompt=r["prompt"], weak_score=r["weak_score"], strong_score=r["strong_score"])
             for r in synthetic_rows(60)]
@@ -99,7 +99,7 @@ def test_fit_classifier_with_the_shipped_static_embedding() -> None:
 
 
 def test_train_with_static_embedder_writes_a_self_contained_dir(write_jsonl, tmp_path: Path) -> None:
-    from classifiers.train import default_embedder
+    from classifiers.training.train import default_embedder
 
     out = tmp_path / "model"
     train(write_jsonl(synthetic_rows()), out, embedder=default_embedder(), seed=1)

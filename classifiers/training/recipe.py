@@ -1,18 +1,15 @@
-"""The recipe API of issue 9 (docs/learning.md): featurize prompts, fit on soft targets, the training set.
+"""The recipe API of issue 9 (docs/learning.md): fit on soft targets, the training set.
 
-- :class:`Featurizer`: ``Featurizer.load(model_dir=None)`` reads the static embedding of a model
-  directory (numpy + ``tokenizers``; no torch, no scikit-learn). ``features(texts)`` gives one
-  compact JSON-able dict per text (:mod:`classifiers.feature_arrays`): the 14 text features,
-  the rounded static embedding of the focus view, and hashed word n-gram ids
-  (:mod:`classifiers.ngrams`). Never the text.
-- :func:`fit`: soft-label logistic regression (:mod:`classifiers.softfit`) on those features.
+- Features come from :class:`classifiers.featurize.Featurizer` (serving code: the proxy makes them
+  for its label store): 14 text features, the static embedding of the focus view, n-gram ids.
+- :func:`fit`: soft-label logistic regression (:mod:`classifiers.training.softfit`) on those features.
   Each block (text features z-scored, embedding, n-grams with L2-normalised binary rows) has
   its own L2 penalty (:class:`Penalties`, chosen by cross-validation, docs/classifier.md issue 9
   section); a block whose penalty is None is left out. Returns a
   :class:`classifiers.logreg.LogRegModel` (format ``tierroute.logreg/3`` with n-grams).
 - :func:`training_set`: features, difficulty targets, weights and provenance of the ``train``
-  rows of every allow-listed file (:mod:`classifiers.corpus`), cached on disk by content hash
-  (:mod:`classifiers.recipe_cache`).
+  rows of every allow-listed file (:mod:`classifiers.training.corpus`), cached on disk by content hash
+  (:mod:`classifiers.training.recipe_cache`).
 
 A loaded classifier (:func:`classifiers.logreg.load_classifier`) scores features with
 ``score_features(features)``, so a model can be evaluated on labels whose text was not kept.
@@ -27,21 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from .feature_arrays import FeatureArrays, as_arrays
-from .features import FEATURE_NAMES, feature_matrix, focus_text
-from .logreg import LogRegModel, default_model_dir
-from .ngrams import NgramSpec, flatten, ngram_ids, row_values
-from .static import StaticEmbedder
-from .text import ChatTextMode
-
-SPEC_VERSION = "tierroute.features/1"
-CHAT_MODE: ChatTextMode = "last_user"
-VIEW = "focus"
+from ..feature_arrays import FeatureArrays, as_arrays
+from ..features import FEATURE_NAMES
+from ..featurize import CHAT_MODE, VIEW, Featurizer
+from ..logreg import LogRegModel
+from ..ngrams import row_values
 
 
 @dataclass(frozen=True)
 class Penalties:
-    """L2 penalty per block (None: block unused); see :mod:`classifiers.softfit` for the scale."""
+    """L2 penalty per block (None: block unused); see :mod:`classifiers.training.softfit` for the scale."""
 
     tf: float | None = 1e-3
     emb: float | None = 3e-3
@@ -51,42 +43,6 @@ class Penalties:
 DEFAULT_PENALTIES = Penalties()
 LENGTH_PRIOR = -0.25  # chosen by CV (docs/classifier.md, issue 9)
 MAX_NGRAMS = 40_000  # n-gram weights kept (largest |weight|): keeps model.json near 1 MB
-
-
-class Featurizer:
-    """Prompt → features of one fixed spec (the static embedding of a model directory + n-grams)."""
-
-    def __init__(self, embedder: StaticEmbedder, ngrams: NgramSpec | None = None) -> None:
-        self.embedder = embedder
-        self.ngrams = ngrams or NgramSpec()
-
-    @classmethod
-    def load(cls, model_dir: str | Path | None = None) -> Featurizer:
-        """The static embedding of ``model_dir`` (None: the shipped default) and the default n-grams."""
-        return cls(StaticEmbedder.load(default_model_dir() if model_dir is None else model_dir))
-
-    @property
-    def dim(self) -> int:
-        return self.embedder.dim
-
-    @property
-    def spec(self) -> str:
-        """Names the feature set: features of equal specs are interchangeable."""
-        ng = self.ngrams
-        orders = "".join(str(n) for n in ng.orders)
-        return (f"{SPEC_VERSION};tf14;view={VIEW};static={self.embedder.model_id}/{self.dim};"
-                f"ng={ng.hash}/{ng.buckets}/o{orders}/t{ng.max_tokens}")
-
-    def arrays(self, texts: Sequence[str]) -> FeatureArrays:
-        """The features as arrays (what :meth:`features` serialises)."""
-        views = [focus_text(t) for t in texts]
-        emb = self.embedder.encode(views) if texts else np.zeros((0, self.dim), dtype=np.float32)
-        ids, offsets = flatten([ngram_ids(v, self.ngrams) for v in views])
-        return FeatureArrays(feature_matrix(texts), emb, ids, offsets)
-
-    def features(self, texts: Sequence[str]) -> list[dict[str, Any]]:
-        """One compact JSON-able dict per text (``tf``, ``emb``, ``ng``; never the text)."""
-        return self.arrays(texts).to_dicts()
 
 
 def design(fa: FeatureArrays, mean: np.ndarray, scale: np.ndarray, buckets: int) -> Any:
@@ -205,7 +161,7 @@ def save_model(model: LogRegModel, featurizer: Featurizer, out_dir: str | Path) 
 def training_set(data_dir: str | Path, exclude: Sequence[str] = (), *, featurizer: Featurizer | None = None,
                  cache_dir: str | Path | None = None, target: str | None = None,
                  weighting: str | None = None) -> Any:
-    """The shipped default's training rows (:func:`classifiers.recipe_cache.build_training_set`)."""
+    """The shipped default's training rows (:func:`classifiers.training.recipe_cache.build_training_set`)."""
     from .recipe_cache import build_training_set
 
     return build_training_set(data_dir, exclude, featurizer=featurizer or Featurizer.load(), cache_dir=cache_dir,

@@ -1,10 +1,10 @@
 """``tierroute train-default [--data-dir DIR] [--exclude NAME ...] -o DIR``: rebuild the shipped default.
 
-1. :func:`classifiers.recipe.training_set`: the ``train`` rows of every allow-listed file in
-   ``--data-dir`` (:data:`classifiers.corpus.TRAINABLE`; AlpacaEval never), minus files whose
+1. :func:`classifiers.training.recipe.training_set`: the ``train`` rows of every allow-listed file in
+   ``--data-dir`` (:data:`classifiers.training.corpus.TRAINABLE`; AlpacaEval never), minus files whose
    path contains an ``--exclude`` entry; difficulty targets within each file; features cached
    by content hash.
-2. :func:`classifiers.recipe.fit` with the default penalties (chosen by CV, docs/classifier.md).
+2. :func:`classifiers.training.recipe.fit` with the default penalties (chosen by CV, docs/classifier.md).
 3. Write ``model.json``, the static embedding files and ``MODEL_CARD.md`` (every training
    file with its licence and row count) to ``-o``.
 
@@ -33,7 +33,8 @@ def add_train_default_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train_default(ns: argparse.Namespace) -> int:
-    from .recipe import DEFAULT_PENALTIES, Featurizer, fit, save_model, training_set
+    from ..featurize import Featurizer
+    from .recipe import DEFAULT_PENALTIES, fit, save_model, training_set
     from .recipe_cache import TARGET, WEIGHTING
 
     started = time.monotonic()
@@ -90,7 +91,7 @@ a prompt is for the models of the training files: trained on the share of models
   z-scored), the 64-d static embedding (model2vec distillation of all-MiniLM-L6-v2, int8; files
   `static.npz`, `static.json`, `tokenizer.json`), and hashed word 1-2-grams (crc32, 2^18
   buckets, L2-normalised binary rows; the largest weights kept).
-- Model: soft-label logistic regression, one L2 penalty per block (`classifiers/recipe.py`),
+- Model: soft-label logistic regression, one L2 penalty per block (`classifiers/training/recipe.py`),
   scored with numpy + `tokenizers` only. `model.json`: format `tierroute.logreg/3`, plain JSON.
 
 ## Training data

@@ -1,9 +1,9 @@
 """The shipped default's training set, with features cached on disk by content hash.
 
-:func:`build_training_set`: for every allow-listed file (:mod:`classifiers.corpus`) present in
+:func:`build_training_set`: for every allow-listed file (:mod:`classifiers.training.corpus`) present in
 the data directory and not excluded, its ``train`` rows with at least one score; their
-features (:class:`classifiers.recipe.Featurizer`), their target (``TARGET``: a difficulty
-within the file, :mod:`classifiers.targets`; ``pair``: the pair view's label ``strong_score >
+features (:class:`classifiers.featurize.Featurizer`), their target (``TARGET``: a difficulty
+within the file, :mod:`classifiers.training.targets`; ``pair``: the pair view's label ``strong_score >
 weak_score``, only files with a pair view; ``mixed``: the pair label where a pair view has the
 row, else the difficulty) and a weight (``WEIGHTING``: ``rows`` = 1 each,
 ``file`` = every file the same total, ``sqrt`` = a file's total ∝ sqrt(its rows); scaled to
@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..feature_arrays import FeatureArrays
 from .corpus import MultiRows, SourceFile, read_multi, trainable_files
 from .data import load_pairs
-from .feature_arrays import FeatureArrays
 from .targets import TARGETS, difficulty
 
 if TYPE_CHECKING:
-    from .recipe import Featurizer
+    from ..featurize import Featurizer
 
 TARGET = "pair"
 WEIGHTING = "rows"
@@ -53,7 +53,7 @@ class TrainingSet:
 
     @property
     def features(self) -> list[dict[str, Any]]:
-        """The rows' features as :meth:`classifiers.recipe.Featurizer.features` dicts."""
+        """The rows' features as :meth:`classifiers.featurize.Featurizer.features` dicts."""
         return self.arrays.to_dicts()
 
     def __len__(self) -> int:

@@ -1,4 +1,4 @@
-"""Learning from labels (classifiers/adapt.py, recipe.fit_correction / add_models): a start model
+"""Learning from labels (classifiers/training/adapt.py, recipe.fit_correction / add_models): a start model
 corrected by labels is one ordinary model, stays at the start model without evidence, and moves
 with it; the recipes parse, and the choice picks a candidate by its ranking of held-out labels."""
 
@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.adapt import Recipe, Trainer, compatible, label_apgr
+from classifiers.featurize import Featurizer
 from classifiers.logreg import LogRegModel, default_model_dir
-from classifiers.recipe import Featurizer, Penalties, add_models, fit, fit_correction, logits
 from classifiers.registry import Registry
+from classifiers.training.adapt import Recipe, Trainer, compatible, label_apgr
+from classifiers.training.recipe import Penalties, add_models, fit, fit_correction, logits
 
 TOPICS = ["Prove the lemma about {i} primes by induction.", "Tell me a fun fact about cats, number {i}.",
           "Translate 'good morning {i}' into French.", "Derive the gradient of a {i}-layer network."]

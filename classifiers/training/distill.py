@@ -9,7 +9,7 @@ which is what the ``static.npz`` size limit (< 2 MiB) needs at 64 dimensions.
 Training-time only: it imports torch and transformers (``pip install model2vec`` and
 ``pip install --no-deps skeletoken``). Run::
 
-    HF_HUB_OFFLINE=1 .venv/bin/python -m classifiers.distill -o DIR [--pca-dims 64]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m classifiers.training.distill -o DIR [--pca-dims 64]
 
 Deterministic up to float rounding in torch's CPU kernels (PCA's sign and order are fixed by
 scikit-learn's SVD on the same input).
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .embed import MINILM_ID
-from .static import DEFAULT_MAX_TOKENS, StaticConfig, StaticEmbedder
+from ..embed import MINILM_ID
+from ..static import DEFAULT_MAX_TOKENS, StaticConfig, StaticEmbedder
 
 DEFAULT_PCA_DIMS = 64
 
@@ -48,7 +48,7 @@ def distill_minilm(pca_dims: int = DEFAULT_PCA_DIMS, *, max_tokens: int = DEFAUL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m classifiers.distill", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m classifiers.training.distill", description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--out", required=True, metavar="DIR",
                         help="where static.npz, static.json and tokenizer.json go")
     parser.add_argument("--pca-dims", type=int, default=DEFAULT_PCA_DIMS)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.data import PairRow, load_pairs
+from classifiers.training.data import PairRow, load_pairs
 
 
 def row(i: int, **kw: object) -> dict[str, object]:

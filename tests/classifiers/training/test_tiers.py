@@ -1,4 +1,4 @@
-"""N-tier routing evaluation (classifiers.tiers, classifiers.tiers_cli) on crafted data."""
+"""N-tier routing evaluation (classifiers.training.tiers, classifiers.training.tiers_cli) on crafted data."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Command-line entries: ``tierroute train DATA.jsonl -o DIR`` (wired by ``router/cli.py``), and
-``python -m classifiers.cli {train,eval}`` for use without the proxy installed.
+``python -m classifiers.training.cli {train,eval}`` for use without the proxy installed.
 
 Heavy imports (torch, sentence-transformers, scikit-learn) happen only when a command runs.
 """
@@ -24,7 +24,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(ns: argparse.Namespace) -> int:
-    """Train (see :func:`classifiers.train.train`) and print the dev metrics table."""
+    """Train (see :func:`classifiers.training.train.train`) and print the dev metrics table."""
     from .train import metrics_table, train
 
     started = time.monotonic()
@@ -39,7 +39,8 @@ def run_train(ns: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m classifiers.cli", description="Train or evaluate the classifier.")
+    parser = argparse.ArgumentParser(prog="python -m classifiers.training.cli",
+                                     description="Train or evaluate the classifier.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     add_train_arguments(t := sub.add_parser("train", help="train on pair-schema JSONL"))
     t.set_defaults(func=run_train)

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.adapt import label_apgr as _apgr
-from classifiers.learn import LearnConfig, Learner
-from classifiers.recipe import Featurizer
+from classifiers.featurize import Featurizer
+from classifiers.training.adapt import label_apgr as _apgr
+from classifiers.training.learn import LearnConfig, Learner
 
 EASY = ["What is {i} plus {i}?", "Say hello to user {i}.", "Name a colour, number {i}.", "Spell the word cat {i}."]
 HARD = ["Prove that the sum of the first {i} odd numbers is a square.", "Derive a recurrence for {i} towers.",

@@ -65,7 +65,7 @@ def test_cross_validation_trains_per_fold_and_adds_bag_of_words(pairs: Path, mon
         fitted.append(len(targets))
         return real_fit(features, targets, weights, **kw)
 
-    monkeypatch.setattr("classifiers.recipe_cv.fit", fit)
+    monkeypatch.setattr("classifiers.training.recipe_cv.fit", fit)
     assert main(["eval", str(pairs), "--cv", "4", "--cv-from", "labels", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert fitted == [149, 149, 149, 150]  # 4 folds of 199 rows, each trained without its held-out quarter
@@ -73,7 +73,7 @@ def test_cross_validation_trains_per_fold_and_adds_bag_of_words(pairs: Path, mon
 
 
 def test_cross_validation_learns_from_the_start_model_by_default(pairs: Path, monkeypatch, capsys) -> None:
-    from classifiers.adapt import Trainer
+    from classifiers.training.adapt import Trainer
 
     made: list[tuple[str, int]] = []
     real_make = Trainer.make
@@ -131,7 +131,7 @@ def test_cv_trains_the_recipe_on_the_chosen_target(multi: Path, monkeypatch, cap
         seen.append(np.asarray(targets))
         return real_fit(features, targets, weights, **kw)
 
-    monkeypatch.setattr("classifiers.recipe_cv.fit", spy)
+    monkeypatch.setattr("classifiers.training.recipe_cv.fit", spy)
     assert main(["eval", str(multi), "--weak", "weak", "--strong", "strong", "--cv", "3", "--target", target,
                  "--cv-from", "labels", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifiers.progress import in_chunks, progress
+from classifiers.training.progress import in_chunks, progress
 
 
 def test_in_chunks_gives_the_same_rows(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,10 +2,10 @@
 
 For the model (the shipped one, ``--model DIR``, or with ``--cv K`` a model made from the file's
 own ``--target`` labels (``pair``: strong strictly better; ``difficulty``: the share of the
-file's models failing, see :mod:`classifiers.eval_data`) and scored by K-fold cross-validation
+file's models failing, see :mod:`classifiers.training.eval_data`) and scored by K-fold cross-validation
 on the file itself: by default what ``tierroute learn`` makes of those labels starting from the
 shipped model or ``--model``; with ``--cv-from labels`` the recipe on the labels alone;
-:mod:`classifiers.recipe_cv`) and, on the same rows, the random
+:mod:`classifiers.training.recipe_cv`) and, on the same rows, the random
 router (mean of 100 seeds), the prompt-length router and, with ``--cv``, a hashed
 bag-of-words + logistic regression trained on the same folds: APGR, CPT(50%), CPT(80%) and the
 quality-vs-strong-call-fraction curve as a table. ``--plot`` draws the curves in one PNG;
@@ -13,7 +13,7 @@ quality-vs-strong-call-fraction curve as a table. ``--plot`` draws the curves in
 
 Multi-model files (``scores: {model: 0..1}``) are read directly: ``--weak M --strong M``
 picks the pair; ``--tiers A,B,C`` (with ``--prices`` when the file has no ``cost_usd``) reports
-the N-tier cost table of ``tierroute eval-tiers`` (:mod:`classifiers.tiers_cli`) instead.
+the N-tier cost table of ``tierroute eval-tiers`` (:mod:`classifiers.training.tiers_cli`) instead.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import Classifier
+from ..base import Classifier
+from ..text import text_for_chat
 from .eval_data import CV_TARGETS, EvalRows, cv_targets, load_eval_rows
 from .evaluate import RoutingCurve, oracle_router, prompt_length_router, random_router, routing_curve
 from .progress import in_chunks
-from .text import text_for_chat
 
 RANDOM_SEEDS = 100
 
@@ -111,7 +111,7 @@ def _model_scores(data: EvalRows, ns: argparse.Namespace) -> tuple[np.ndarray, s
         how = f"learned from target {target} starting from {start} (recipes {', '.join(chosen)})" if prior is not None \
             else f"recipe trained on target {target} alone"
         return scores, f"{how}, {ns.cv}-fold cross-validation on this file"
-    from .logreg import load_classifier
+    from ..logreg import load_classifier
 
     return score_prompts(load_classifier(ns.model), [r.prompt for r in rows]), ns.model or "shipped default"
 
@@ -120,9 +120,9 @@ def _cv_prior(ns: argparse.Namespace) -> tuple[Any, str]:
     """The start model ``--cv`` learns from (None with ``--cv-from labels`` or a model of other features)."""
     if getattr(ns, "cv_from", "model") == "labels":
         return None, ""
+    from ..featurize import Featurizer
+    from ..logreg import LogRegModel, default_model_dir
     from .adapt import compatible
-    from .logreg import LogRegModel, default_model_dir
-    from .recipe import Featurizer
 
     model = LogRegModel.load(ns.model or default_model_dir())
     if not compatible(model, Featurizer.load()):
@@ -133,7 +133,7 @@ def _cv_prior(ns: argparse.Namespace) -> tuple[Any, str]:
 
 
 def _run_tiers(ns: argparse.Namespace) -> int:
-    """``--tiers``: the N-tier table of :func:`classifiers.tiers_cli.run_tiers` on this file."""
+    """``--tiers``: the N-tier table of :func:`classifiers.training.tiers_cli.run_tiers` on this file."""
     from .tiers_cli import run_tiers
 
     tiers_ns = argparse.Namespace(data=ns.data, tiers=ns.tiers, model=ns.model, calibrate_split="train",

@@ -12,7 +12,7 @@ One round (:meth:`Learner.step`, every ``interval_s``):
 2. Wait until ``min_new_labels`` usable labels arrived since the last round that trained.
 3. Hold out by time: the newest ``holdout`` share of the labels (at least ``min_holdout``) is
    the evaluation set; the older ones train.
-4. The challenger is made by one of the recipes of :mod:`classifiers.adapt`: the start model
+4. The challenger is made by one of the recipes of :mod:`classifiers.training.adapt`: the start model
    (the registry's initial version) corrected by the training labels (``correct``,
    ``correct-all``; needs no training data), the shipped data refitted with the labels weighted
    up (``refit``; only with a data directory), or the labels alone. Which one, and how strongly
@@ -20,7 +20,7 @@ One round (:meth:`Learner.step`, every ``interval_s``):
    labels (once there are ``MIN_FOR_CHOICE``; before that the default, a correction).
 5. Champion (the model ``CURRENT`` names) and challenger score the held-out labels from their
    features. Quality on a label is ``1 - target`` on the cheap side and 1 on the strong side,
-   so APGR (RouteLLM's protocol, :mod:`classifiers.evaluate`) measures how well a model ranks
+   so APGR (RouteLLM's protocol, :mod:`classifiers.training.evaluate`) measures how well a model ranks
    the prompts that needed a stronger tier. A paired bootstrap (``BOOTSTRAP`` resamples of the
    held-out labels) gives a 90 % interval of the difference.
 6. The challenger is stored either way (``tierroute model list`` shows its numbers). It is
@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from ..feature_arrays import FeatureArrays
+from ..registry import Registry
 from .adapt import Recipe, Trainer, compatible, label_apgr
-from .feature_arrays import FeatureArrays
-from .registry import Registry
 
 log = logging.getLogger("tierroute.learn")
 
@@ -108,7 +108,7 @@ class Learner:
     rounds: list[Round] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from .recipe import Featurizer
+        from ..featurize import Featurizer
 
         self.registry = Registry(self.cfg.models_dir)
         self.featurizer = Featurizer.load()
@@ -120,7 +120,7 @@ class Learner:
         current = self.registry.current()
         if current is not None:
             return current
-        from .logreg import default_model_dir
+        from ..logreg import default_model_dir
 
         src = Path(self.cfg.start_model) if self.cfg.start_model else default_model_dir()
         version = self.registry.add(src, {"source": str(src), "kind": "start"})
@@ -139,7 +139,7 @@ class Learner:
     def trainer(self) -> Trainer:
         """Makes this round's models: the start model (the registry's initial version) as the prior
         when it reads this featurizer's features, the base set when there is a data directory."""
-        from .logreg import LogRegModel
+        from ..logreg import LogRegModel
 
         version = self.registry.initial() or self.ensure_champion()
         if self._prior is None or self._prior[0] != version:
@@ -229,7 +229,7 @@ class Learner:
         return recipe
 
     def _champion_scores(self, version: str, feats: FeatureArrays) -> np.ndarray:
-        from .logreg import load_classifier
+        from ..logreg import load_classifier
 
         model = load_classifier(self.registry.path(version))
         return np.asarray(model.score_features(feats), dtype=np.float64)  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""Baselines a router must beat, besides random and prompt length (:mod:`classifiers.evaluate`).
+"""Baselines a router must beat, besides random and prompt length (:mod:`classifiers.training.evaluate`).
 
 ``BagOfWords``: hashed word and word-bigram counts (2^18 buckets, sublinear tf-idf) and a
 class-balanced logistic regression, the "hashed bag-of-words + logistic regression" reference

@@ -9,7 +9,7 @@ Targets for ``--cv`` (what each fold trains on, in [0, 1]):
 
 - ``pair``: 1 if ``strong_score > weak_score`` else 0 (the label of docs/learning.md);
 - ``difficulty``: on a multi-model file, the share of the file's models failing the prompt
-  (1 - mean score, :func:`classifiers.targets.difficulty`); on a pair file, where only two
+  (1 - mean score, :func:`classifiers.training.targets.difficulty`); on a pair file, where only two
   models are known, 1 - the mean of the two scores.
 """
 
