@@ -152,7 +152,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
             tasks.add(t)
             t.add_done_callback(tasks.discard)
 
-    exposed = not is_loopback(settings.host)  # where `serve` bound (keyless: loopback only, see cli.bind_address)
+    exposed = not is_loopback(settings.host)  # where `serve` bound (keyless: loopback only, see serve_cli.bind_address)
     watcher = PolicyWatcher(settings.policy_path, loaded, on_reload, interval_s=settings.reload_interval_s,
                             guard=lambda new: widened(runtime().keys, KeyRing(new.policy, env), exposed=exposed))
     models = registry_of(settings.models_dir)

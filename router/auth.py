@@ -5,7 +5,7 @@ from ``TIERROUTE_API_KEYS`` (comma-separated, every tier). Only SHA-256 digests 
 presented key is hashed and compared with every known digest by ``hmac.compare_digest`` (no
 early exit), so timing reveals nothing about which key nearly matched. Keys never reach logs
 or error messages. With no client keys configured the proxy is "local": every caller is the
-anonymous principal, and the server binds 127.0.0.1 only (see :mod:`router.cli`). A policy reload
+anonymous principal, and the server binds 127.0.0.1 only (see :mod:`router.serve_cli`). A policy reload
 that would widen access (:func:`widened`) is refused, so that rule cannot be undone while serving.
 
 A principal carries its key's limits (requests and tokens per minute, a spend budget); they are

@@ -1,314 +1,113 @@
-"""The ``tierroute`` command: serve, validate, stats, schema, train, demo, up, sim-worker, fake-provider."""
+"""The ``tierroute`` command: one table of subcommands, each imported only when it runs.
+
+Parsing takes two steps. :func:`main` looks at the first argument: a known command gets a parser
+of its own, filled by the function the table names (``module:function``, imported then), and its
+handler runs; anything else goes to the top-level parser, which lists the commands from the
+table alone. So ``tierroute serve`` never imports the simulators, the training code or the
+evaluation (``tests/test_layering.py`` checks), and ``tierroute --help`` imports none of them.
+The fleet's commands (``up``, ``demo``, ``sim-*``, ``fake-provider``) live in :mod:`fleet.cli`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import logging
-import os
+import importlib
 import sys
-import tempfile
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from . import ops_cli
-from .errors import PolicyError
-from .logs import configure_logging
 
-if TYPE_CHECKING:
-    from .policy.model import Policy
-    from .settings import Settings
+@dataclass(frozen=True)
+class Command:
+    help: str
+    run: str  # "module:function", called with the parsed namespace; returns the exit status
+    arguments: str | None = None  # "module:function" that adds the command's flags to its parser
 
-log = logging.getLogger("tierroute.cli")
+
+COMMANDS: dict[str, Command] = {
+    "serve": Command("run the proxy", "router.serve_cli:run_serve", "router.serve_cli:add_serve_arguments"),
+    "validate": Command("check a policy file", "router.serve_cli:run_validate",
+                        "router.serve_cli:add_validate_arguments"),
+    "train": Command("train the complexity classifier on pair-schema JSONL", "classifiers.training.cli:run_train",
+                     "classifiers.training.cli:add_train_arguments"),
+    "eval": Command("score a classifier on pair-schema JSONL (RouteLLM's APGR, CPT)",
+                    "classifiers.training.eval_cli:run_eval", "classifiers.training.eval_cli:add_eval_arguments"),
+    "train-default": Command("rebuild the shipped classifier from every allowed data file",
+                             "classifiers.training.default_cli:run_train_default",
+                             "classifiers.training.default_cli:add_train_default_arguments"),
+    "eval-tiers": Command("cost and quality of N-tier routing on multi-model outcome data",
+                          "classifiers.training.tiers_cli:run_tiers",
+                          "classifiers.training.tiers_cli:add_tiers_arguments"),
+    "calibrate": Command("choose a score threshold for a share of strong calls or a target PGR",
+                         "router.calibrate:run_calibrate", "router.calibrate:add_calibrate_arguments"),
+    "learn": Command("the sidecar: retrain the classifier on labels, promote a better model",
+                     "router.learning.learn_cli:run_learn", "router.learning.learn_cli:add_learn_arguments"),
+    "model": Command("list, promote or roll back classifier versions in a registry",
+                     "router.learning.learn_cli:run_model", "router.learning.learn_cli:add_model_arguments"),
+    "labels": Command("the label store: export, import pair-schema files, stats", "router.learning.cli:run",
+                      "router.learning.cli:add_arguments"),
+    "route": Command("score a prompt and show the tier auto routing gives it (and why)", "router.ops_cli:run_route",
+                     "router.ops_cli:add_route_arguments"),
+    "stats": Command("print a proxy's /admin/stats as tables", "router.ops_cli:run_stats",
+                     "router.ops_cli:add_stats_arguments"),
+    "schema": Command("print the JSON Schema of policies.yaml", "router.ops_cli:run_schema"),
+    "up": Command("a local stack: simulated SGLang tiers, a fake provider, Redis if none answers, and the proxy on "
+                  "127.0.0.1; Ctrl-C stops it all", "fleet.cli:run_up", "fleet.cli:add_up_arguments"),
+    "demo": Command("start sim workers, a fake provider and the proxy; send mixed traffic", "fleet.cli:run_demo",
+                    "fleet.cli:add_demo_arguments"),
+    "sim-worker": Command("a simulated SGLang worker (SGLang's HTTP surface, no GPU)", "fleet.cli:run_sim_worker",
+                          "fleet.cli:add_sim_worker_arguments"),
+    "fake-provider": Command("a fake external provider (OpenAI + Anthropic APIs) for litellm",
+                             "fleet.cli:run_fake_provider", "fleet.cli:add_fake_provider_arguments"),
+    "sim-judge": Command("a simulated judge for shadow comparisons (OpenAI chat API, strict verdicts)",
+                         "fleet.cli:run_sim_judge", "fleet.cli:add_sim_judge_arguments"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    ns = parser.parse_args(argv)
-    if not getattr(ns, "func", None):
-        parser.print_help()
-        return 2
-    return int(ns.func(ns) or 0)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in COMMANDS:
+        name = args[0]
+        try:
+            parser = command_parser(name)
+            run = resolve(COMMANDS[name].run)
+        except ModuleNotFoundError as e:
+            if not (e.name or "").startswith("fleet"):
+                raise
+            print(f"tierroute {name} needs the fleet package (simulators and demo), which this install leaves out "
+                  "(the container image is the proxy alone): run it from a source checkout or the wheel",
+                  file=sys.stderr)
+            return 2
+        return int(run(parser.parse_args(args[1:])) or 0)
+    top = top_parser()
+    top.parse_args(args)  # --help, or an error naming the commands
+    top.print_help()
+    return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def top_parser() -> argparse.ArgumentParser:
+    """The command list, from :data:`COMMANDS` alone (nothing is imported)."""
     p = argparse.ArgumentParser(prog="tierroute", description="Cost-aware LLM routing proxy.")
     sub = p.add_subparsers(metavar="COMMAND")
-
-    s = sub.add_parser("serve", help="run the proxy")
-    s.add_argument("--policy", dest="policy_path", help="policies.yaml (env TIERROUTE_POLICY)")
-    s.add_argument("--host", help="bind address (default 127.0.0.1)")
-    s.add_argument("--port", type=int, help="port (default 8000)")
-    s.add_argument("--workers", type=int, help="worker processes (default 1)")
-    s.add_argument("--redis-url", help="Redis shared by proxy replicas (affinity, conversations, limits; env "
-                   "TIERROUTE_REDIS_URL): redis://host:port/db, a Redis Cluster redis+cluster://host:port[,host:port] "
-                   "or a Sentinel primary redis+sentinel://host:port[,host:port]/service[/db] (rediss… for TLS)")
-    s.add_argument("--classifier", dest="classifier_dir", help="classifier model dir (default: shipped model)")
-    s.add_argument("--models-dir", help="follow the promoted model of this registry, swapping it in live "
-                                        "(tierroute learn writes it; env TIERROUTE_MODELS_DIR)")
-    s.add_argument("--learn", action="store_true", help="also run the learning sidecar (tierroute learn) as a child "
-                   "process on this box, on the policy's label store and --models-dir")
-    s.add_argument("--learn-data-dir", help="the learner's base training data (tierroute learn --data-dir)")
-    s.add_argument("--log-level", help="debug, info, warning, error (default info)")
-    s.add_argument("--drain-s", type=float, help="on SIGTERM: answer /ready 503 but keep serving for this long, "
-                   "then shut down (env TIERROUTE_DRAIN_S; default 0)")
-    s.add_argument("--shutdown-timeout-s", type=float, help="after the drain: how long in-flight requests may "
-                   "still run before they are cut (env TIERROUTE_SHUTDOWN_TIMEOUT_S; default 10)")
-    s.set_defaults(func=_serve)
-
-    v = sub.add_parser("validate", help="check a policy file")
-    v.add_argument("file")
-    v.set_defaults(func=_validate)
-
-    from classifiers.training.cli import add_train_arguments, run_train
-    from classifiers.training.eval_cli import add_eval_arguments, run_eval
-
-    t = sub.add_parser("train", help="train the complexity classifier on pair-schema JSONL")
-    add_train_arguments(t)
-    t.set_defaults(func=run_train)
-
-    e = sub.add_parser("eval", help="score a classifier on pair-schema JSONL (RouteLLM's APGR, CPT)")
-    add_eval_arguments(e)
-    e.set_defaults(func=run_eval)
-
-    from classifiers.training.default_cli import add_train_default_arguments, run_train_default
-
-    td = sub.add_parser("train-default", help="rebuild the shipped classifier from every allowed data file")
-    add_train_default_arguments(td)
-    td.set_defaults(func=run_train_default)
-
-    from classifiers.training.tiers_cli import add_tiers_arguments, run_tiers
-
-    et = sub.add_parser("eval-tiers", help="cost and quality of N-tier routing on multi-model outcome data")
-    add_tiers_arguments(et)
-    et.set_defaults(func=run_tiers)
-
-    from .calibrate import add_calibrate_arguments, run_calibrate
-
-    c = sub.add_parser("calibrate", help="choose a score threshold for a share of strong calls or a target PGR")
-    add_calibrate_arguments(c)
-    c.set_defaults(func=run_calibrate)
-
-    from .learning.learn_cli import add_learn_arguments, add_model_arguments, run_learn, run_model
-
-    lrn = sub.add_parser("learn", help="the sidecar: retrain the classifier on labels, promote a better model")
-    add_learn_arguments(lrn)
-    lrn.set_defaults(func=run_learn)
-
-    mdl = sub.add_parser("model", help="list, promote or roll back classifier versions in a registry")
-    add_model_arguments(mdl)
-    mdl.set_defaults(func=run_model)
-
-    up = sub.add_parser("up", help="a local stack: simulated SGLang tiers, a fake provider, Redis if none answers, "
-                                   "and the proxy on 127.0.0.1; Ctrl-C stops it all")
-    up.add_argument("--port", type=int, default=8000, help="the proxy's port")
-    up.add_argument("--dir", default=".tierroute/up", help="where the generated policy and the logs go")
-    up.add_argument("--redis", default="auto", help="auto: 127.0.0.1:6379 if it answers, else start a private "
-                    "redis-server; start: always a private one; none: in-memory state; or a redis:// URL")
-    up.set_defaults(func=_up)
-    ops_cli.add_arguments(sub)  # stats, schema
-
-    d = sub.add_parser("demo", help="start sim workers, a fake provider and the proxy; send mixed traffic")
-    d.add_argument("--requests", type=int, default=200)
-    d.add_argument("--concurrency", type=int, default=8)
-    d.add_argument("--seed", type=int, default=0)
-    d.set_defaults(func=_demo)
-
-    from fleet.sim import fake_provider, worker
-
-    w = sub.add_parser("sim-worker", help="a simulated SGLang worker (SGLang's HTTP surface, no GPU)")
-    w.add_argument("--host", default="127.0.0.1")
-    w.add_argument("--port", type=int, required=True)
-    worker.add_arguments(w)
-    w.set_defaults(func=lambda ns: _run_plain(worker.create_app(worker.config_from_args(ns)), ns))
-
-    f = sub.add_parser("fake-provider", help="a fake external provider (OpenAI + Anthropic APIs) for litellm")
-    f.add_argument("--host", default="127.0.0.1")
-    f.add_argument("--port", type=int, required=True)
-    fake_provider.add_arguments(f)
-    f.set_defaults(func=lambda ns: _run_plain(fake_provider.create_app(fake_provider.config_from_args(ns)), ns))
-
-    from fleet.sim import judge
-
-    j = sub.add_parser("sim-judge", help="a simulated judge for shadow comparisons (OpenAI chat API, strict verdicts)")
-    j.add_argument("--host", default="127.0.0.1")
-    j.add_argument("--port", type=int, required=True)
-    judge.add_arguments(j)
-    j.set_defaults(func=lambda ns: _run_plain(judge.create_app(judge.config_from_args(ns)), ns))
-
-    from .learning import cli as labels_cli
-
-    lb = sub.add_parser("labels", help="the label store: export, import pair-schema files, stats")
-    labels_cli.add_arguments(lb)
-    lb.set_defaults(func=labels_cli.run)
+    for name, cmd in COMMANDS.items():
+        sub.add_parser(name, help=cmd.help, add_help=False)
     return p
 
 
-def _serve(ns: argparse.Namespace) -> int:
-    from .auth import KeyRing
-    from .policy.loader import load_policy
-    from .settings import Settings
-
-    settings = Settings.from_env(policy_path=ns.policy_path, host=ns.host, port=ns.port, workers=ns.workers,
-                                 redis_url=ns.redis_url, classifier_dir=ns.classifier_dir, models_dir=ns.models_dir,
-                                 log_level=ns.log_level,
-                                 freeze_heap=True)
-    configure_logging(settings.log_level)
-    try:
-        loaded = load_policy(settings.policy_path)
-    except PolicyError as e:
-        _print_policy_error(e)
-        return 2
-    host, warning = bind_address(settings.host, keyless=not KeyRing(loaded.policy, os.environ).has_client_keys)
-    if warning:
-        log.warning(warning, extra={"requested_host": settings.host})
-    settings = dataclasses.replace(settings, host=host)
-    # Read by create_app (every worker): SIGTERM turns /ready 503 and serves on for the drain (router/api/admin.py).
-    for flag, var in ((ns.drain_s, "TIERROUTE_DRAIN_S"), (ns.shutdown_timeout_s, "TIERROUTE_SHUTDOWN_TIMEOUT_S")):
-        if flag is not None:
-            os.environ[var] = str(flag)
-    if ns.learn:
-        return _serve_with_learner(ns, settings, loaded.policy)
-    return _run_server(settings)
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of one command, its flags added by the function the table names."""
+    cmd = COMMANDS[name]
+    p = argparse.ArgumentParser(prog=f"tierroute {name}", description=cmd.help)
+    if cmd.arguments is not None:
+        resolve(cmd.arguments)(p)
+    return p
 
 
-def _serve_with_learner(ns: argparse.Namespace, settings: Settings, policy: Policy) -> int:
-    """``serve --learn``: the learner as a child process, stopped when the proxy stops."""
-    from .procs import ProcessGroup, tierroute_cmd
-
-    if not settings.models_dir or policy.learning is None:
-        print("serve --learn needs --models-dir and a `learning:` section in the policy", file=sys.stderr)
-        return 2
-    # uvicorn re-raises SIGTERM after its shutdown, so this process may end without unwinding:
-    # the child also stops on its own when its parent is gone.
-    cmd = ["learn", "--models-dir", settings.models_dir, "--log-level", settings.log_level, "--exit-with-parent"]
-    if settings.redis_url:
-        cmd += ["--redis-url", settings.redis_url, "--redis-prefix", policy.learning.redis_prefix]
-    else:
-        cmd += ["--labels", policy.learning.labels.path]
-    if ns.learn_data_dir:
-        cmd += ["--data-dir", ns.learn_data_dir]
-    with ProcessGroup() as procs:
-        procs.start("learn", tierroute_cmd(*cmd))
-        return _run_server(settings)
-
-
-def _run_server(settings: Settings) -> int:
-    import uvicorn
-
-    from .app import create_app
-
-    # proxy_headers off: tierroute does not use the client's address, so X-Forwarded-* need no parsing.
-    common = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
-                  loop="uvloop", http="httptools", proxy_headers=False,
-                  timeout_graceful_shutdown=float(os.environ.get("TIERROUTE_SHUTDOWN_TIMEOUT_S", "10")))
-    if settings.workers <= 1:
-        try:
-            app = create_app(settings)
-        except PolicyError as e:
-            _print_policy_error(e)
-            return 2
-        uvicorn.run(app, **common)  # type: ignore[arg-type]
-        return 0
-    with tempfile.TemporaryDirectory(prefix="tierroute-stats-") as stats_dir:
-        settings = dataclasses.replace(settings, stats_dir=stats_dir)
-        os.environ["TIERROUTE_SETTINGS_JSON"] = settings.to_json()
-        uvicorn.run("router.app:app_from_env", factory=True, workers=settings.workers, **common)  # type: ignore[arg-type]
-    return 0
-
-
-def _validate(ns: argparse.Namespace) -> int:
-    from .policy.loader import load_policy
-    from .policy.model import SGLangBackend
-
-    try:
-        loaded = load_policy(ns.file)
-    except PolicyError as e:
-        _print_policy_error(e)
-        return 1
-    p = loaded.policy
-    print(f"{ns.file}: valid (digest {loaded.digest})")
-    for t in p.tiers:
-        for b in t.backends:
-            assert b.price is not None
-            if isinstance(b, SGLangBackend):
-                found = f" + DNS {b.discover.dns}:{b.discover.port}" if b.discover else ""
-                where = f"{len(b.replicas)} replica(s){found}"
-            else:
-                where = str(b.api_base or "provider default")
-            print(f"  tier {t.name:<10} {b.kind:<8} {b.model:<40} {where:<28} "
-                  f"${b.price.input_per_mtok:g}/${b.price.output_per_mtok:g} per Mtok "
-                  f"({loaded.price_sources.get(f'{t.name}/{b.model}')})")
-    bounds = ", ".join(f"{r.tier} < {r.below}" if r.below is not None else f"{r.tier} otherwise"
-                       for r in p.routing.auto)
-    print(f"  auto: {bounds}")
-    for w in [*loaded.warnings, *_print_capabilities(p)]:
-        print(f"  warning: {w}")
-    return 0
-
-
-def _print_capabilities(p: Policy) -> list[str]:
-    """Each tier's capabilities as declared and as litellm's map knows its models (SGLang replicas
-    report theirs when running); returns the disagreements."""
-    import asyncio
-
-    from .backends.model_info import litellm_model_caps
-    from .policy.capabilities import combine, context_conflicts, declared_conflicts
-
-    found = asyncio.run(litellm_model_caps(b.model for t in p.tiers for b in t.backends if b.kind == "litellm"))
-    warnings: list[str] = []
-    for t in p.tiers:
-        reported = combine(None, [found[b.model] for b in t.backends if b.kind == "litellm"])
-        c = combine(t.capabilities, [reported])
-        shown = " ".join(f"{k}={'?' if v is None else v}" for k, v in c.describe().items()
-                         if k not in ("context_tokens", "source"))
-        sglang = " (+ what its SGLang replicas report at run time)" if any(b.kind == "sglang" for b in t.backends) \
-            else ""
-        print(f"  capabilities {t.name:<10} {shown} from {c.source}{sglang}")
-        warnings += declared_conflicts(t.name, t.capabilities, reported) + context_conflicts(
-            t.name, t.context_tokens, reported)
-    return warnings
-
-
-def _print_policy_error(e: PolicyError) -> None:
-    print(f"invalid policy {e.path}:", file=sys.stderr)
-    for problem in e.problems:
-        print(f"  - {problem}", file=sys.stderr)
-
-
-def _up(ns: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from fleet.up import run_up
-
-    return run_up(port=ns.port, work=Path(ns.dir), redis=ns.redis)
-
-
-def _demo(ns: argparse.Namespace) -> int:
-    from fleet.demo import run_demo
-
-    return run_demo(requests=ns.requests, concurrency=ns.concurrency, seed=ns.seed)
-
-
-def _run_plain(app: object, ns: argparse.Namespace) -> int:
-    import uvicorn
-
-    configure_logging("warning")
-    uvicorn.run(app, host=ns.host, port=ns.port, log_config=None, access_log=False,  # type: ignore[arg-type]
-                loop="uvloop", http="httptools")
-    return 0
-
-
-def bind_address(host: str, *, keyless: bool) -> tuple[str, str | None]:
-    """Where to listen, and what to warn about: a proxy without client keys serves loopback only."""
-    from .auth import is_loopback
-
-    if not keyless:
-        return host, None
-    if not is_loopback(host):
-        return "127.0.0.1", (f"no client API keys are configured: binding 127.0.0.1 only, not {host} (set "
-                             "TIERROUTE_API_KEYS or auth.client_keys to serve other addresses)")
-    return host, "no client API keys are configured: anyone who can reach this host's loopback may use the proxy"
+def resolve(target: str) -> Callable[..., Any]:
+    module, _, function = target.partition(":")
+    found: Callable[..., Any] = getattr(importlib.import_module(module), function)
+    return found
 
 
 if __name__ == "__main__":

@@ -12,25 +12,22 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def add_arguments(sub: Any) -> None:
-    rt = sub.add_parser("route", help="score a prompt and show the tier auto routing gives it (and why)")
+def add_route_arguments(rt: argparse.ArgumentParser) -> None:
     rt.add_argument("prompt")
     rt.add_argument("--policy", default="policies.yaml")
     rt.add_argument("--model", default=None, help="a classifier directory (default: the shipped model)")
     rt.add_argument("--max-tokens", type=int, default=None)
     rt.add_argument("--explain", action="store_true", help="the parts of the score that moved it most")
     rt.add_argument("--top", type=int, default=8)
-    rt.set_defaults(func=_route)
-    st = sub.add_parser("stats", help="print a proxy's /admin/stats as tables")
+
+
+def add_stats_arguments(st: argparse.ArgumentParser) -> None:
     st.add_argument("url", help="the proxy's base URL, e.g. http://127.0.0.1:8000")
     st.add_argument("--admin-key", default=None, help="default: $TIERROUTE_ADMIN_KEY (none for a local keyless proxy)")
     st.add_argument("--json", action="store_true", help="print the document as it came")
-    st.set_defaults(func=_stats)
-    sc = sub.add_parser("schema", help="print the JSON Schema of policies.yaml")
-    sc.set_defaults(func=_schema)
 
 
-def _route(ns: argparse.Namespace) -> int:
+def run_route(ns: argparse.Namespace) -> int:
     from classifiers.explain import explain
     from classifiers.logreg import load_classifier
     from classifiers.task import detect_task
@@ -93,12 +90,12 @@ def policy_schema() -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **Policy.model_json_schema()}
 
 
-def _schema(ns: argparse.Namespace) -> int:
+def run_schema(ns: argparse.Namespace) -> int:
     print(json.dumps(policy_schema(), indent=1, sort_keys=True))
     return 0
 
 
-def _stats(ns: argparse.Namespace) -> int:
+def run_stats(ns: argparse.Namespace) -> int:
     import httpx
 
     key = ns.admin_key or os.environ.get("TIERROUTE_ADMIN_KEY")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from router.cli import bind_address, main
+from router.cli import COMMANDS, main, resolve
+from router.serve_cli import bind_address
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,3 +40,34 @@ def test_bind_address(host: str, keyless: bool, bound: str, warns: bool) -> None
 
 def test_no_command_prints_help() -> None:
     assert main([]) == 2
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    listed = {line.split()[0] for line in out.splitlines() if line.startswith("    ") and line.split()}
+    assert set(COMMANDS) <= listed
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_each_command_resolves_and_has_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert callable(resolve(COMMANDS[name].run))
+    with pytest.raises(SystemExit) as done:
+        main([name, "--help"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: tierroute {name}")
+
+
+def test_unknown_command_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["serv"])
+    assert done.value.code == 2 and "invalid choice: 'serv'" in capsys.readouterr().err
+
+
+def test_fleet_command_without_the_fleet_says_so(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "fleet.cli", None)  # as in the container image, which leaves fleet/ out
+    assert main(["demo"]) == 2
+    assert "tierroute demo needs the fleet package" in capsys.readouterr().err

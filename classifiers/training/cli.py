@@ -1,4 +1,4 @@
-"""Command-line entries: ``tierroute train DATA.jsonl -o DIR`` (wired by ``router/cli.py``), and
+"""Command-line entries: ``tierroute train DATA.jsonl -o DIR`` (named in ``router/cli.py``), and
 ``python -m classifiers.training.cli {train,eval}`` for use without the proxy installed.
 
 Heavy imports (torch, sentence-transformers, scikit-learn) happen only when a command runs.

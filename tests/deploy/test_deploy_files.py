@@ -28,7 +28,7 @@ DOCKER = DEPLOY / "docker"
 SGLANG = DEPLOY / "sglang"
 REDIS_CONF = DEPLOY / "redis" / "redis.conf"
 
-# The proxy's contract, as documented in README.md and router/cli.py.
+# The proxy's contract, as documented in README.md and router/serve_cli.py.
 PROXY_PORT = 8000
 LIVENESS_PATH = "/health"
 READINESS_PATH = "/ready"
