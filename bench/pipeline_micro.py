@@ -40,7 +40,8 @@ from classifiers.logreg import load_classifier  # noqa: E402
 from router import pipeline  # noqa: E402
 from router.api.openai import OpenAIDialect  # noqa: E402
 from router.app import create_app  # noqa: E402
-from router.backends.base import Endpoint, Reply  # noqa: E402
+from router.backends.base import Reply  # noqa: E402
+from router.domain import Endpoint  # noqa: E402
 from router.parse import decode_json  # noqa: E402
 from router.settings import Settings  # noqa: E402
 

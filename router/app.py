@@ -29,7 +29,7 @@ from .api import admin, anthropic, dashboard, embeddings, feedback, openai, resp
 from .api.edge import Edge
 from .api.http import Front
 from .auth import KeyRing, is_loopback, widened
-from .backends.base import Backend, Endpoint
+from .backends.base import Backend
 from .backends.litellm import LiteLLMBackend
 from .backends.model_info import fill_litellm_caps
 from .backends.sglang import SGLangBackend
@@ -42,6 +42,7 @@ from .balance.pool import ReplicaRegistry
 from .balance.redis_affinity import RedisAffinity
 from .clock import Clock, SystemClock
 from .conversations import ConversationStore, MemoryConversations, RedisConversations
+from .domain import Endpoint
 from .errors import NotReady
 from .learning.model_watch import Loaded, ModelWatcher, WatchStatus, load_version, registry_of
 from .learning.service import LearningService

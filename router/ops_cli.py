@@ -33,7 +33,7 @@ def run_route(ns: argparse.Namespace) -> int:
     from classifiers.task import detect_task
     from classifiers.text import text_for_chat
 
-    from .backends.base import Endpoint
+    from .domain import Endpoint
     from .errors import PolicyError
     from .parse import parse_request
     from .policy.capabilities import needs_of

@@ -17,8 +17,7 @@ import orjson
 from classifiers.text import DEFAULT_CHAT_TEXT_MODE, ChatTextMode, text_for_chat, text_for_prompt
 
 from .backends import fields
-from .backends.base import Endpoint
-from .backends.fields import BackendKind
+from .domain import BackendKind, Endpoint
 from .errors import BadRequest, InvalidJSON, Unprocessable
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})

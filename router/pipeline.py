@@ -22,11 +22,11 @@ from typing import Any
 
 from .auth import Principal
 from .backends import fields
-from .backends.base import Endpoint, Reply
+from .backends.base import Reply
 from .balance.pick import PickRequest
-from .balance.pool import Replica
 from .balance.slot import Slot
 from .conversations import ConversationKeys, conversation_keys
+from .domain import Endpoint, Replica
 from .errors import BadRequest, NoHealthyReplica, TierrouteError
 from .limits import ADMITTED, Admission
 from .parse import ParsedRequest, parse_request

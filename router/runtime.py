@@ -16,9 +16,10 @@ from classifiers.text import ChatTextMode
 from .auth import KeyRing
 from .backends.base import Backend
 from .balance.pick import ReplicaPicker
-from .balance.pool import ReplicaRegistry, RouteTable, build_route_table
+from .balance.pool import ReplicaRegistry, build_route_table
 from .clock import Clock
 from .conversations import ConversationStore
+from .domain import RouteTable
 from .limits import Limits
 from .policy.loader import LoadedPolicy
 from .policy.model import Policy, Price

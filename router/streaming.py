@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import orjson
 
 from .backends.base import EventStream, broken, inband_error
-from .balance.pool import Replica
 from .clock import Clock
+from .domain import Replica
 from .errors import TierrouteError
 from .usage import Usage, usage_of
 

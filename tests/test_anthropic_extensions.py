@@ -15,9 +15,8 @@ import pytest
 
 from router.anthropic import StreamTranslator, from_openai_response, to_openai_request
 from router.backends import fields
-from router.backends.base import Endpoint
 from router.backends.litellm import LiteLLMBackend, openai_shape
-from router.balance.pool import Replica
+from router.domain import Endpoint, Replica
 from router.errors import BadRequest
 from router.policy.model import Price
 

@@ -9,7 +9,7 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from router.backends.base import Endpoint
+from router.domain import Endpoint
 from router.errors import BadRequest
 from router.parse import parse_request
 from router.responses import ResponseStore, StreamTranslator, from_chat, to_chat_request

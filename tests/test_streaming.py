@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from router.balance.pool import Replica
 from router.clock import FakeClock
+from router.domain import Replica
 from router.errors import UpstreamError, UpstreamStatus
 from router.policy.model import Price
 from router.streaming import UsageCapture, open_stream, relay

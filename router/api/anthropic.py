@@ -36,7 +36,7 @@ from ..anthropic import (
     to_openai_request,
 )
 from ..anthropic.count import count_tokens
-from ..backends.base import Endpoint
+from ..domain import Endpoint
 from ..errors import BadRequest, MethodNotAllowed, TierrouteError, UnknownPath
 from ..parse import ParsedRequest, decode_json, parse_request
 from ..policy.capabilities import needs_of

@@ -21,7 +21,7 @@ from collections.abc import AsyncGenerator, Coroutine, Mapping
 from typing import Any, Protocol
 
 from .. import pipeline
-from ..backends.base import Endpoint
+from ..domain import Endpoint
 from ..errors import Forbidden, InternalError, MethodNotAllowed, PayloadTooLarge, TierrouteError
 from ..parse import decode_json
 from ..policy.model import Cors

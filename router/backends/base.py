@@ -12,12 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 import orjson
 
-from ..balance.pool import Replica
+from ..domain import Endpoint, Replica
 from ..errors import (
     NoHealthyReplica,
     TierrouteError,
@@ -27,15 +26,6 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from ..usage import Usage
-
-
-class Endpoint(StrEnum):
-    CHAT = "chat"
-    COMPLETIONS = "completions"
-
-    @property
-    def path(self) -> str:
-        return "/v1/chat/completions" if self is Endpoint.CHAT else "/v1/completions"
 
 
 class ConnectFailed(UpstreamError):

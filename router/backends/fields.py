@@ -46,13 +46,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from ..balance.pool import Replica
+from ..domain import BackendKind, Endpoint, Replica
 from ..errors import BadRequest
-from .base import Endpoint
-
-BackendKind = Literal["sglang", "litellm"]
 
 _COMMON = frozenset({
     "model", "stream", "stream_options", "max_tokens", "temperature", "top_p", "n", "stop", "seed",

@@ -43,10 +43,10 @@ from typing import Any
 
 import orjson
 
-from ..balance.pool import Replica
+from ..domain import Endpoint, Replica
 from ..errors import BadRequest, TierrouteError
 from . import fields
-from .base import Endpoint, Reply, api_key, describe, timed_out, unreachable, upstream_error
+from .base import Reply, api_key, describe, timed_out, unreachable, upstream_error
 
 _OWN_FIELDS = frozenset({"model", "messages", "prompt", "stream", "stream_options"})  # passed explicitly
 

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..balance.pool import RouteTable
+from ..domain import RouteTable
 from ..policy.capabilities import Caps, context_conflicts
 
 log = logging.getLogger("tierroute.capabilities")

@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
-from ..balance.pool import Replica
+from ..domain import Endpoint, Replica
 from ..errors import TierrouteError
-from .base import Endpoint, Reply, api_key, broken, timed_out, unreachable, upstream_error
+from .base import Reply, api_key, broken, timed_out, unreachable, upstream_error
 from .h1 import BrokenResponse, ConnectError, Disconnected, H1Pool, ReadTimeout, Response, Target
 from .sglang_shape import openai_bytes
 

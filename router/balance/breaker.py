@@ -12,7 +12,7 @@ States, driven by what requests see (``policy.breaker``):
   a probe that ends without a verdict (a client error, the client hanging up) leaves the breaker
   half-open for the next request to probe.
 
-The breaker is one of the two halves of :attr:`router.balance.pool.ReplicaState.healthy`; the
+The breaker is one of the two halves of :attr:`router.domain.ReplicaState.healthy`; the
 other is the active health check (SGLang only). It reads time from the injected clock, lazily:
 no timers, and a closed breaker costs one attribute read per pick.
 """

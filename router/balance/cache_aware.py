@@ -43,13 +43,13 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from ..domain import Replica
 from ..errors import NoHealthyReplica
 from ..policy.model import Balance
 from ..usage import Usage
 from .affinity import AffinityParams, AffinityStore, Choice
 from .fingerprint import canonical_text, fingerprint_text
 from .pick import LeastInFlight, PickRequest, healthy_or_fail
-from .pool import Replica
 from .rule import Candidate, RuleParams
 
 CAPACITY_SLACK = 2.0

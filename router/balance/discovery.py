@@ -27,8 +27,9 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from ..clock import Clock
+from ..domain import Replica, RouteTable
 from ..policy.model import Discover, SGLangBackend
-from .pool import Replica, ReplicaRegistry, RouteTable, discovery_key
+from .pool import ReplicaRegistry, discovery_key
 
 log = logging.getLogger("tierroute.discovery")
 

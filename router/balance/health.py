@@ -26,9 +26,9 @@ import httpx
 from ..backends.base import api_key
 from ..backends.model_info import sglang_caps
 from ..clock import Clock
+from ..domain import Replica, RouteTable
 from ..errors import NoHealthyReplica
 from ..policy.capabilities import context_conflicts
-from .pool import Replica, RouteTable
 from .sglang_metrics import parse_sglang_metrics
 
 log = logging.getLogger("tierroute.health")

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..domain import Replica
 from ..errors import NoHealthyReplica
 from ..usage import Usage
-from .pool import Replica
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,9 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Protocol
 
+from ..domain import Replica
 from ..usage import Usage
 from .pick import PickRequest, ReplicaPicker
-from .pool import Replica
 
 
 class Closable(Protocol):

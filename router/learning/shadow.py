@@ -37,8 +37,8 @@ from redis.exceptions import RedisError
 from classifiers.text import SEPARATOR, content_text
 
 from ..backends import fields
-from ..backends.base import Backend, Endpoint
-from ..balance.pool import Replica
+from ..backends.base import Backend
+from ..domain import Endpoint, Replica
 from ..errors import NoHealthyReplica, TierrouteError
 from ..policy.learning import Judge, Shadow
 from ..policy.model import Policy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from router.backends import fields
-from router.backends.base import Endpoint
+from router.domain import Endpoint
 from router.errors import BadRequest
 from router.parse import parse_request
 

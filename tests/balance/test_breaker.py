@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from router.balance.breaker import Breaker
-from router.balance.pool import ReplicaState
 from router.clock import FakeClock
+from router.domain import ReplicaState
 
 CFG = dict(failures=3, window_s=10.0, open_s=5.0)
 

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from classifiers.fake import FunctionClassifier
 from router.anthropic import to_openai_request
 from router.app import create_app
-from router.backends.base import Endpoint
+from router.domain import Endpoint
 from router.parse import parse_request
 from router.settings import Settings
 from tests.integration.conftest import (

@@ -12,9 +12,8 @@ import httpx
 import openai
 import pytest
 
-from router.backends.base import Endpoint
 from router.backends.litellm import LiteLLMBackend
-from router.balance.pool import Replica
+from router.domain import Endpoint, Replica
 from router.policy.model import Price
 from tests.backends.test_fields import LITELLM_CONTROL
 from tests.integration.conftest import CLIENT_KEY, PROVIDER_KEY, Cluster

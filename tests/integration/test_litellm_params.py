@@ -6,9 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from router.backends.base import Endpoint
 from router.backends.litellm import LiteLLMBackend, _map_error
-from router.balance.pool import Replica
+from router.domain import Endpoint, Replica
 from router.errors import BadRequest
 from router.policy.model import Price
 from tests.integration.conftest import PROVIDER_KEY, Cluster

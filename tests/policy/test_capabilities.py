@@ -111,7 +111,7 @@ def test_context_conflicts_are_named() -> None:
 
 
 def test_a_large_max_tokens_no_longer_escalates(policy: Policy) -> None:
-    from router.backends.base import Endpoint
+    from router.domain import Endpoint
     from router.parse import parse_request
 
     req = parse_request(Endpoint.CHAT, {"model": "auto", "messages": [{"role": "user", "content": "hi"}],
@@ -125,7 +125,7 @@ def test_a_large_max_tokens_no_longer_escalates(policy: Policy) -> None:
 
 def test_the_prompt_estimate_is_computed_once_per_request() -> None:
     """Routing, steering, rules and clamping all read it; the messages are walked (and tools encoded) once."""
-    from router.backends.base import Endpoint
+    from router.domain import Endpoint
     from router.parse import parse_request
 
     req = parse_request(Endpoint.CHAT, {"model": "auto", "messages": [{"role": "user", "content": "x" * 400}]})
