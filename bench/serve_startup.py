@@ -250,8 +250,8 @@ def commit_of(tree: Path) -> str:
     if done.returncode != 0:
         stamp = tree / "COMMIT"  # a `git archive` export: the caller writes the commit there
         return stamp.read_text().strip() if stamp.exists() else "unknown"
-    dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":!docs/benchmarks"], capture_output=True, text=True).stdout.strip()  # not our output
     return done.stdout.strip() + ("+changes" if dirty else "")
 
 
