@@ -18,9 +18,10 @@ mapped (``/proc/PID/maps``) that belong to torch, scikit-learn, scipy, transform
 Once per policy, the same start under ``python -X importtime``: the modules the serving process
 imported until it had answered the requests (their count, the project's own, the non-serving
 ones, the heavy libraries) and the sum of their self times (import time, inflated by the
-tracing itself). And, repeated: ``python -X importtime -m router.cli serve --help`` (what the
-command line loads before ``serve`` does anything: its import time and modules) and the wall time
-of ``python -m router.cli serve --help`` without tracing.
+tracing itself; started again when imports in two threads at once corrupted the times). And,
+repeated: ``python -X importtime -m router.cli serve --help`` (what the command line loads before
+``serve`` does anything: its import time and modules) and the wall time of
+``python -m router.cli serve --help`` without tracing.
 
 Several trees can be measured in one run, repetitions interleaved (``--tree before=/tmp/old
 --tree after=.``), so that the machine's load hits them alike. Results merge by label into
@@ -195,16 +196,21 @@ def measure_start(tree: Path, policy: Path, work: Path, requests: int, tag: str)
         stop(proc)
 
 
-def parse_importtime(text: str) -> tuple[list[str], int]:
-    """(module names in import order, sum of self µs) from ``-X importtime`` lines."""
-    names, total = [], 0
+def parse_importtime(text: str) -> tuple[list[str], int | None]:
+    """(module names in import order, sum of self µs) from ``-X importtime`` lines.
+
+    The sum is None when a self time is negative: CPython keeps the tracing's running total per
+    interpreter, so imports in two threads at once (litellm's, in a worker thread, next to the
+    event loop's) corrupt the times, though not the list of modules."""
+    names, total, corrupt = [], 0, False
     for line in text.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         self_us, _cum, name = line[len("import time:"):].split("|", 2)
         names.append(name.strip())
         total += int(self_us)
-    return names, total
+        corrupt = corrupt or int(self_us) < 0
+    return names, None if corrupt else total
 
 
 def classify(modules: Iterable[str]) -> dict[str, Any]:
@@ -216,15 +222,19 @@ def classify(modules: Iterable[str]) -> dict[str, Any]:
             "litellm": any(m == "litellm" for m in mods)}
 
 
-def measure_imports(tree: Path, policy: Path, work: Path, requests: int, tag: str) -> dict[str, Any]:
-    log = work / f"importtime-{tag}.log"
-    proc, port, _ = start_serve(tree, policy, log, importtime=True)
-    try:
-        drive(f"http://127.0.0.1:{port}", requests, tag)
-    finally:
-        stop(proc)
-    names, total = parse_importtime(log.read_text(errors="replace"))
-    return {"import_ms": total / 1000, **classify(names)}
+def measure_imports(tree: Path, policy: Path, work: Path, requests: int, tag: str, tries: int = 5) -> dict[str, Any]:
+    """One traced start; started again (up to ``tries`` times) while threads corrupted the times."""
+    for attempt in range(tries):
+        log = work / f"importtime-{tag}-{attempt}.log"
+        proc, port, _ = start_serve(tree, policy, log, importtime=True)
+        try:
+            drive(f"http://127.0.0.1:{port}", requests, tag)
+        finally:
+            stop(proc)
+        names, total = parse_importtime(log.read_text(errors="replace"))
+        if total is not None:
+            break
+    return {"import_ms": None if total is None else total / 1000, "import_tries": attempt + 1, **classify(names)}
 
 
 def cli_costs(tree: Path) -> dict[str, Any]:
@@ -233,6 +243,8 @@ def cli_costs(tree: Path) -> dict[str, Any]:
     done = subprocess.run([sys.executable, "-X", "importtime", *help_cmd], cwd=tree, env=tree_env(tree),
                           capture_output=True, text=True, check=True)
     names, total = parse_importtime(done.stderr)
+    if total is None:
+        raise RuntimeError("serve --help imported in two threads at once?")
     t0 = time.perf_counter()
     subprocess.run([sys.executable, *help_cmd], cwd=tree, env=tree_env(tree), capture_output=True, check=True)
     return {"cli_import_ms": total / 1000, "help_s": time.perf_counter() - t0,
@@ -281,7 +293,7 @@ def run(trees: dict[str, Path], reps: int, requests: int, work: Path, log: Calla
         for label, tree in trees.items():
             results[label]["imports"] = {kind: measure_imports(tree, up.policies[kind], work, requests,
                                                                f"{label}-{kind}-imports") for kind in POLICIES}
-            log(f"{label:>8} imports: " + ", ".join(f"{k} {v['modules']} modules {v['import_ms']:.0f} ms"
+            log(f"{label:>8} imports: " + ", ".join(f"{k} {v['modules']} modules {v['import_ms']} ms"
                                                      for k, v in results[label]["imports"].items()))
     return {label: summarise(r) for label, r in results.items()}
 
@@ -308,7 +320,8 @@ def render(doc: dict[str, Any]) -> str:
     labels = list(runs)
     lines = ["# `tierroute serve --workers 1` start-up (issue 13, point 6)", "",
              "Written by `bench/serve_startup.py` (how it measures: its docstring). Medians over the repetitions, "
-             "min…max in brackets. *import ms* is the sum of `-X importtime` self times (tracing inflates it); "
+             "min…max in brackets. *import ms* is the sum of `-X importtime` self times (tracing inflates it; "
+             "? when every try imported in two threads at once, which corrupts the times); "
              "*not serving* counts the project's modules that are the test fleet or training code "
              "(`NOT_SERVING` in the script); *heavy* lists torch, scikit-learn, scipy, transformers, "
              "sentence-transformers, model2vec, matplotlib as imported modules / mapped `.so` files.", ""]
@@ -328,7 +341,7 @@ def render(doc: dict[str, Any]) -> str:
             heavy = sorted(set(p["heavy"]) | set(p["heavy_so"]))
             lines.append(f"| {label} | {kind} | {cell(p['ready_s'], '.2f')} | {cell(p['rss_ready_mb'], '.0f')} | "
                          f"{cell(p['rss_after_mb'], '.0f')} | {p['modules']} | {p['project_modules']} | "
-                         f"{len(p['not_serving'])} | {p['import_ms']:.0f} | {'yes' if p['litellm'] else 'no'} | "
+                         f"{len(p['not_serving'])} | {_ms(p.get('import_ms'))} | {'yes' if p['litellm'] else 'no'} | "
                          f"{', '.join(heavy) or 'none'} |")
     lines += ["", "The command line alone: `python -m router.cli serve --help` under `-X importtime` (import ms, "
               "modules, not serving) and its wall time untraced:", "",
@@ -344,6 +357,10 @@ def render(doc: dict[str, Any]) -> str:
         names = runs[label]["policies"]["mixed"]["not_serving"]
         lines.append(f"- {label}: {', '.join(f'`{n}`' for n in names) if names else 'none'}")
     return "\n".join(lines) + "\n"
+
+
+def _ms(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}"
 
 
 def main() -> int:
