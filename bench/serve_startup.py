@@ -315,6 +315,36 @@ def summarise(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+PAIRS = (("before", "after"), ("main", "main+reorg"))  # labels compared side by side when both are present
+
+
+def compare(runs: dict[str, Any]) -> list[str]:
+    """Before → after per pair of labels: the medians, and after minus before."""
+    rows = []
+    for a, b in PAIRS:
+        if a not in runs or b not in runs:
+            continue
+        x, y = runs[a], runs[b]
+        for name, get, fmt in (
+                ("ready s, sglang", lambda r: r["policies"]["sglang"]["ready_s"]["median"], ".2f"),
+                ("ready s, mixed", lambda r: r["policies"]["mixed"]["ready_s"]["median"], ".2f"),
+                ("RSS at ready MB, sglang", lambda r: r["policies"]["sglang"]["rss_ready_mb"]["median"], ".1f"),
+                ("RSS at ready MB, mixed", lambda r: r["policies"]["mixed"]["rss_ready_mb"]["median"], ".1f"),
+                ("RSS after requests MB, mixed", lambda r: r["policies"]["mixed"]["rss_after_mb"]["median"], ".1f"),
+                ("modules loaded, mixed", lambda r: r["policies"]["mixed"]["modules"], ".0f"),
+                ("project modules, mixed", lambda r: r["policies"]["mixed"]["project_modules"], ".0f"),
+                ("not-serving modules, mixed", lambda r: len(r["policies"]["mixed"]["not_serving"]), ".0f"),
+                ("`serve --help` import ms", lambda r: r["cli_import_ms"]["median"], ".0f"),
+                ("`serve --help` modules", lambda r: r["cli"]["modules"], ".0f"),
+                ("`serve --help` s", lambda r: r["serve_help_s"]["median"], ".2f")):
+            va, vb = get(x), get(y)
+            rows.append(f"| {a} → {b} | {name} | {va:{fmt}} | {vb:{fmt}} | {vb - va:+{fmt}} |")
+    if not rows:
+        return []
+    return ["Side by side (medians; the full table below):", "", "| trees | measure | before | after | change |",
+            "|---|---|---|---|---|", *rows, ""]
+
+
 def render(doc: dict[str, Any]) -> str:
     runs = doc["runs"]
     labels = list(runs)
@@ -330,6 +360,7 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(f"- **{label}**: commit `{r['commit']}`, {r['reps']} repetitions, {r['when']}, "
                      f"load average {r['load'][0]:.1f} → {r['load'][1]:.1f}; `{r['command']}`")
     lines += ["", f"Machine: {doc['machine']}.", ""]
+    lines += compare(runs)
 
     def cell(m: dict[str, float], fmt: str, scale: float = 1.0) -> str:
         return f"{m['median'] * scale:{fmt}} [{m['min'] * scale:{fmt}}…{m['max'] * scale:{fmt}}]"
@@ -365,13 +396,19 @@ def _ms(value: float | None) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tree", action="append", required=True, metavar="LABEL=DIR",
+    ap.add_argument("--tree", action="append", default=[], metavar="LABEL=DIR",
                     help="a source tree to measure under a label (repeatable; repetitions interleave)")
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--requests", type=int, default=200, help="auto requests after ready, before the second RSS")
     ap.add_argument("--json", default=str(ROOT / "docs/benchmarks/serve_startup.json"))
     ap.add_argument("--md", default=str(ROOT / "docs/benchmarks/serve_startup.md"))
+    ap.add_argument("--render-only", action="store_true", help="rewrite the .md from the .json, measure nothing")
     ns = ap.parse_args()
+    if ns.render_only:
+        Path(ns.md).write_text(render(json.loads(Path(ns.json).read_text())))
+        return 0
+    if not ns.tree:
+        ap.error("give at least one --tree LABEL=DIR")
     trees = {}
     for spec in ns.tree:
         label, _, where = spec.partition("=")
