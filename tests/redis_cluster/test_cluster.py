@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from classifiers.fake import ConstantClassifier
 from classifiers.registry import Registry
+from fleet.sim import worker
 from router.app import create_app
 from router.auth import Principal
 from router.balance.redis_affinity import RedisAffinity, key_prefix
@@ -35,7 +36,6 @@ from router.redis_cluster import ClusterCalls
 from router.redis_connect import async_client, redis_client, sync_client
 from router.redis_limits import RedisLimits
 from router.settings import Settings
-from router.sim import worker
 from tests.balance.test_affinity_stores import assert_stores_agree
 from tests.balance.test_redis_pipe import CANDS, PARAMS
 from tests.classifiers.test_registry import copy_default
