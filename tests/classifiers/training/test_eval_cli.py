@@ -56,7 +56,7 @@ def test_contaminated_rows_are_dropped_unless_kept(pairs: Path, monkeypatch, cap
 
 
 def test_cross_validation_trains_per_fold_and_adds_bag_of_words(pairs: Path, monkeypatch, capsys) -> None:
-    from classifiers import recipe
+    from classifiers.training import recipe
 
     fitted: list[int] = []
     real_fit = recipe.fit
@@ -122,7 +122,7 @@ def test_multi_model_file_needs_and_builds_a_pair_view(multi: Path, monkeypatch,
 
 @pytest.mark.parametrize("target", ["pair", "difficulty"])
 def test_cv_trains_the_recipe_on_the_chosen_target(multi: Path, monkeypatch, capsys, target: str) -> None:
-    from classifiers import recipe
+    from classifiers.training import recipe
 
     seen: list[np.ndarray] = []
     real_fit = recipe.fit

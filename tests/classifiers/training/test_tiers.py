@@ -12,8 +12,8 @@ import numpy as np
 import orjson
 import pytest
 
-from classifiers import tiers as T
-from classifiers import tiers_cli
+from classifiers.training import tiers as T
+from classifiers.training import tiers_cli
 from classifiers.fake import FunctionClassifier
 
 WriteJsonl = Callable[[Iterable[dict[str, Any]]], Path]
