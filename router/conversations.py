@@ -130,7 +130,7 @@ class RedisConversations:
 
     async def get(self, key: str) -> str | None:
         try:
-            value = await self._kv.get(_KEY + key)
+            value = await self._kv.get(redis_key(key))
         except (RedisError, OSError, TimeoutError):
             self.errors += 1
             self._health.error("conversations")
@@ -154,10 +154,20 @@ class RedisConversations:
 
     async def _write(self, key: str, tier: str, ttl_s: float) -> None:
         try:
-            await self._kv.set(_KEY + key, tier, px=max(1, int(ttl_s * 1000)))
+            await self._kv.set(redis_key(key), tier, px=ttl_px(ttl_s))
         except (RedisError, OSError, TimeoutError):
             self.errors += 1
             self._health.error("conversations")
 
 
 _KEY = "tierroute:conv:"
+
+
+def redis_key(key: str) -> str:
+    """Where a conversation key (a digest of :func:`conversation_keys`) keeps its tier in Redis."""
+    return _KEY + key
+
+
+def ttl_px(ttl_s: float) -> int:
+    """The Redis TTL of a conversation's tier in milliseconds (``SET … PX``), at least 1."""
+    return max(1, int(ttl_s * 1000))

@@ -108,6 +108,24 @@ def redis_keys(name: str, per: Period, prefix: str = PREFIX) -> list[str]:
     return [base + "rate", f"{base}usd:day:{per.day}", f"{base}usd:month:{per.month}"]
 
 
+SCRIPTS = {"admit": _ADMIT, "charge": _CHARGE}  # by name, for bench/redis_capacity.py
+
+
+def admit_call(p: Principal, per: Period, prefix: str = PREFIX) -> tuple[list[str], list[int | float | str]]:
+    """KEYS and ARGV of one ``ADMIT`` call for key ``p`` in period ``per``."""
+    b = p.budget
+    return redis_keys(p.name, per, prefix), [
+        p.requests_per_minute or 0, p.tokens_per_minute or 0, (b.usd_per_day or 0) if b else 0,
+        (b.usd_per_month or 0) if b else 0, "1" if b is not None and b.on_exhausted == "refuse" else "0"]
+
+
+def charge_call(p: Principal, tokens: int, usd: float, per: Period,
+                prefix: str = PREFIX) -> tuple[list[str], list[int | str]]:
+    """KEYS and ARGV of one ``CHARGE`` call: ``tokens`` against the key's tpm, ``usd`` against its budget."""
+    return redis_keys(p.name, per, prefix), [p.tokens_per_minute or 0, tokens, repr(usd if p.budget else 0.0),
+                                             DAY_TTL_S, MONTH_TTL_S]
+
+
 @dataclass
 class _Pending:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -135,12 +153,8 @@ class RedisLimits:
         if not self._breaker.usable():
             return await self._admit_locally(p)
         per = self._local.period()
-        b = p.budget
-        args: list[int | float | str] = [
-            p.requests_per_minute or 0, p.tokens_per_minute or 0, (b.usd_per_day or 0) if b else 0,
-            (b.usd_per_month or 0) if b else 0, "1" if b is not None and b.on_exhausted == "refuse" else "0"]
         try:
-            out = await self._calls.script(self._admit_sha, _ADMIT, redis_keys(p.name, per, self._prefix), args)
+            out = await self._calls.script(self._admit_sha, _ADMIT, *admit_call(p, per, self._prefix))
         except (TimeoutError, RedisError, OSError) as e:
             self._failed(e)
             return await self._admit_locally(p)
@@ -173,11 +187,9 @@ class RedisLimits:
         task.add_done_callback(self._pending.tasks.discard)
 
     async def _send(self, p: Principal, tokens: int, usd: float, per: Period) -> None:
-        args: list[int | str] = [p.tokens_per_minute or 0, tokens, repr(usd if p.budget else 0.0), DAY_TTL_S,
-                                 MONTH_TTL_S]
         try:
-            keys = redis_keys(p.name, per, self._prefix)
-            day, month = await self._calls.script(self._charge_sha, _CHARGE, keys, args)
+            day, month = await self._calls.script(self._charge_sha, _CHARGE, *charge_call(p, tokens, usd, per,
+                                                                                                self._prefix))
         except (TimeoutError, RedisError, OSError) as e:
             self._failed(e)  # charged locally already
             return

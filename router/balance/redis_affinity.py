@@ -192,6 +192,9 @@ return 1
 """
 
 
+SCRIPTS = {"choose": _CHOOSE, "finish": _FINISH, "filling": _FILLING}  # by name, for bench/redis_capacity.py
+
+
 def key_prefix(scope: str) -> str:
     """A scope's (a tier's) keys' prefix: its name is their hash tag (the policy's tier names are never
     empty and hold no braces), so that every key of a call is in one Redis Cluster slot."""
@@ -207,6 +210,25 @@ def choose_keys(scope: str, replicas: Sequence[str]) -> list[str]:
 def finish_keys(scope: str, replica: str) -> list[str]:
     p = key_prefix(scope)
     return [p + "lease:" + replica, p + "lru:" + replica]
+
+
+def choose_call(scope: str, blocks: Sequence[str], candidates: Sequence[Candidate], lease: str,
+                params: AffinityParams, max_entries: int = MAX_ENTRIES) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of one ``CHOOSE`` call; a replica whose capacity is unknown is bounded by ``max_entries``."""
+    args: list[Any] = [lease, len(blocks), len(candidates), params.entry_ttl_s,
+                       params.lease_ttl_s, params.rule.match_threshold, params.rule.abs_threshold,
+                       params.rule.rel_threshold, params.fill_ttl_s, *blocks]
+    for c in candidates:
+        args += [c.key, "1" if c.healthy else "0", c.max_running, c.external, c.weight,
+                 c.capacity_blocks or max_entries]  # capacity unknown: a replica's zset is still bounded
+    return choose_keys(scope, [c.key for c in candidates]), args
+
+
+def finish_call(scope: str, replica: str, lease: str, forget: Sequence[str] = (),
+                forget_older_than: float | None = None) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of one ``FINISH`` call (release ``lease``; forget blocks; drop entries older than a stamp)."""
+    before = "" if forget_older_than is None else str(round(forget_older_than * 1e6))
+    return finish_keys(scope, replica), [lease, before, *forget]
 
 
 class RedisAffinity:
@@ -230,14 +252,9 @@ class RedisAffinity:
                      params: AffinityParams) -> Choice | None:
         if not self._breaker.usable():
             return await self._decide_locally(scope, blocks, candidates, lease, params)
-        args: list[Any] = [lease, len(blocks), len(candidates), params.entry_ttl_s,
-                           params.lease_ttl_s, params.rule.match_threshold, params.rule.abs_threshold,
-                           params.rule.rel_threshold, params.fill_ttl_s, *blocks]
-        for c in candidates:
-            args += [c.key, "1" if c.healthy else "0", c.max_running, c.external, c.weight,
-                     c.capacity_blocks or self.max_entries]  # capacity unknown: a replica's zset is still bounded
+        keys, args = choose_call(scope, blocks, candidates, lease, params, self.max_entries)
         try:
-            out = await self._script(_CHOOSE, choose_keys(scope, [c.key for c in candidates]), args)
+            out = await self._script(_CHOOSE, keys, args)
         except (TimeoutError, RedisError, OSError) as e:
             self._failed(e)
             return await self._decide_locally(scope, blocks, candidates, lease, params)
@@ -290,9 +307,8 @@ class RedisAffinity:
         await self._local.finish(scope, replica, lease, forget)
         if not self._breaker.usable():
             return
-        before = "" if forget_older_than is None else str(round(forget_older_than * 1e6))
         try:
-            await self._script(_FINISH, finish_keys(scope, replica), [lease, before, *forget])
+            await self._script(_FINISH, *finish_call(scope, replica, lease, forget, forget_older_than))
         except (TimeoutError, RedisError, OSError) as e:
             self._failed(e)  # the lease expires by itself
             return
