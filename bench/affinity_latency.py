@@ -38,10 +38,11 @@ from redis.asyncio import Redis  # noqa: E402
 from router.balance.affinity import AffinityParams, MemoryAffinity  # noqa: E402
 from router.balance.cache_aware import capacity_blocks  # noqa: E402
 from router.balance.fingerprint import fingerprint  # noqa: E402
-from router.balance.redis_affinity import RedisAffinity, key_prefix  # noqa: E402
+from router.balance.redis_affinity import SCRIPTS, RedisAffinity, key_prefix  # noqa: E402
 from router.balance.rule import Candidate, RuleParams  # noqa: E402
 from router.clock import SystemClock  # noqa: E402
 from router.policy.model import Balance  # noqa: E402
+from router.redis_client import script_sha  # noqa: E402
 
 
 async def measure(redis_url: str, *, decisions: int = 2000, warmup: int = 100, capacity_tokens: int = 32768,
@@ -113,7 +114,7 @@ async def measure(redis_url: str, *, decisions: int = 2000, warmup: int = 100, c
                 choice = await redis_store.choose(scope, prints[n % len(prints)], cands, f"inside-{n}", params)
                 assert choice is not None
                 await redis_store.finish(scope, choice.key, f"inside-{n}", [])
-            sha = redis_store._choose.sha  # noqa: SLF001
+            sha = script_sha(SCRIPTS["choose"])
             log = await client.slowlog_get(200 * n_inside)
             inside = [float(e["duration"]) for e in log
                       if e["command"].startswith(b"EVALSHA " + sha.encode())]

@@ -13,8 +13,9 @@ freshly reset workers (``POST /sim/reset``) and freshly started routers:
   applied client-side: no proxy hop);
 * ``tierroute_1`` -- one tierroute proxy, ``balance.policy: cache_aware``, in-memory store;
 * ``tierroute_3`` -- three tierroute proxies sharing one Redis (``--redis-url``; a private
-  ``redis-server`` on a free port);
-* ``sgl_router_1`` / ``sgl_router_3`` -- one / three ``sglang_router.launch_router`` processes
+  ``redis-server`` on a free port); ``tierroute_6``, six (only when asked for: ``--policies``);
+* ``sgl_router_1`` / ``sgl_router_3`` (/ ``sgl_router_6`` when asked for) -- one / three
+  ``sglang_router.launch_router`` processes
   (PyPI ``sglang-router``, installed into ``bench/.venvs/sglang-router`` when missing) with
   ``--policy cache_aware`` and its defaults for every routing parameter;
 * ``oracle`` -- computed, not run: the clairvoyant placement of
@@ -30,7 +31,7 @@ Measured per workload x policy: the cache-hit rate Σcached / Σprompt tokens fr
 ``/sim/stats``; TTFT p50/p90 measured client-side as the time from sending the request to the
 first streamed chunk (the simulated worker emits nothing before its prefill ends; through a
 router it includes the router's hop); ``load_max_over_mean`` (the most requests one worker
-served / the mean). For ``tierroute_3`` the private Redis' slow log (threshold 0: every
+served / the mean). For ``tierroute_3`` (and ``tierroute_6``) the private Redis' slow log (threshold 0: every
 top-level command, not the calls inside scripts) counts the proxies' round trips per request
 and times the CHOOSE script inside Redis. :mod:`affinity_latency` measures the decision itself:
 ``RedisAffinity.choose`` vs ``MemoryAffinity.choose`` on the same inputs. With ``--sweep`` (on
@@ -89,14 +90,15 @@ from cache_affinity_workloads import (  # noqa: E402
 )
 
 METRICS = ("hit_rate", "ttft_p50_ms", "ttft_p90_ms", "load_max_over_mean")
-POLICIES = ("round_robin", "least_loaded", "tierroute_1", "tierroute_3", "sgl_router_1", "sgl_router_3")
+POLICIES = ("round_robin", "least_loaded", "tierroute_1", "tierroute_3", "tierroute_6", "sgl_router_1", "sgl_router_3",
+            "sgl_router_6")
+DEFAULT_POLICIES = ("round_robin", "least_loaded", "tierroute_1", "tierroute_3", "sgl_router_1", "sgl_router_3")
 SWEEP_POLICIES = ("round_robin", "tierroute_1", "tierroute_3", "sgl_router_1")
 SGL_ROUTER_VERSION = "0.3.2"
 SGL_VENV = HERE / ".venvs" / "sglang-router"
 MODEL = "sim-model"  # the workers' served model name
 TIER = "pool"  # the tierroute tier holding the four workers
 ADMIN_KEY = "bench-cache-affinity-admin"
-DEFAULT_NOTES = ROOT / "docs" / "benchmarks" / "cache_affinity.notes.md"  # hand-written diagnosis, kept across runs
 WORKERS = 4
 
 
@@ -178,7 +180,7 @@ def policy_doc(worker_urls: Sequence[str], balance: dict[str, Any]) -> dict[str,
 
 @dataclass
 class Router:
-    name: str  # tierroute_1 | tierroute_3 | sgl_router_1 | sgl_router_3
+    name: str  # tierroute_N | sgl_router_N: N processes
     procs: list[str]
     urls: list[str]
 
@@ -190,11 +192,11 @@ def start_routers(procs: Procs, wanted: Sequence[str], worker_urls: Sequence[str
     policy_path.write_text(yaml.safe_dump(policy_doc(worker_urls, balance), sort_keys=False))
     groups: dict[str, list[str]] = {}
     for name in wanted:
-        n = 3 if name.endswith("_3") else 1
+        n = processes(name)
         groups[name] = [f"{name}-{tag}-{i}" for i in range(n)]
         for pname in groups[name]:
             if name.startswith("tierroute"):
-                redis = ["--redis-url", redis_url] if n == 3 else []
+                redis = ["--redis-url", redis_url] if n > 1 else []
 
                 def cmd(port: int, redis: list[str] = redis) -> list[str]:
                     head = [sys.executable, "-m", "router", "serve"] if real_serve else \
@@ -436,11 +438,10 @@ class RedisProbe:
 
 
 def choose_script_sha() -> str:
-    import hashlib
+    from router.balance.redis_affinity import SCRIPTS
+    from router.redis_client import script_sha
 
-    from router.balance.redis_affinity import _CHOOSE
-
-    return hashlib.sha1(_CHOOSE.encode()).hexdigest()
+    return script_sha(SCRIPTS["choose"])
 
 
 def admin_stats(urls: Sequence[str]) -> list[dict[str, Any]]:
@@ -464,7 +465,7 @@ def run_policy(policy: str, wl: Workload, worker_urls: Sequence[str], routers: d
     else:
         r = routers[policy]
         dispatch, model = Dispatch(r.urls, "rr"), TIER if policy.startswith("tierroute") else MODEL
-    probe = redis_probe if policy == "tierroute_3" else None
+    probe = redis_probe if policy.startswith("tierroute") and processes(policy) > 1 else None
     if probe:
         probe.start()
     load0 = os.getloadavg()[0]
@@ -537,7 +538,7 @@ def run(ns: argparse.Namespace) -> dict[str, Any]:
         cfg.concurrency = ns.concurrency
     sweep = ns.sweep if ns.sweep is not None else not ns.quick
     capacities = [cfg.capacity] + ([c for c in cfg.sweep if c != cfg.capacity] if sweep else [])
-    policies = [p for p in POLICIES if p in (ns.policies or POLICIES)]
+    policies = [p for p in POLICIES if p in (ns.policies or DEFAULT_POLICIES)]
     balance = dict(parse_kv(kv) for kv in ns.balance or [])
     sgl_python = ensure_sgl_router(ns.sgl_router_python) if any(p.startswith("sgl") for p in policies) else None
     repeat = ns.repeat or (1 if ns.quick else 3)
@@ -629,6 +630,12 @@ def run(ns: argparse.Namespace) -> dict[str, Any]:
     return {"table": table, "details": details}
 
 
+def processes(policy: str) -> int:
+    """Router processes of a policy: tierroute_N / sgl_router_N run N; the direct policies none."""
+    head, _, n = policy.rpartition("_")
+    return int(n) if head in ("tierroute", "sgl_router") else 0
+
+
 def parse_kv(kv: str) -> tuple[str, Any]:
     k, _, v = kv.partition("=")
     if not _:
@@ -641,22 +648,24 @@ def parse_kv(kv: str) -> tuple[str, Any]:
 def targets(table: dict[str, dict[str, Any]], latency: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name, rows in table.items():
-        t1, t3, s1, s3 = (rows.get(k) for k in ("tierroute_1", "tierroute_3", "sgl_router_1", "sgl_router_3"))
+        t1, s1 = rows.get("tierroute_1"), rows.get("sgl_router_1")
         if t1 and s1:
             ok = t1["hit_rate"] >= s1["hit_rate"] and t1["load_max_over_mean"] <= s1["load_max_over_mean"]
             out.append({"workload": name, "target": "tierroute_1 hit rate >= sgl_router_1, load_max_over_mean no worse",
                         "pass": ok, "detail": f"hit {t1['hit_rate']:.3f} vs {s1['hit_rate']:.3f}; max/mean "
                         f"{t1['load_max_over_mean']:.2f} vs {s1['load_max_over_mean']:.2f}"})
-        if t1 and t3:
-            gap = t1["hit_rate"] - t3["hit_rate"]
-            out.append({"workload": name, "target": "tierroute_3 within 2 points of tierroute_1",
-                        "pass": gap <= 0.02, "detail": f"{t3['hit_rate']:.3f} vs {t1['hit_rate']:.3f} "
-                        f"({-gap * 100:+.1f} points)"})
-        if t3 and s3:
-            lead = t3["hit_rate"] - s3["hit_rate"]
-            out.append({"workload": name, "target": "tierroute_3 >= sgl_router_3 + 10 points",
-                        "pass": lead >= 0.10, "detail": f"{t3['hit_rate']:.3f} vs {s3['hit_rate']:.3f} "
-                        f"({lead * 100:+.1f} points)"})
+        for n in (3, 6):
+            tn, sn = rows.get(f"tierroute_{n}"), rows.get(f"sgl_router_{n}")
+            if t1 and tn:
+                gap = t1["hit_rate"] - tn["hit_rate"]
+                out.append({"workload": name, "target": f"tierroute_{n} within 2 points of tierroute_1",
+                            "pass": gap <= 0.02, "detail": f"{tn['hit_rate']:.3f} vs {t1['hit_rate']:.3f} "
+                            f"({-gap * 100:+.1f} points)"})
+            if tn and sn:
+                lead = tn["hit_rate"] - sn["hit_rate"]
+                out.append({"workload": name, "target": f"tierroute_{n} >= sgl_router_{n} + 10 points",
+                            "pass": lead >= 0.10, "detail": f"{tn['hit_rate']:.3f} vs {sn['hit_rate']:.3f} "
+                            f"({lead * 100:+.1f} points)"})
     added = latency.get("added_p99_us")
     out.append({"workload": "-", "target": "Redis decision adds <= 1 ms p99 (choose, Redis - memory)",
                 "pass": added is not None and added <= 1000.0,
@@ -707,17 +716,20 @@ def sweep_table(details: dict[str, Any]) -> str:
 
 
 def redis_table(details: dict[str, Any]) -> str:
-    lines = ["| workload | round trips / request | CHOOSE calls / request | commands sent | "
-             "calls inside scripts / request | CHOOSE inside Redis p50 / p99 (µs) |", "|---|---:|---:|---|---:|---:|"]
+    lines = ["| workload | policy | round trips / request | CHOOSE calls / request | commands sent | "
+             "calls inside scripts / request | CHOOSE inside Redis p50 / p99 (µs) |",
+             "|---|---|---:|---:|---|---:|---:|"]
     for name, runs in details["runs"].items():
-        r = (runs.get("tierroute_3") or {}).get("redis")
-        if not r:
-            continue
-        cmds = ", ".join(f"{k} {v}" for k, v in sorted(r["top_level_commands"].items()))
-        lines.append(f"| {name} | {fmt(r['round_trips_per_request'], '.2f')} | "
-                     f"{fmt(r['choose_calls_per_request'], '.2f')} | {cmds} | "
-                     f"{fmt(r.get('commands_inside_scripts_per_request'), '.0f')} | "
-                     f"{fmt(r['choose_inside_redis_p50_us'], '.0f')} / {fmt(r['choose_inside_redis_p99_us'], '.0f')} |")
+        for pol, run in runs.items():
+            r = run.get("redis")
+            if not r:
+                continue
+            cmds = ", ".join(f"{k} {v}" for k, v in sorted(r["top_level_commands"].items()))
+            lines.append(f"| {name} | {pol} | {fmt(r['round_trips_per_request'], '.2f')} | "
+                         f"{fmt(r['choose_calls_per_request'], '.2f')} | {cmds} | "
+                         f"{fmt(r.get('commands_inside_scripts_per_request'), '.0f')} | "
+                         f"{fmt(r['choose_inside_redis_p50_us'], '.0f')} / "
+                         f"{fmt(r['choose_inside_redis_p99_us'], '.0f')} |")
     return "\n".join(lines)
 
 
@@ -767,10 +779,13 @@ def write_outputs(out_prefix: Path, result: dict[str, Any], notes: str | None) -
     out_prefix.with_suffix(".json").write_text(json.dumps(clean, indent=2) + "\n")
     detail_path = out_prefix.with_name(out_prefix.name + ".details.json")
     detail_path.write_text(json.dumps(details, indent=2, default=str) + "\n")
-    out_prefix.with_suffix(".md").write_text(render_md(table, details, notes))
+    out_prefix.with_suffix(".md").write_text(render_md(table, details, notes, out_prefix.name))
 
 
-def render_md(table: dict[str, dict[str, Any]], details: dict[str, Any], notes: str | None) -> str:
+def render_md(table: dict[str, dict[str, Any]], details: dict[str, Any], notes: str | None,
+              prefix_name: str = "cache_affinity") -> str:
+    """The markdown report; ``prefix_name``: the output prefix's file name (the details and notes files'
+    names start with it)."""
     cfg, m, lat = details["config"], details["machine"], details["latency"]
     wls = details["workloads"]
     wl_lines = []
@@ -806,7 +821,7 @@ def render_md(table: dict[str, dict[str, Any]], details: dict[str, Any], notes: 
         "round_robin and least_loaded are chosen client-side (least_loaded: fewest of the client's requests in "
         "flight, ties rotating -- the rule of tierroute's `least_loaded`). Every live policy ran "
         f"{details.get('repeat', 1)} time(s) at the main capacity, each time on freshly reset workers and freshly "
-        "started routers; the table shows the mean (per-run figures in `cache_affinity.details.json`). "
+        f"started routers; the table shows the mean (per-run figures in `{prefix_name}.details.json`). "
         "Sweep points ran once.",
         "",
         main_tables(table, details),
@@ -829,7 +844,8 @@ def render_md(table: dict[str, dict[str, Any]], details: dict[str, Any], notes: 
         "",
         "## Redis",
         "",
-        "Round trips per request of `tierroute_3` (three proxies, one private Redis), from Redis' slow log with "
+        "Round trips per request of `tierroute_3` / `tierroute_6` (three / six proxies, one private Redis), from "
+        "Redis' slow log with "
         "threshold 0: every command a client sent counts as a round trip; the calls a script makes (logged with "
         "client `?:0`) are counted in their own column:",
         "",
@@ -847,11 +863,11 @@ def render_md(table: dict[str, dict[str, Any]], details: dict[str, Any], notes: 
         "",
         "replicas per key: distinct replicas that served one prefix group / conversation (tierroute: from "
         "`x-tierroute-replica`; direct policies: the worker); decisions: tierroute's rule outcomes from "
-        "`/admin/stats` (summed over proxies). Everything else is in `cache_affinity.details.json`.",
+        f"`/admin/stats` (summed over proxies). Everything else is in `{prefix_name}.details.json`.",
         "",
     ]
     if notes:
-        parts += ["## Notes", "", "*Hand-written (`docs/benchmarks/cache_affinity.notes.md`), not regenerated by the "
+        parts += ["## Notes", "", f"*Hand-written (`docs/benchmarks/{prefix_name}.notes.md`), not regenerated by the "
                   "run: check them against the tables above.*", "", notes.strip(), ""]
     return "\n".join(parts)
 
@@ -883,7 +899,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, help="requests in flight (default 16)")
     p.add_argument("--repeat", type=int, help="runs per policy at the main capacity, averaged (default: quick 1, "
                    "full 3); sweep points run once")
-    p.add_argument("--policies", nargs="*", choices=POLICIES, help="a subset (default: all)")
+    p.add_argument("--policies", nargs="*", choices=POLICIES,
+                   help=f"which to run (default: {' '.join(DEFAULT_POLICIES)}; the _6 ones only when named)")
     p.add_argument("--workloads", nargs="*", choices=(GSP, MULTI_TURN), help="a subset (default: both)")
     p.add_argument("--balance", action="append", metavar="KEY=VALUE",
                    help="tierroute policy balance.* override, e.g. match_threshold=0.1 (repeatable)")
@@ -893,7 +910,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="output prefix: PREFIX.md, PREFIX.json, PREFIX.details.json")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--notes", help="a file whose text goes under 'Notes' in the markdown (default: "
-                   "docs/benchmarks/cache_affinity.notes.md when it exists)")
+                   "PREFIX.notes.md when it exists, e.g. docs/benchmarks/cache_affinity.notes.md)")
     p.add_argument("--log-dir", help="child process logs (default: a temporary directory)")
     p.add_argument("--render-from", metavar="PREFIX",
                    help="run nothing: re-render PREFIX.json + PREFIX.details.json (e.g. with new notes) into --out")
@@ -907,7 +924,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(ns)
     print_summary(result)
     if not ns.no_write:
-        notes_path = Path(ns.notes) if ns.notes else DEFAULT_NOTES
+        notes_path = Path(ns.notes) if ns.notes else Path(ns.out + ".notes.md")  # hand-written, kept across runs
         notes = notes_path.read_text() if notes_path.exists() else None
         write_outputs(Path(ns.out), result, notes)
         print(f"wrote {ns.out}.md, {ns.out}.json, {ns.out}.details.json" + (f" (notes: {notes_path})" if notes else ""))

@@ -163,3 +163,17 @@ def test_helpers_dispatch_and_report() -> None:
     ts = {t["target"]: t["pass"] for t in ca.targets(table, latency)}
     assert list(ts.values()) == [True, True, False, True]  # 0.49 is not 10 points above 0.45
     assert ca.oracle_row(w.upper_bound(_gsp(), w.tokenize(_gsp(), SIM), SIM))["load_max_over_mean"] == 1.0
+
+
+def test_six_proxies_are_a_policy_with_its_own_targets() -> None:
+    assert [ca.processes(p) for p in ("round_robin", "least_loaded", "tierroute_1", "tierroute_6", "sgl_router_3")] \
+        == [0, 0, 1, 6, 3]
+    assert "tierroute_6" in ca.POLICIES and "tierroute_6" not in ca.DEFAULT_POLICIES  # only when asked for
+    row = {"hit_rate": 0.8, "ttft_p50_ms": 10.0, "ttft_p90_ms": 20.0, "load_max_over_mean": 1.1}
+    table = {w.GSP: {"tierroute_1": row, "tierroute_3": {**row, "hit_rate": 0.79},
+                     "tierroute_6": {**row, "hit_rate": 0.75}}}
+    latency = {"added_p99_us": 400.0, "ping": {"p99_us": 90.0}, "memory": {"choose_p99_us": 40.0},
+               "redis": {"choose_p99_us": 440.0}}
+    ts = {t["target"]: t["pass"] for t in ca.targets(table, latency)}
+    assert ts["tierroute_3 within 2 points of tierroute_1"] is True
+    assert ts["tierroute_6 within 2 points of tierroute_1"] is False  # 5 points below
