@@ -18,7 +18,7 @@ from router.clock import FakeClock, SystemClock
 from router.conversations import MemoryConversations, RedisConversations, redis_key, ttl_px
 from router.limits import period
 from router.policy.model import Budget
-from router.redis_client import redis_client
+from router.redis_connect import redis_client
 from router.redis_limits import SCRIPTS as LIMIT_SCRIPTS
 from router.redis_limits import RedisLimits, admit_call, charge_call, redis_keys
 
@@ -46,13 +46,15 @@ async def test_affinity_sends_what_choose_call_and_finish_call_build(monkeypatch
         await store.aclose()
     keys, args = choose_call("small", ["b1", "b2", "b3"], CANDS, "L1", PARAMS, 77)
     assert sent[0] == (SCRIPTS["choose"], keys, args)
-    assert keys == ["tierroute:{small}:lease"]
-    assert args[:10] == ["tierroute:{small}:", "L1", 3, 2, 600, 60, 0.3, 16, 1.5, 1.0]
-    assert args[10:13] == ["b1", "b2", "b3"]
-    assert args[13:] == ["r1", "1", 64, 2, 1.0, 500, "r2", "0", 0, 0, 1.5, 77]  # unknown capacity: max_entries
+    p = "tierroute:{small}:"
+    assert keys == [p + k + r for r in ("r1", "r2") for k in ("lru:", "lease:", "fill:")]  # all declared: one slot
+    assert args[:9] == ["L1", 3, 2, 600, 60, 0.3, 16, 1.5, 1.0]
+    assert args[9:12] == ["b1", "b2", "b3"]
+    assert args[12:] == ["r1", "1", 64, 2, 1.0, 500, "r2", "0", 0, 0, 1.5, 77]  # unknown capacity: max_entries
     assert sent[1] == (SCRIPTS["finish"], *finish_call("small", "r1", "L1", ["b3"], 12.5))
-    assert sent[1][2] == ["tierroute:{small}:", "r1", "L1", "12500000", "b3"]
-    assert sent[2][2] == ["tierroute:{small}:", "r2", "L2", ""]
+    assert sent[1][1] == [p + "lease:r1", p + "lru:r1"]
+    assert sent[1][2] == ["L1", "12500000", "b3"]
+    assert sent[2][2] == ["L2", ""]
 
 
 async def test_a_built_choose_call_acts_on_the_stores_keys(shared_redis: Redis, scope: str) -> None:
@@ -64,8 +66,8 @@ async def test_a_built_choose_call_acts_on_the_stores_keys(shared_redis: Redis, 
         assert out[0] == b"r1"
         choice = await store.choose(scope, ["x1", "x2", "x3"], CANDS[:1], "L2", PARAMS)
         assert choice is not None and choice.matched == 2 and choice.loads["r1"] == 2  # external 2, 2 leases
-        await shared_redis.eval(SCRIPTS["finish"], 1, *finish_call(scope, "r1", "L-bench")[0],
-                                *finish_call(scope, "r1", "L-bench")[1])
+        keys, args = finish_call(scope, "r1", "L-bench")
+        await shared_redis.eval(SCRIPTS["finish"], len(keys), *keys, *args)
         assert await shared_redis.zscore(key_prefix(scope) + "lease:r1", "L-bench") is None
         assert store.status.errors == 0
     finally:
@@ -83,7 +85,7 @@ async def test_limits_send_what_admit_call_and_charge_call_build(monkeypatch: py
         sent.append((source, list(keys), list(args)))
         return [b"ok", b"0", b"0", b"0", b"0"] if source == LIMIT_SCRIPTS["admit"] else [b"0.25", b"0.25"]
 
-    monkeypatch.setattr(store._pipe, "script", script)
+    monkeypatch.setattr(store._calls, "script", script)
     p = Principal("bot", None, requests_per_minute=60, tokens_per_minute=1000,
                   budget=Budget(usd_per_day=5.0, on_exhausted="refuse"))
     per = period(clock.wall())

@@ -12,9 +12,9 @@ import numpy as np
 import orjson
 import pytest
 
+from classifiers.fake import FunctionClassifier
 from classifiers.training import tiers as T
 from classifiers.training import tiers_cli
-from classifiers.fake import FunctionClassifier
 
 WriteJsonl = Callable[[Iterable[dict[str, Any]]], Path]
 
