@@ -14,7 +14,8 @@ def add_up_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8000, help="the proxy's port")
     p.add_argument("--dir", default=".tierroute/up", help="where the generated policy and the logs go")
     p.add_argument("--redis", default="auto", help="auto: 127.0.0.1:6379 if it answers, else start a private "
-                   "redis-server; start: always a private one; none: in-memory state; or a redis:// URL")
+                   "redis-server; start: always a private one; none: in-memory state; or a URL in any form "
+                   "--redis-url takes (redis://, redis+cluster://, redis+sentinel://)")
 
 
 def run_up(ns: argparse.Namespace) -> int:
