@@ -16,7 +16,9 @@ Targets (all against ``bench/mock_upstream.py``; every request carries a unique 
                         installed on first use), no database, ``openai/mock-model`` at the mock.
 * ``tierroute_auto_redis`` (issue 12) ``model: "auto"`` with ``cache_aware`` over two mock replicas per
                         tier, ``--redis-url`` at a private ``redis-server`` (pinned with the mock), sticky
-                        conversations; ``sgl_router_rr`` / ``sgl_router_cache_aware``: sglang-router 0.3.2
+                        conversations; ``tierroute_auto_replicas``: the same policy without Redis (the
+                        in-memory stores), so the gap between the two is what Redis adds;
+                        ``sgl_router_rr`` / ``sgl_router_cache_aware``: sglang-router 0.3.2
                         (``bench/.venvs/sglang_router``) over the first tier's two replicas
                         (``bench/overhead_router.py``). Every proxy row also gets its CPU µs per request
                         (``/proc/<pid>/task/*/schedstat`` over the non-streaming run; Redis' apart).
@@ -275,13 +277,14 @@ class Setup:
     def url(self, target: str) -> str:
         port = {"direct": "mock_a", "floor_proxy": "floor", "tierroute_pinned": "tr_pinned",
                 "tierroute_auto": "tr_auto", "litellm_proxy": "litellm", "tierroute_auto_redis": "tr_redis",
-                "sgl_router_rr": "sgl_rr", "sgl_router_cache_aware": "sgl_ca"}[target]
+                "tierroute_auto_replicas": "tr_replicas", "sgl_router_rr": "sgl_rr",
+                "sgl_router_cache_aware": "sgl_ca"}[target]
         return f"http://127.0.0.1:{self.ports[port]}/v1/chat/completions"
 
     @staticmethod
     def model(target: str) -> str:
-        return {"tierroute_pinned": "small", "tierroute_auto": "auto", "tierroute_auto_redis": "auto"}.get(
-            target, "mock-model")
+        return {"tierroute_pinned": "small", "tierroute_auto": "auto", "tierroute_auto_redis": "auto",
+                "tierroute_auto_replicas": "auto"}.get(target, "mock-model")
 
     @staticmethod
     def proc_name(target: str) -> str | None:
@@ -309,12 +312,15 @@ def start_router_targets(s: Setup) -> None:
     """Issue 12's targets: tierroute auto + cache_aware over two replicas per tier + a private Redis, and
     sgl-router over the same two replicas of the first tier (see overhead_router)."""
     p = s.ports
+    if "tierroute_auto_redis" in s.targets or "tierroute_auto_replicas" in s.targets:
+        (s.work / "policy_replicas.yaml").write_text(orr.policy_replicas(
+            POLICY.format(port_a=p["mock_a"], port_b=p["mock_b"]), {"small": p["mock_a2"], "large": p["mock_b2"]}))
+    if "tierroute_auto_replicas" in s.targets:  # the same policy, the in-memory stores: what Redis adds is the gap
+        start_tierroute(s, "tierroute_auto_replicas", "tr_replicas", "policy_replicas.yaml")
     if "tierroute_auto_redis" in s.targets:
         p["redis"] = free_port()
         s.procs.start("redis", pinned(orr.redis_server_cmd(p["redis"], s.work), s.client_cpu))
         orr.wait_redis(p["redis"])
-        (s.work / "policy_replicas.yaml").write_text(orr.policy_replicas(
-            POLICY.format(port_a=p["mock_a"], port_b=p["mock_b"]), {"small": p["mock_a2"], "large": p["mock_b2"]}))
         start_tierroute(s, "tierroute_auto_redis", "tr_redis", "policy_replicas.yaml",
                         ["--redis-url", f"redis://127.0.0.1:{p['redis']}/0"])
     workers = [f"http://127.0.0.1:{p['mock_a']}", f"http://127.0.0.1:{p['mock_a2']}"]
@@ -326,8 +332,9 @@ def start_router_targets(s: Setup) -> None:
     for target, key in (("sgl_router_rr", "sgl_rr"), ("sgl_router_cache_aware", "sgl_ca")):
         if target in s.targets:
             s.procs.wait_http(target, f"http://127.0.0.1:{p[key]}/health", timeout=60)
-    if "tierroute_auto_redis" in s.targets:
-        s.procs.wait_http("tierroute_auto_redis", f"http://127.0.0.1:{p['tr_redis']}/ready", timeout=240)
+    for target, key in (("tierroute_auto_redis", "tr_redis"), ("tierroute_auto_replicas", "tr_replicas")):
+        if target in s.targets:
+            s.procs.wait_http(target, f"http://127.0.0.1:{p[key]}/ready", timeout=240)
 
 
 def redis_state(s: Setup) -> dict[str, Any] | None:
@@ -707,7 +714,7 @@ def profile_targets(s: Setup, runner: Runner, out_dir: Path, prof: Profile, c: i
     out_dir.mkdir(parents=True, exist_ok=True)
     exe = py_spy_exe()
     summary: dict[str, Any] = {}
-    for target in ("tierroute_pinned", "tierroute_auto", "tierroute_auto_redis"):
+    for target in ("tierroute_pinned", "tierroute_auto", "tierroute_auto_replicas", "tierroute_auto_redis"):
         name = s.proc_name(target)
         if target not in s.targets or name is None:
             continue

@@ -25,7 +25,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 SGL_SPEC = "sglang-router==0.3.2"
 SGL_VENV = BENCH / ".venvs" / "sglang_router"
-ROUTER_TARGETS = ("tierroute_auto_redis", "sgl_router_rr", "sgl_router_cache_aware")
+ROUTER_TARGETS = ("tierroute_auto_replicas", "tierroute_auto_redis", "sgl_router_rr", "sgl_router_cache_aware")
 
 def policy_replicas(policy_text: str, second: dict[str, int]) -> str:
     """``overhead.POLICY`` (one replica per tier) with a second replica per tier (``second``: tier → port),
