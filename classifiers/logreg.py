@@ -119,6 +119,10 @@ class LogRegModel:
             self._ngram_hasher = NgramHasher(self.ngrams)  # remembers token buckets across calls (bounded)
         return self._ngram_hasher
 
+    def bounds(self) -> dict[str, Any]:
+        """The n-gram cache's size against its cap, once scoring has made one."""
+        return {"ngrams": self._ngram_hasher.describe()} if self._ngram_hasher is not None else {}
+
     def proba_one(self, embedding: np.ndarray, text: str) -> float:
         """:meth:`predict_proba` of one text (its embedding given), without the batch's arrays.
 
@@ -281,6 +285,12 @@ class EmbeddingLogRegClassifier:
         else:
             emb = self.embedder.encode([focus_text(text) if m.view == "focus" else text])[0]
         return m.proba_one(emb, text)
+
+    def bounds(self) -> dict[str, Any]:
+        """What scoring remembers across texts (the embedder's and the n-grams' caches), against its caps."""
+        embedder_bounds = getattr(self.embedder, "bounds", None)
+        out: dict[str, Any] = embedder_bounds() if embedder_bounds is not None else {}
+        return {**out, **self.model.bounds()}
 
     def score_features(self, features: FeatureArrays | Sequence[dict[str, Any]]) -> np.ndarray:
         """Scores from :class:`classifiers.featurize.Featurizer` features (no text needed)."""

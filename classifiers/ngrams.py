@@ -26,7 +26,7 @@ import numpy as np
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 HEAD_CHARS_PER_TOKEN = 16
-DEFAULT_MAX_ENTRIES = 200_000
+DEFAULT_MAX_ENTRIES = 50_000  # per order: ~14 MB for both when full (random words, tracemalloc)
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,10 @@ class NgramHasher:
         self.max_entries = max_entries
         self._unigrams: dict[str, int] = {}
         self._bigrams: dict[tuple[str, str], int] = {}
+
+    def describe(self) -> dict[str, int]:
+        """Its size against its cap (``/admin/stats`` → ``bounds.classifier``)."""
+        return {"unigrams": len(self._unigrams), "bigrams": len(self._bigrams), "max_entries": self.max_entries}
 
     def ids(self, text: str) -> list[int]:
         """The sorted distinct bucket ids of ``text`` (module docstring)."""

@@ -138,3 +138,7 @@ class StaticEmbedder:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "static", **self.config.to_json()}
+
+    def bounds(self) -> dict[str, Any]:
+        """What it remembers across texts, against its cap (the word → ids cache)."""
+        return {"word_pieces": self._words.describe()} if self._words is not None else {}

@@ -26,7 +26,7 @@ import json
 import re
 from typing import Any
 
-DEFAULT_MAX_WORDS = 200_000
+DEFAULT_MAX_WORDS = 50_000  # ~18 MB when full (random 4-12 letter words, tracemalloc)
 _PIECE = re.compile(r"[a-z0-9]+|[!-/:-@\[-`{-~]")
 _PLAIN = re.compile(r"[^\x20-\x7e\t\n\r]")
 
@@ -53,6 +53,10 @@ class WordPieceCache:
 
     def __len__(self) -> int:
         return len(self._words)
+
+    def describe(self) -> dict[str, int]:
+        """Its size against its cap (``/admin/stats`` → ``bounds.classifier``)."""
+        return {"words": len(self._words), "max_words": self.max_words}
 
     def ids(self, text: str) -> list[int] | None:
         """The token ids of ``text`` as ``encode(text, add_special_tokens=False)``, or None (not plain)."""

@@ -90,6 +90,11 @@ class ScorerSlot:
         if old is not None:
             await old.aclose()
 
+    def bounds(self) -> dict[str, Any]:
+        """The serving classifier's caches against their caps, if it has any (``/admin/stats`` → ``bounds``)."""
+        bounds = getattr(self.batcher.classifier, "bounds", None) if self.batcher is not None else None
+        return bounds() if bounds is not None else {}
+
     async def score(self, text: str) -> float:
         if self.batcher is None:
             raise NotReady("The classifier is still loading; retry shortly or pin a tier.")
@@ -224,7 +229,8 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None, cloc
     deps.limits = lambda: limits.usage(runtime().keys.principals())
     deps.bounds = lambda: {"h1_pool": sglang.describe(), "affinity": store.describe(),
                            "conversations": conversations.describe(), "learning": learning.bounds(),
-                           "limits": limits.bounds(), "responses": stored.describe()}
+                           "limits": limits.bounds(), "responses": stored.describe(),
+                           "classifier": scorer.bounds()}
     stored = responses.ResponseStore()  # previous_response_id and GET /v1/responses/{id}
     front = Front(svc)  # request ids, the auth gate and the error renderer of every route
     embedder = embeddings.EmbeddingsService(svc, env)

@@ -28,3 +28,19 @@ def test_bounds_are_shown(cluster: Cluster, make_proxy: ProxyFactory) -> None:
     assert bounds["conversations"] == {"store": "memory", "entries": 4, "max_entries": 500}
     assert bounds["learning"]["remember_queue_max"] > 0
     assert bounds["limits"] == {"tracked_keys": 0, "max_keys": MAX_KEYS, "dropped_keys": 0}  # no key has limits
+
+
+def test_the_shipped_classifiers_caches_are_shown_with_their_caps(cluster: Cluster, make_proxy: ProxyFactory) -> None:
+    """The word-piece and n-gram caches grow with the words traffic brings: /admin/stats shows them."""
+    from classifiers.logreg import load_classifier
+    from classifiers.ngrams import DEFAULT_MAX_ENTRIES
+    from classifiers.wordpiece import DEFAULT_MAX_WORDS
+
+    with make_proxy(default_policy(cluster), classifier=load_classifier()) as proxy:
+        r = httpx.post(proxy.v1 + "/chat/completions", headers={"Authorization": f"Bearer {CLIENT_KEY}"},
+                       json={"model": "auto", "max_tokens": 2,
+                             "messages": [{"role": "user", "content": "six distinct words in this prompt"}]})
+        assert r.status_code == 200, r.text
+        caches = proxy.admin("/admin/stats")["bounds"]["classifier"]
+    assert caches["word_pieces"] == {"words": 6, "max_words": DEFAULT_MAX_WORDS}
+    assert caches["ngrams"] == {"unigrams": 6, "bigrams": 5, "max_entries": DEFAULT_MAX_ENTRIES}
