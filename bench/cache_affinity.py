@@ -16,7 +16,7 @@ freshly reset workers (``POST /sim/reset``) and freshly started routers:
   ``redis-server`` on a free port); ``tierroute_6``, six (only when asked for: ``--policies``);
 * ``sgl_router_1`` / ``sgl_router_3`` (/ ``sgl_router_6`` when asked for) -- one / three
   ``sglang_router.launch_router`` processes
-  (PyPI ``sglang-router``, installed into ``bench/.venvs/sglang-router`` when missing) with
+  (PyPI ``sglang-router``, installed into ``bench/.venvs/sglang_router`` when missing) with
   ``--policy cache_aware`` and its defaults for every routing parameter;
 * ``oracle`` -- computed, not run: the clairvoyant placement of
   :func:`cache_affinity_workloads.oracle` (each prefix group / conversation on one replica,
@@ -69,6 +69,7 @@ for _p in (ROOT, HERE):
 import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 import orjson  # noqa: E402
+import overhead_router  # noqa: E402
 import yaml  # noqa: E402
 from affinity_latency import measure as measure_latency  # noqa: E402
 from cache_affinity_procs import Procs, free_port, install_signal_handlers, start_redis  # noqa: E402
@@ -94,8 +95,6 @@ POLICIES = ("round_robin", "least_loaded", "tierroute_1", "tierroute_3", "tierro
             "sgl_router_6")
 DEFAULT_POLICIES = ("round_robin", "least_loaded", "tierroute_1", "tierroute_3", "sgl_router_1", "sgl_router_3")
 SWEEP_POLICIES = ("round_robin", "tierroute_1", "tierroute_3", "sgl_router_1")
-SGL_ROUTER_VERSION = "0.3.2"
-SGL_VENV = HERE / ".venvs" / "sglang-router"
 MODEL = "sim-model"  # the workers' served model name
 TIER = "pool"  # the tierroute tier holding the four workers
 ADMIN_KEY = "bench-cache-affinity-admin"
@@ -133,17 +132,8 @@ def full_config() -> Config:
 # -- processes ---------------------------------------------------------------------------------
 
 def ensure_sgl_router(python: str | None) -> str:
-    """The interpreter that has ``sglang_router``; installs sglang-router into its own venv if needed."""
-    if python:
-        return python
-    exe = SGL_VENV / "bin" / "python"
-    if exe.exists() and subprocess.run([str(exe), "-c", "import sglang_router"], capture_output=True).returncode == 0:
-        return str(exe)
-    print(f"installing sglang-router=={SGL_ROUTER_VERSION} into {SGL_VENV} ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(SGL_VENV)], check=True)
-    subprocess.run([str(exe), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    f"sglang-router=={SGL_ROUTER_VERSION}"], check=True)
-    return str(exe)
+    """``python`` if given, else the one sgl-router venv the overhead benchmark uses too (installed if needed)."""
+    return python or str(overhead_router.ensure_sgl_router())
 
 
 def sgl_router_version(python: str) -> str:

@@ -41,8 +41,9 @@ def policy_replicas(policy_text: str, second: dict[str, int]) -> str:
 
 
 def ensure_sgl_router(spec: str = SGL_SPEC) -> Path:
+    """The interpreter of ``bench/.venvs/sglang_router`` (both benchmarks' sgl-router), installed on first use."""
     py = SGL_VENV / "bin" / "python"
-    if py.exists():
+    if py.exists() and subprocess.run([str(py), "-c", "import sglang_router"], capture_output=True).returncode == 0:
         return py
     print(f"installing {spec} into {SGL_VENV} (first run only) ...", flush=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(SGL_VENV)], check=True)
