@@ -123,8 +123,8 @@ class LogRegModel:
         """The n-gram cache's size against its cap, once scoring has made one."""
         return {"ngrams": self._ngram_hasher.describe()} if self._ngram_hasher is not None else {}
 
-    def proba_one(self, embedding: np.ndarray, text: str) -> float:
-        """:meth:`predict_proba` of one text (its embedding given), without the batch's arrays.
+    def proba_one(self, embedding: np.ndarray, text: str, view: str) -> float:
+        """:meth:`predict_proba` of one text (its embedding and :attr:`view` of it given), without the batch's arrays.
 
         The same terms as the batch path (embedding, standardised text features, n-grams weighted
         ``1 / sqrt(ids)``), summed per block: equal to it within float rounding (~1e-15).
@@ -135,7 +135,7 @@ class LogRegModel:
             assert self.feature_mean is not None and self.feature_scale is not None
             z += float(((text_features(text) - self.feature_mean) / self.feature_scale) @ self.coef[d:])
         if self.ngrams is not None:
-            ids = self._hasher().ids(focus_text(text) if self.view == "focus" else text)
+            ids = self._hasher().ids(view)
             if ids:
                 z += float(self._table()[ids].sum() / math.sqrt(len(ids)))
         return float(np.exp(-np.logaddexp(0.0, -z)))
@@ -280,11 +280,10 @@ class EmbeddingLogRegClassifier:
 
     def _score_one(self, text: str) -> float:
         m = self.model
-        if m.embedding_weight == 0.0:
-            emb = np.zeros(self.embedder.dim, dtype=np.float32)
-        else:
-            emb = self.embedder.encode([focus_text(text) if m.view == "focus" else text])[0]
-        return m.proba_one(emb, text)
+        view = focus_text(text) if m.view == "focus" else text
+        emb = np.zeros(self.embedder.dim, dtype=np.float32) if m.embedding_weight == 0.0 \
+            else self.embedder.encode([view])[0]
+        return m.proba_one(emb, text, view)
 
     def bounds(self) -> dict[str, Any]:
         """What scoring remembers across texts (the embedder's and the n-grams' caches), against its caps."""
