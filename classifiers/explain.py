@@ -50,8 +50,12 @@ def explain(classifier: Any, text: str) -> Explanation:
     dim = int(model.embedding.get("dim", 0))
     parts: list[Part] = []
     if model.embedding_weight != 0.0:
-        emb = classifier.embedder.encode([view])[0].astype(np.float64)
-        parts.append(Part("meaning (embedding block)", float(emb @ model.coef[:dim])))
+        folded = getattr(classifier, "folded", None)  # the served arithmetic, where the classifier has it
+        if folded is not None:
+            parts.append(Part("meaning (embedding block)", folded.embedding_term(view)))
+        else:
+            emb = classifier.embedder.encode([view])[0].astype(np.float64)
+            parts.append(Part("meaning (embedding block)", float(emb @ model.coef[:dim])))
     if model.uses_text_features:
         raw = feature_matrix([text])[0]
         z = (raw - model.feature_mean) / model.feature_scale

@@ -90,7 +90,13 @@ def _answers_cue(block: str, cue: str) -> bool:
 
 def text_features(text: str) -> np.ndarray:
     """The :data:`FEATURE_NAMES` values of one text (see the module docstring), float64."""
-    focus = focus_text(text)
+    return np.asarray(text_feature_values(text), dtype=np.float64)
+
+
+def text_feature_values(text: str, focus: str | None = None) -> tuple[float, ...]:
+    """:func:`text_features` as a tuple of floats; ``focus`` is ``focus_text(text)`` when the caller has it."""
+    if focus is None:
+        focus = focus_text(text)
     words = _WORD.findall(focus)
     n_chars = max(len(focus), 1)
     lower = list(map(str.lower, words))  # map(): C loops, the same values as the plain Python ones
@@ -98,7 +104,7 @@ def text_features(text: str) -> np.ndarray:
     code = _count_of(focus, _CODE_PUNCT) / n_chars + 0.2 * sum(map(focus.count, _CODE_MARKERS))
     maths = (_count_of(focus, _MATH_CHARS) / n_chars + 0.2 * sum(map(focus.count, _MATH_MARKERS))
              + 0.2 * sum(map(_MATH_WORDS.__contains__, lower)))
-    values = (
+    return (
         math.log1p(len(focus)), math.log1p(len(words)), math.log1p(focus.count("\n") + 1),
         math.log1p(len(text)), math.log1p(len(blocks(text))), min(code, 1.0), min(maths, 1.0),
         float("?" in focus), float(bool(_WH.match(focus))), float(bool(_IMPERATIVE.match(focus))),
@@ -107,7 +113,6 @@ def text_features(text: str) -> np.ndarray:
         len(set(lower)) / len(lower) if lower else 1.0,
         float(len(_OPTION_LINE.findall(focus)) >= 2),
     )
-    return np.asarray(values, dtype=np.float64)
 
 
 def _count_of(text: str, deletion: dict[int, int | None]) -> int:

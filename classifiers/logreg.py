@@ -40,8 +40,10 @@ import orjson
 from .base import Classifier
 from .embed import MINILM_ID, TRUNCATIONS, Embedder, MiniLMEmbedder
 from .feature_arrays import FeatureArrays, as_arrays
-from .features import FEATURE_NAMES, feature_matrix, focus_text, text_features
+from .features import FEATURE_NAMES, feature_matrix, focus_text
+from .folded import FoldedLogReg
 from .ngrams import NgramHasher, NgramSpec, flatten, row_sums
+from .static import StaticEmbedder
 
 FORMAT = "tierroute.logreg/2"
 FORMAT_NGRAMS = "tierroute.logreg/3"
@@ -123,22 +125,9 @@ class LogRegModel:
         """The n-gram cache's size against its cap, once scoring has made one."""
         return {"ngrams": self._ngram_hasher.describe()} if self._ngram_hasher is not None else {}
 
-    def proba_one(self, embedding: np.ndarray, text: str, view: str) -> float:
-        """:meth:`predict_proba` of one text (its embedding and :attr:`view` of it given), without the batch's arrays.
-
-        The same terms as the batch path (embedding, standardised text features, n-grams weighted
-        ``1 / sqrt(ids)``), summed per block: equal to it within float rounding (~1e-15).
-        """
-        d = embedding.shape[0]
-        z = float(np.asarray(embedding, dtype=np.float64) @ self.coef[:d]) + self.intercept
-        if self.uses_text_features:
-            assert self.feature_mean is not None and self.feature_scale is not None
-            z += float(((text_features(text) - self.feature_mean) / self.feature_scale) @ self.coef[d:])
-        if self.ngrams is not None:
-            ids = self._hasher().ids(view)
-            if ids:
-                z += float(self._table()[ids].sum() / math.sqrt(len(ids)))
-        return float(np.exp(-np.logaddexp(0.0, -z)))
+    def ngram_buckets(self, view: str) -> set[int]:
+        """The distinct n-gram bucket ids of a text's view (empty when the model has no n-grams)."""
+        return self._hasher().bucket_set(view) if self.ngrams is not None else set()
 
     def text_ngram_z(self, texts: Sequence[str]) -> np.ndarray | None:
         """:meth:`ngram_z` of texts (their view, as at training time)."""
@@ -248,11 +237,6 @@ def _parse_ngrams(obj: dict[str, Any]) -> tuple[NgramSpec, np.ndarray, np.ndarra
     return spec, ids, coef
 
 
-# Up to this many texts, a cheap (static) embedder's batch is scored text by text: ~100 µs per
-# text against ~150 for a batch of one and ~90 for four (bigger batches amortise their arrays).
-ONE_BY_ONE = 2
-
-
 class EmbeddingLogRegClassifier:
     """``Classifier``: embed the texts, apply the linear model. Checks the embedder matches."""
 
@@ -265,25 +249,20 @@ class EmbeddingLogRegClassifier:
         self.model = model
         self.name = model.name
         self.loop_chars = int(getattr(embedder, "loop_chars", 0) or 0)  # cheap enough for the loop: batching.py
+        # a static embedder: one text at a time with the linear steps folded (classifiers/folded.py)
+        self.folded = FoldedLogReg(embedder, model) if isinstance(embedder, StaticEmbedder) else None
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros(0, dtype=np.float64)
-        if self.loop_chars and len(texts) <= ONE_BY_ONE:  # a cheap embedder: skip the batch's array plumbing
-            return np.fromiter((self._score_one(t) for t in texts), dtype=np.float64, count=len(texts))
+        if self.folded is not None:  # a static embedder: no batch arrays (cheaper per text at any batch size)
+            return np.fromiter(map(self.folded.score, texts), dtype=np.float64, count=len(texts))
         if self.model.embedding_weight == 0.0:  # the fit left the embedding out: skip computing it
             embeddings = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
         else:
             views = [focus_text(t) for t in texts] if self.model.view == "focus" else texts
             embeddings = self.embedder.encode(views)
         return self.model.predict_proba(self.model.inputs(embeddings, texts), self.model.text_ngram_z(texts))
-
-    def _score_one(self, text: str) -> float:
-        m = self.model
-        view = focus_text(text) if m.view == "focus" else text
-        emb = np.zeros(self.embedder.dim, dtype=np.float32) if m.embedding_weight == 0.0 \
-            else self.embedder.encode([view])[0]
-        return m.proba_one(emb, text, view)
 
     def bounds(self) -> dict[str, Any]:
         """What scoring remembers across texts (the embedder's and the n-grams' caches), against its caps."""
@@ -321,8 +300,6 @@ def load_classifier(model_dir: str | Path | None = None, *, embedder: Embedder |
     directory = default_model_dir() if model_dir is None else Path(model_dir)
     model = LogRegModel.load(directory)
     if embedder is None and model.embedding.get("kind") == "static":
-        from .static import StaticEmbedder
-
         embedder = StaticEmbedder.load(directory)
     if embedder is None:
         if model.embedding.get("model_id") != MINILM_ID:

@@ -89,6 +89,10 @@ class NgramHasher:
 
     def ids(self, text: str) -> list[int]:
         """The sorted distinct bucket ids of ``text`` (module docstring)."""
+        return sorted(self.bucket_set(text))
+
+    def bucket_set(self, text: str) -> set[int]:
+        """The distinct bucket ids of ``text``, unsorted."""
         spec, crc, keep = self.spec, zlib.crc32, self.max_entries
         toks, b = tokens(text, spec.max_tokens), spec.buckets
         ids: set[int] = set()
@@ -113,7 +117,7 @@ class NgramHasher:
                     ids.add(v)
             else:
                 ids.update(crc(" ".join(toks[i:i + n]).encode()) % b for i in range(len(toks) - n + 1))
-        return sorted(ids)
+        return ids
 
 
 def ngram_ids(text: str, spec: NgramSpec) -> list[int]:

@@ -106,6 +106,21 @@ class StaticEmbedder:
         paths[2].write_bytes(orjson.dumps(self.config.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
         return paths
 
+    @property
+    def vectors(self) -> np.ndarray:
+        """The token-vector table, float32, one row per token id (read-only by convention)."""
+        return self._vectors
+
+    def token_id_list(self, text: str) -> list[int]:
+        """Step 1 of the algorithm for one text, as a list (what :mod:`classifiers.folded` sums)."""
+        limit = self.config.max_tokens
+        cut = text[: limit * CHARS_PER_TOKEN]
+        ids = self._words.ids(cut) if self._words is not None else None
+        if ids is None:
+            ids = self._tokenizer.encode(cut, add_special_tokens=False).ids
+        ids = ids[:limit]
+        return [i for i in ids if i != self._unk] if self._unk in ids else ids
+
     def token_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Step 1 of the algorithm: the kept token ids of each text."""
         limit = self.config.max_tokens

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from classifiers.logreg import load_classifier
 
@@ -34,16 +33,3 @@ def test_serve_time_load_imports_no_torch() -> None:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["heavy"] == [] and result["n"] == 2
     assert result["seconds"] < 5.0  # well under a second on an idle machine; slack for a loaded CI
-
-
-def test_one_text_at_a_time_scores_as_the_batch_does() -> None:
-    """The shipped model scores up to two texts one by one (no batch arrays): same scores as a batch."""
-    from classifiers.logreg import ONE_BY_ONE, load_classifier
-
-    clf = load_classifier()
-    texts = ["Hi!", "Write a Python function that merges two sorted lists.", "Prove that sqrt(2) is irrational.",
-             "Q: 2+2?\nA: 4\n\nQ: 3+3?\nA: 6\n\nQ: 5+7?\nA:", "Résumé en français, s'il vous plaît.", ""]
-    batch = clf.score(texts)
-    assert len(texts) > ONE_BY_ONE  # the batch path
-    singles = [float(clf.score([t])[0]) for t in texts]
-    assert singles == pytest.approx(batch.tolist(), abs=1e-12)
