@@ -287,7 +287,15 @@ class _Protocol(asyncio.Protocol):
 
 
 def _pack(args: Sequence[Arg]) -> bytes:
-    """RESP: an array of bulk strings, built as one str and encoded once (lengths are UTF-8 bytes)."""
+    """RESP: an array of bulk strings, packed by hiredis (C); what it does not take, as :func:`_pack_str`."""
+    try:
+        return hiredis.pack_command(tuple(args))  # type: ignore[arg-type]  # its stub types a 1-tuple
+    except TypeError:  # e.g. a bool: hiredis takes str, bytes, int and float only
+        return _pack_str(args)
+
+
+def _pack_str(args: Sequence[Arg]) -> bytes:
+    """RESP built as one str and encoded once (lengths are UTF-8 bytes)."""
     out = [f"*{len(args)}\r\n"]
     for a in args:
         v = a if isinstance(a, str) else a.decode() if isinstance(a, bytes) else repr(a) if isinstance(a, float) \

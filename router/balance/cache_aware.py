@@ -83,6 +83,15 @@ class CacheAwarePicker:
         self._finishing: set[asyncio.Task[None]] = set()
         self.holds = 0  # requests held for a prefix still being prefilled
         self.holds_timed_out = 0
+        self._params_of: tuple[Balance, AffinityParams, AffinityParams] | None = None  # built once per policy
+
+    def _params(self, b: Balance, *, stream: bool) -> AffinityParams:
+        """The store's parameters under ``b`` (whole answers, streams: prefill marks outlive a hold)."""
+        if self._params_of is None or self._params_of[0] is not b:
+            rule = RuleParams(b.match_threshold, b.balance_abs_threshold, b.balance_rel_threshold)
+            self._params_of = (b, AffinityParams(rule, b.entry_ttl_s, b.lease_ttl_s, 0.0),
+                               AffinityParams(rule, b.entry_ttl_s, b.lease_ttl_s, 2 * b.prefill_wait_s))
+        return self._params_of[2] if stream else self._params_of[1]
 
     async def pick(self, candidates: Sequence[Replica], request: PickRequest) -> Replica:
         if any(r.kind != "sglang" for r in candidates):
@@ -95,9 +104,7 @@ class CacheAwarePicker:
         blocks = fingerprint_text(text, candidates[0].model, block_chars=b.block_chars, max_blocks=b.max_blocks)
         # Prefill marks only for streams: a stream's first token says when its prefill ended; a whole
         # answer would keep its marks (and hold others) until it is complete.
-        fill_ttl = 2 * b.prefill_wait_s if request.body.get("stream") is True else 0.0  # marks outlive a hold
-        params = AffinityParams(RuleParams(b.match_threshold, b.balance_abs_threshold, b.balance_rel_threshold),
-                                b.entry_ttl_s, b.lease_ttl_s, fill_ttl)
+        params = self._params(b, stream=request.body.get("stream") is True)
         choice = await self._store.choose(request.tier, blocks, self._candidates(candidates, b), request.key, params)
         if choice is None:
             raise NoHealthyReplica(f"no healthy replica in tier {request.tier!r}")

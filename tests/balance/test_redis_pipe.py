@@ -16,7 +16,7 @@ from router.balance.redis_affinity import RedisAffinity
 from router.balance.rule import Candidate, RuleParams
 from router.clock import SystemClock
 from router.conversations import MemoryConversations, RedisConversations
-from router.redis_client import RedisPipe, _pack, script_sha
+from router.redis_client import RedisPipe, _pack, _pack_str, script_sha
 from router.redis_connect import redis_client
 from tests.conftest import RedisServer
 
@@ -27,6 +27,18 @@ CANDS = [Candidate("r1", True, 0, 0, 1.0, 0), Candidate("r2", True, 0, 0, 1.0, 0
 def test_pack_is_resp_with_byte_lengths() -> None:
     assert _pack(["SET", "k", 1, 0.5, "é"]) == (b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n$3\r\n0.5\r\n"
                                                 b"$2\r\n\xc3\xa9\r\n")
+
+
+@pytest.mark.parametrize("args", [
+    ("EVALSHA", "a" * 40, 2, "k1", "k2", 600.0, 1e-06, 0.30000000000000004, 12345678901234567890, -5, "é", ""),
+    ("SET", "k", "v", "PX", 1),
+])
+def test_hiredis_packs_what_the_str_packer_packs(args: tuple) -> None:
+    assert _pack(args) == _pack_str(args)
+
+
+def test_what_hiredis_refuses_is_packed_as_text() -> None:
+    assert _pack(("X", True)) == b"*2\r\n$1\r\nX\r\n$4\r\nTrue\r\n"
 
 
 async def test_concurrent_calls_share_one_connection_and_answer_in_order(private_redis: RedisServer) -> None:
