@@ -47,9 +47,9 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 _BLOCK_SPLIT = re.compile(r"\n[ \t]*\n")
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
-_CODE_PUNCT = str.maketrans("", "", "{}[]();=<>_")
+_CODE_PUNCT = "{}[]();=<>_"
 _CODE_MARKERS = ("```", "def ", "return ", "import ", "#include", "function", "class ", "=>", "::", "SELECT ", "</")
-_MATH_CHARS = str.maketrans("", "", "0123456789+-*/^=%")
+_MATH_CHARS = "0123456789+-*/^=%"
 _MATH_MARKERS = ("\\frac", "\\sqrt", "\\sum", "\\int", "$$")
 _MATH_WORDS = frozenset({"sin", "cos", "log", "sqrt", "integral", "derivative", "equation", "probability", "theorem",
                          "prove", "solve"})
@@ -115,9 +115,9 @@ def text_feature_values(text: str, focus: str | None = None) -> tuple[float, ...
     )
 
 
-def _count_of(text: str, deletion: dict[int, int | None]) -> int:
-    """How many characters of ``text`` the translation table ``deletion`` deletes (C speed)."""
-    return len(text) - len(text.translate(deletion))
+def _count_of(text: str, chars: str) -> int:
+    """How many characters of ``text`` are among ``chars`` (one C-level count per character)."""
+    return sum(map(text.count, chars))
 
 
 def feature_matrix(texts: Sequence[str]) -> np.ndarray:

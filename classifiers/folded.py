@@ -88,9 +88,9 @@ class FoldedLogReg:
         ids = self._embedder.token_id_list(view)
         if not ids:
             return 0.0
-        s = self._rows.take(ids, axis=0).sum(axis=0, dtype=np.float64)
-        dot = float(s @ self._c_e)
+        s = np.add.reduce(self._rows.take(ids, 0), 0, np.float64)  # the ufunc itself: no Python wrapper
+        dot = float(s.dot(self._c_e))
         if not self._normalize:
             return dot / len(ids)
-        norm = math.sqrt(float(s @ s))
+        norm = math.sqrt(float(s.dot(s)))
         return dot / norm if norm > 0.0 else 0.0

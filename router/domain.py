@@ -87,6 +87,9 @@ class RouteTable:
     policy: Policy
     tiers: dict[str, tuple[Replica, ...]]
     model_names: tuple[str, ...]  # every concrete model a client may ask for
+    # combined capabilities, by tier ("tier:<name>") or replica key, with the reports they were combined from
+    _caps_memo: dict[str, tuple[tuple[Caps | None, ...], Caps]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
 
     def candidates(self, tier: str, model: str | None = None) -> tuple[Replica, ...]:
         reps = self.tiers[tier]
@@ -101,8 +104,18 @@ class RouteTable:
 
     def capabilities(self) -> dict[str, Caps]:
         """Each tier's capabilities: the policy's declaration over what its replicas report."""
-        return {t: combine(self.policy.tier(t).capabilities, [r.state.caps for r in reps])
-                for t, reps in self.tiers.items()}
+        return {t: self._combined("tier:" + t, t, tuple(r.state.caps for r in reps)) for t, reps in self.tiers.items()}
 
     def replica_caps(self, replica: Replica) -> Caps:
-        return combine(self.policy.tier(replica.tier).capabilities, [replica.state.caps])
+        return self._combined(replica.key, replica.tier, (replica.state.caps,))
+
+    def _combined(self, name: str, tier: str, reported: tuple[Caps | None, ...]) -> Caps:
+        """:func:`combine`, computed again only when a replica's report is another object (reports are
+        replaced, never changed: ``Caps`` is frozen) or for a new route table (a reload)."""
+        hit = self._caps_memo.get(name)
+        if hit is not None and len(hit[0]) == len(reported) \
+                and all(a is b for a, b in zip(hit[0], reported, strict=True)):
+            return hit[1]
+        caps = combine(self.policy.tier(tier).capabilities, reported)
+        self._caps_memo[name] = (reported, caps)
+        return caps

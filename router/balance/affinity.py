@@ -72,6 +72,12 @@ class AffinityStore(Protocol):
         with ``forget_older_than`` every entry it last used before that stamp (it evicted them)."""
         ...
 
+    def finish_soon(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
+                    forget_older_than: float | None = None) -> None:
+        """:meth:`finish` without making the caller wait (a request that ended): what is local is done
+        at once, what goes to another server is sent in the background."""
+        ...
+
     async def renew(self, leases: Sequence[tuple[str, str, str]], ttl_s: float) -> None:
         """Extend (scope, replica, lease) leases of requests still running."""
         ...
@@ -170,6 +176,11 @@ class MemoryAffinity:
 
     async def finish(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
                      forget_older_than: float | None = None) -> None:
+        self.finish_soon(scope, replica, lease, forget, forget_older_than)
+
+    def finish_soon(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
+                    forget_older_than: float | None = None) -> None:
+        """All of it at once: nothing here waits."""
         self._leases.get((scope, replica), {}).pop(lease, None)
         mine = self._held.get((scope, replica))
         if mine is None:

@@ -170,10 +170,8 @@ class CacheAwarePicker:
         self._finish(p, request.key, (), older_than)
 
     def _finish(self, p: _Pending, lease: str, forget: Sequence[str], older_than: float | None) -> None:
-        """Release and feed back in the background: the answer does not wait for the store."""
-        task = asyncio.create_task(self._store.finish(p.scope, p.replica, lease, forget, older_than))
-        self._finishing.add(task)
-        task.add_done_callback(self._finishing.discard)
+        """Release and feed back without waiting: the answer does not wait for the store."""
+        self._store.finish_soon(p.scope, p.replica, lease, forget, older_than)
 
     async def run(self) -> None:
         """Renew the leases of requests still running, every third of the lease TTL."""

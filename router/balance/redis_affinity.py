@@ -31,6 +31,7 @@ shared :class:`..redis_client.RedisHealth` (errors, fallbacks: ``describe()["red
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -243,6 +244,7 @@ class RedisAffinity:
         self.max_entries = max_entries  # per replica, in Redis, while its capacity is unknown
         self._breaker = RedisBreaker(clock, "affinity", failures=breaker_failures, cooldown_s=breaker_cooldown_s)
         self.status = self._breaker.status
+        self._background: set[asyncio.Task[None]] = set()  # FINISH calls of requests that ended
 
     @classmethod
     def from_url(cls, url: str, clock: Clock, *, timeout_s: float = 0.05) -> RedisAffinity:
@@ -304,7 +306,21 @@ class RedisAffinity:
 
     async def finish(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
                      forget_older_than: float | None = None) -> None:
-        await self._local.finish(scope, replica, lease, forget)
+        self._local.finish_soon(scope, replica, lease, forget)
+        await self._finish_remote(scope, replica, lease, forget, forget_older_than)
+
+    def finish_soon(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
+                    forget_older_than: float | None = None) -> None:
+        """The local store's part at once; the ``FINISH`` script in a background task (kept until it ends)."""
+        self._local.finish_soon(scope, replica, lease, forget)
+        if not self._breaker.usable():
+            return
+        task = asyncio.create_task(self._finish_remote(scope, replica, lease, forget, forget_older_than))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _finish_remote(self, scope: str, replica: str, lease: str, forget: Sequence[str],
+                             forget_older_than: float | None) -> None:
         if not self._breaker.usable():
             return
         try:

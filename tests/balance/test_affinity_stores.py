@@ -93,3 +93,26 @@ async def test_redis_outage_falls_back_and_recovers(private_redis, scope: str) -
         assert store.status.state == "closed" and store.status.recovered == 1
     finally:
         await store.aclose()
+
+
+async def test_finish_soon_releases_at_once_in_memory_and_in_the_background_in_redis(
+        shared_redis: Redis, scope: str) -> None:
+    """What a request that ended calls: no await; the lease stops counting in both stores."""
+    import asyncio
+
+    one = [Candidate("r1")]
+    for store in (MemoryAffinity(FakeClock()), RedisAffinity(shared_redis, SystemClock())):
+        first = await store.choose(scope, ["b1"], one, "L1", PARAMS)
+        assert first is not None and first.loads == {"r1": 0.0}
+        store.finish_soon(scope, "r1", "L1")
+        if isinstance(store, RedisAffinity):
+            for _ in range(100):  # the FINISH script is on its way
+                await asyncio.sleep(0.01)
+                if not store._background:  # noqa: SLF001
+                    break
+        again = await store.choose(scope, ["b2"], one, "L2", PARAMS)
+        assert again is not None and again.loads == {"r1": 0.0}  # L1 no longer counts
+        await store.finish(scope, "r1", "L2")
+    keys = [k async for k in shared_redis.scan_iter(match=key_prefix(scope) + "*")]
+    if keys:
+        await shared_redis.delete(*keys)

@@ -132,3 +132,19 @@ def test_the_prompt_estimate_is_computed_once_per_request() -> None:
     first = req.prompt_tokens_estimate()
     req.body["messages"][0]["content"] = ""  # a second walk would see this
     assert req.prompt_tokens_estimate() == first == req.needed_tokens() == 104
+
+
+def test_a_route_table_combines_again_when_a_replica_reports_anew(policy: Policy) -> None:
+    """``RouteTable`` keeps combined capabilities until a replica's report is replaced."""
+    from router.domain import Replica, RouteTable
+
+    price = policy.tier("small").backends[0].price
+    rep = Replica("k", "small/0", "small", "sglang", "m", price, url="http://s:1")
+    table = RouteTable(policy, {"small": (rep,)}, ("m",))
+    assert table.replica_caps(rep).vision is None and table.capabilities()["small"].vision is None
+    first = table.replica_caps(rep)
+    assert table.replica_caps(rep) is first  # nothing new: the same object
+    rep.state.caps = Caps(vision=True, source="sglang")
+    assert table.replica_caps(rep).vision is True and table.capabilities()["small"].vision is True
+    rep.state.caps = Caps(vision=False, source="sglang")
+    assert table.replica_caps(rep).vision is False and table.capabilities()["small"].vision is False
