@@ -19,8 +19,8 @@ routed as if it had no key, to a random node, and answered ``MOVED``, so the top
 first. Every fifth ``MOVED`` it closes every connection, in-use ones included, so that is turned
 off (``reinitialize_steps=0``: a ``MOVED`` moves its slot only; connection errors still re-read
 the whole topology). Where it still closes them all (``CLUSTERDOWN``, a failed topology read), a
-command caught on one fails inside redis-py with ``AttributeError`` (its writer is gone): that is
-reported as the connection error it is.
+command caught on one fails inside redis-py with ``AttributeError`` (its writer is gone), or under
+uvloop with ``RuntimeError`` (its transport "is closed"): that is reported as the connection error it is.
 """
 
 from __future__ import annotations
@@ -76,6 +76,10 @@ class ClusterCalls(Calls):
         try:
             return await cluster.execute_command(*args)
         except AttributeError as e:  # a connection redis-py closed under the command: see the module docstring
+            raise RedisConnectionError(f"connection closed under the command: {e}") from e
+        except RuntimeError as e:  # the same under uvloop: its transport refuses the write ("... is closed")
+            if "closed" not in str(e):
+                raise
             raise RedisConnectionError(f"connection closed under the command: {e}") from e
 
     def _pipe(self, node: ClusterNode | None) -> RedisPipe:
