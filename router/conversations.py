@@ -19,7 +19,7 @@ proxy replicas (with ``--redis-url``) through the process's pipelined Redis conn
 (:class:`router.redis_client.RedisPipe`), its writes in the background, at most
 :data:`MAX_PENDING_WRITES` at once (more are dropped and counted: the local store still has them).
 A lookup that fails is answered by the local store and counted as a fallback in the client's
-:class:`router.redis_client.RedisHealth`. The local store is not asked first: another proxy may have
+:class:`router.redis_breaker.RedisHealth`. The local store is not asked first: another proxy may have
 moved the conversation up since, and a stale local tier would let it go back down.
 Both ``describe()`` their size and caps for ``/admin/stats``.
 """
@@ -126,7 +126,7 @@ class RedisConversations:
         self._local = local
         self.errors = 0
         self.dropped_writes = 0  # not sent: MAX_PENDING_WRITES were already in flight
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Future[Any]] = set()  # writes sent, reply not yet in
 
     async def get(self, key: str) -> str | None:
         try:
@@ -140,24 +140,29 @@ class RedisConversations:
 
     async def put(self, key: str, tier: str, ttl_s: float) -> None:
         await self._local.put(key, tier, ttl_s)
-        if len(self._tasks) >= MAX_PENDING_WRITES:
+        if len(self._pending) >= MAX_PENDING_WRITES:
             self.dropped_writes += 1
             return
-        task = asyncio.create_task(self._write(key, tier, ttl_s))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # not awaited: the pipe's own future for the reply (a task only for a stand-in client)
+        fut = self._kv.send("SET", redis_key(key), tier, "PX", ttl_px(ttl_s)) if isinstance(self._kv, Calls) \
+            else asyncio.ensure_future(self._kv.set(redis_key(key), tier, px=ttl_px(ttl_s)))
+        self._pending.add(fut)
+        fut.add_done_callback(self._written)
 
     def describe(self) -> dict[str, object]:
-        return {"store": "redis", "local": self._local.describe(), "pending_writes": len(self._tasks),
+        return {"store": "redis", "local": self._local.describe(), "pending_writes": len(self._pending),
                 "max_pending_writes": MAX_PENDING_WRITES, "dropped_writes": self.dropped_writes,
                 "errors": self.errors}
 
-    async def _write(self, key: str, tier: str, ttl_s: float) -> None:
-        try:
-            await self._kv.set(redis_key(key), tier, px=ttl_px(ttl_s))
-        except (RedisError, OSError, TimeoutError):
-            self.errors += 1
-            self._health.error("conversations")
+    def _written(self, fut: asyncio.Future[Any]) -> None:
+        self._pending.discard(fut)
+        e = None if fut.cancelled() else fut.exception()
+        if e is None:
+            return
+        if not isinstance(e, RedisError | OSError | TimeoutError):
+            raise e  # not Redis' doing: to the loop's exception handler (logged), never dropped
+        self.errors += 1
+        self._health.error("conversations")
 
 
 _KEY = "tierroute:conv:"

@@ -1,13 +1,10 @@
 """The one Redis client a proxy shares among its Redis-backed stores (affinity, conversations,
-limits), the pipelined connection their per-request calls go through, and the breaker those stores
-put in front of it.
+limits) and the pipelined connection their per-request calls go through.
 
 Commands time out after ``timeout_s`` and are never retried by the client: the stores fall back
-to local decisions instead of making a request wait for Redis. :class:`RedisBreaker`: after
-``failures`` failures in a row it opens for ``cooldown_s`` (the store decides locally without
-trying Redis); then one call is let through (half open) and its success closes it. Every such
-event is counted in its :class:`RedisStatus`, and every error and local decision of every store
-in the client's one :class:`RedisHealth` (``/admin/stats`` → ``affinity.store.redis``).
+to local decisions instead of making a request wait for Redis, behind a breaker each
+(:mod:`router.redis_breaker`), and every error and local decision of every store is counted in the
+client's one :class:`router.redis_breaker.RedisHealth` (``/admin/stats`` → ``affinity.store.redis``).
 
 :class:`RedisPipe`: the per-request calls (the affinity choice and release, conversation tiers,
 limits) share one connection per process and are pipelined. Every command issued in one turn of
@@ -18,8 +15,11 @@ redis-py's ``socket_timeout``: when commands wait and nothing has come back for 
 the oldest was written or the last reply, whichever is later; replies already waiting unread on the
 socket count as come back: this process stalled, not Redis), every command in flight fails and the
 connection is closed (their replies could no longer be matched); the next call connects again. A
-burst of replies that takes longer as a whole is not a timeout. The scripts the stores register
-are loaded when the connection opens (``SCRIPT LOAD``, pipelined), so ``EVALSHA`` does not miss.
+burst of replies that takes longer as a whole is not a timeout. A caller that does not wait for the reply
+(the conversation write, the lease release after the answer) uses :meth:`Calls.send` /
+:meth:`Calls.script_soon`: the pipe hands out the reply's own future, no task per command. The
+scripts the stores register are loaded when the connection opens (``SCRIPT LOAD``, pipelined), so
+``EVALSHA`` does not miss.
 The pipe's read timeout is ``read_timeout_s`` (250 ms): on this 2-core machine, shared with test
 suites, Redis and the proxy are descheduled for over 50 ms now and then, and with 50 ms one such
 pause failed every call in flight (64 local decisions at once, the breaker open for 5 s). A Redis
@@ -41,7 +41,6 @@ import select
 import ssl
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from hashlib import sha1
 from typing import Any
 
@@ -52,31 +51,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .clock import Clock
+from .redis_breaker import RedisHealth
 
 log = logging.getLogger("tierroute.redis")
 READ_TIMEOUT_S = 0.25  # the pipe's, by default (see the module docstring)
 POOL_CONNECTIONS = 16  # the redis-py pool: lease renewal, /admin reads, tests; the hot path uses the pipe
 
 Arg = str | bytes | int | float
-
-
-@dataclass
-class RedisHealth:
-    """Redis errors and local decisions (fallbacks) of every store sharing one client."""
-
-    errors: dict[str, int] = field(default_factory=dict)
-    fallbacks: dict[str, int] = field(default_factory=dict)
-
-    def error(self, store: str) -> None:
-        self.errors[store] = self.errors.get(store, 0) + 1
-
-    def fallback(self, store: str) -> None:
-        self.fallbacks[store] = self.fallbacks.get(store, 0) + 1
-
-    def describe(self) -> dict[str, Any]:
-        return {"errors": sum(self.errors.values()), "fallbacks": sum(self.fallbacks.values()),
-                "errors_by_store": dict(self.errors), "fallbacks_by_store": dict(self.fallbacks)}
 
 
 class Calls:
@@ -107,10 +88,24 @@ class Calls:
     async def script(self, sha: str, source: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         try:
             return await self.call("EVALSHA", sha, len(keys), *keys, *args)
-        except ResponseError as e:  # redis-py's NoScriptError, or hiredis' "NOSCRIPT ..." reply
-            if not isinstance(e, NoScriptError) and not str(e).startswith("NOSCRIPT"):
+        except ResponseError as e:
+            if not _noscript(e):
                 raise
         return await self.call("EVAL", source, len(keys), *keys, *args)  # loads it for the next EVALSHA
+
+    def send(self, *args: Arg) -> asyncio.Future[Any]:
+        """:meth:`call` for a caller that does not wait (a write after the answer): the reply's future.
+        Here a task over :meth:`call`; :class:`RedisPipe` hands out its own future, no task."""
+        return asyncio.ensure_future(self.call(*args))
+
+    def script_soon(self, sha: str, source: str, keys: Sequence[str], args: Sequence[Arg]) -> asyncio.Future[Any]:
+        """:meth:`script` for a caller that does not wait, as :meth:`send`."""
+        return asyncio.ensure_future(self.script(sha, source, keys, args))
+
+
+def _noscript(e: BaseException) -> bool:
+    """redis-py's NoScriptError, or hiredis' "NOSCRIPT ..." reply: run the script's source instead."""
+    return isinstance(e, NoScriptError) or (isinstance(e, ResponseError) and str(e).startswith("NOSCRIPT"))
 
 
 class RedisPipe(Calls):
@@ -133,6 +128,31 @@ class RedisPipe(Calls):
     async def call(self, *args: Arg) -> Any:
         if self._transport is None:
             await self._connect()
+        return await self._enqueue(args)
+
+    def send(self, *args: Arg) -> asyncio.Future[Any]:
+        if self._transport is None:  # connect first: the task path
+            return super().send(*args)
+        return self._enqueue(args)
+
+    def script_soon(self, sha: str, source: str, keys: Sequence[str], args: Sequence[Arg]) -> asyncio.Future[Any]:
+        if self._transport is None:
+            return super().script_soon(sha, source, keys, args)
+        first = self._enqueue(("EVALSHA", sha, len(keys), *keys, *args))
+        out: asyncio.Future[Any] = first.get_loop().create_future()
+
+        def answered(f: asyncio.Future[Any]) -> None:
+            e = None if f.cancelled() else f.exception()
+            if e is not None and _noscript(e):  # flushed scripts: the source (loads it for the next EVALSHA)
+                self.send("EVAL", source, len(keys), *keys, *args).add_done_callback(lambda g: _settle(out, g))
+            else:
+                _settle(out, f)
+
+        first.add_done_callback(answered)
+        return out
+
+    def _enqueue(self, args: Sequence[Arg]) -> asyncio.Future[Any]:
+        """Queue one command for this turn's write; its reply's future."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._waiting.append([fut, math.inf])
@@ -141,7 +161,7 @@ class RedisPipe(Calls):
             loop.call_soon(self._flush)
         if self._watch is None:
             self._watch = loop.call_later(self._timeout, self._check)
-        return await fut
+        return fut
 
     def _flush(self) -> None:
         out, self._out = self._out, []
@@ -304,6 +324,18 @@ def _pack_str(args: Sequence[Arg]) -> bytes:
     return "".join(out).encode()
 
 
+def _settle(out: asyncio.Future[Any], f: asyncio.Future[Any]) -> None:
+    """``out`` ends as ``f`` did."""
+    if out.done():
+        return
+    if f.cancelled():
+        out.cancel()
+    elif f.exception() is not None:
+        out.set_exception(f.exception())  # type: ignore[arg-type]
+    else:
+        out.set_result(f.result())
+
+
 def script_sha(source: str) -> str:
     return sha1(source.encode()).hexdigest()  # noqa: S324 - Redis names scripts by their SHA-1
 
@@ -341,53 +373,3 @@ def health_of(redis: object) -> RedisHealth:
     """The client's shared health counters (a plain redis-py client: a store's own)."""
     h = getattr(redis, "health", None)
     return h if isinstance(h, RedisHealth) else RedisHealth()
-
-
-@dataclass
-class RedisStatus:
-    state: str = "closed"  # closed | open | half_open
-    errors: int = 0
-    breaker_opened: int = 0
-    recovered: int = 0
-    local_decisions: int = 0  # fallbacks: decided here because Redis failed, timed out or the breaker was open
-    last_error: str | None = None
-
-
-class RedisBreaker:
-    """Whether a store should try Redis now; fed with each call's outcome (see the module docstring)."""
-
-    def __init__(self, clock: Clock, what: str, *, failures: int = 3, cooldown_s: float = 5.0) -> None:
-        self._clock = clock
-        self._what = what  # for the log: "affinity", "limits"
-        self._failures = failures
-        self._cooldown = cooldown_s
-        self._in_row = 0
-        self._open_until = 0.0
-        self.status = RedisStatus()
-
-    def usable(self) -> bool:
-        if self.status.state != "open":
-            return True
-        if self._clock.now() >= self._open_until:
-            self.status.state = "half_open"  # let one call through
-            return True
-        return False
-
-    def failed(self, e: BaseException) -> None:
-        self.status.errors += 1
-        self.status.last_error = f"{type(e).__name__}: {e}"[:200]
-        self._in_row += 1
-        if self.status.state == "half_open" or self._in_row >= self._failures:
-            if self.status.state != "open":
-                self.status.breaker_opened += 1
-                log.warning("redis unavailable: deciding locally", extra={
-                    "store": self._what, "error": self.status.last_error, "cooldown_s": self._cooldown})
-            self.status.state = "open"
-            self._open_until = self._clock.now() + self._cooldown
-
-    def succeeded(self) -> None:
-        self._in_row = 0
-        if self.status.state != "closed":
-            self.status.recovered += 1
-            log.info("redis is back: state shared again", extra={"store": self._what})
-        self.status.state = "closed"

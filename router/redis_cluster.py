@@ -34,7 +34,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, ResponseError, SlotNotCoveredError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .redis_client import Arg, Calls, RedisHealth, RedisPipe
+from .redis_breaker import RedisHealth
+from .redis_client import Arg, Calls, RedisPipe
 
 CLUSTER_RETRIES = 3  # after a connection error / CLUSTERDOWN: re-read the topology, try again
 _KEY_FIRST = frozenset({"GET", "SET", "ZREM"})  # the stores' plain commands: the key comes first

@@ -34,7 +34,8 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException
 
-from .redis_client import POOL_CONNECTIONS, READ_TIMEOUT_S, RedisHealth, RedisPipe, SharedRedis, tls_context
+from .redis_breaker import RedisHealth
+from .redis_client import POOL_CONNECTIONS, READ_TIMEOUT_S, RedisPipe, SharedRedis, tls_context
 from .redis_cluster import CLUSTER_RETRIES, Cluster, ClusterCalls, SharedCluster, SyncCluster
 from .redis_sentinel import SentinelPipe
 

@@ -36,7 +36,8 @@ from .limits import (
     key_view,
     refill,
 )
-from .redis_client import RedisBreaker, calls_of, health_of
+from .redis_breaker import RedisBreaker
+from .redis_client import calls_of, health_of
 
 _ADMIT = """
 -- KEYS: rate (hash), day spend, month spend

@@ -26,7 +26,7 @@ Redis trouble never fails a request: commands time out after ``timeout_s``; afte
 ``breaker_failures`` failures in a row the breaker opens for ``breaker_cooldown_s`` and
 decisions are made locally (a :class:`.affinity.MemoryAffinity`); then one call is tried again
 and success closes the breaker. Every such event is counted in ``status()`` and in the client's
-shared :class:`..redis_client.RedisHealth` (errors, fallbacks: ``describe()["redis"]``).
+shared :class:`..redis_breaker.RedisHealth` (errors, fallbacks: ``describe()["redis"]``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from ..clock import Clock
-from ..redis_client import RedisBreaker, calls_of, health_of
+from ..redis_breaker import RedisBreaker
+from ..redis_client import calls_of, health_of
 from ..redis_connect import redis_client
 from .affinity import MAX_ENTRIES, AffinityParams, Choice, MemoryAffinity
 from .rule import Candidate
@@ -244,7 +245,7 @@ class RedisAffinity:
         self.max_entries = max_entries  # per replica, in Redis, while its capacity is unknown
         self._breaker = RedisBreaker(clock, "affinity", failures=breaker_failures, cooldown_s=breaker_cooldown_s)
         self.status = self._breaker.status
-        self._background: set[asyncio.Task[None]] = set()  # FINISH calls of requests that ended
+        self._background: set[asyncio.Future[Any]] = set()  # FINISH calls of requests that ended
 
     @classmethod
     def from_url(cls, url: str, clock: Clock, *, timeout_s: float = 0.05) -> RedisAffinity:
@@ -311,13 +312,26 @@ class RedisAffinity:
 
     def finish_soon(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
                     forget_older_than: float | None = None) -> None:
-        """The local store's part at once; the ``FINISH`` script in a background task (kept until it ends)."""
+        """The local store's part at once; the ``FINISH`` script sent, its reply seen to by :meth:`_finished`."""
         self._local.finish_soon(scope, replica, lease, forget)
         if not self._breaker.usable():
             return
-        task = asyncio.create_task(self._finish_remote(scope, replica, lease, forget, forget_older_than))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        fut = self._calls.script_soon(self._sha[_FINISH], _FINISH,
+                                      *finish_call(scope, replica, lease, forget, forget_older_than))
+        self._background.add(fut)
+        fut.add_done_callback(self._finished)
+
+    def _finished(self, fut: asyncio.Future[Any]) -> None:
+        self._background.discard(fut)
+        if fut.cancelled():  # the connection closed under it (shutdown)
+            return
+        e = fut.exception()
+        if e is None:
+            self._breaker.succeeded()
+        elif isinstance(e, TimeoutError | RedisError | OSError):
+            self._failed(e)  # the lease expires by itself
+        else:
+            raise e  # not Redis' doing: to the loop's exception handler (logged), never dropped
 
     async def _finish_remote(self, scope: str, replica: str, lease: str, forget: Sequence[str],
                              forget_older_than: float | None) -> None:

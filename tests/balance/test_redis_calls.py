@@ -117,7 +117,7 @@ async def test_conversations_use_redis_key_and_ttl_px() -> None:
     assert await store.get("abc") == "small"
     await store.put("abc", "large", 1800.0)
     await store.put("short", "small", 0.0001)
-    await asyncio.gather(*store._tasks)
+    await asyncio.gather(*store._pending)
     assert kv.calls == [("GET", redis_key("abc")), ("SET", redis_key("abc"), "large", str(ttl_px(1800.0))),
                         ("SET", redis_key("short"), "small", "1")]
     assert redis_key("abc") == "tierroute:conv:abc" and ttl_px(1800.0) == 1_800_000

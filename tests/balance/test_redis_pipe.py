@@ -70,6 +70,30 @@ async def test_a_script_unknown_to_redis_is_sent_whole_once(private_redis: Redis
         await client.aclose()
 
 
+async def test_send_and_script_soon_hand_out_the_replies_future(private_redis: RedisServer) -> None:
+    """What a caller that does not wait uses (writes after the answer): the pipe's own future, or a task
+    while the connection is not open yet; a flushed script is sent whole, an error reply is the future's."""
+    client = redis_client(private_redis.url, timeout_s=2.0)
+    pipe: RedisPipe = client.calls  # type: ignore[attr-defined]
+    src = "return ARGV[1] .. KEYS[1]"
+    try:
+        first = pipe.send("SET", "soon", "1")  # not connected yet: a task that connects
+        assert isinstance(first, asyncio.Task) and await first == b"OK"
+        second = pipe.send("GET", "soon")
+        assert not isinstance(second, asyncio.Task) and await second == b"1"
+        await pipe.call("SCRIPT", "FLUSH")
+        assert await pipe.script_soon(script_sha(src), src, ["k"], ["a"]) == b"ak"  # NOSCRIPT, then EVAL
+        assert await pipe.script_soon(script_sha(src), src, ["k"], ["b"]) == b"bk"  # loaded now
+        await pipe.call("SET", "k-not-a-number", "x")
+        with pytest.raises(ResponseError):
+            await pipe.send("INCR", "k-not-a-number")
+        with pytest.raises(ResponseError):
+            await pipe.script_soon(script_sha("return redis.call('INCR', KEYS[1])"),
+                                   "return redis.call('INCR', KEYS[1])", ["k-not-a-number"], [])
+    finally:
+        await client.aclose()
+
+
 async def test_no_reply_within_the_timeout_fails_every_waiting_call() -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(1 << 16)  # reads the commands, never answers

@@ -91,9 +91,9 @@ async def test_redis_conversation_writes_in_flight_are_capped() -> None:
     assert d["pending_writes"] == MAX_PENDING_WRITES and d["dropped_writes"] == 50
     assert redis.started == MAX_PENDING_WRITES
     assert await store._local.get(f"k{MAX_PENDING_WRITES + 49}") == "small"  # still sticky on this proxy
-    for t in list(store._tasks):
+    for t in list(store._pending):
         t.cancel()
-    await asyncio.gather(*store._tasks, return_exceptions=True)
+    await asyncio.gather(*store._pending, return_exceptions=True)
 
 
 async def test_redis_affinity_bounds_each_replica_when_no_capacity_is_known(shared_redis: Redis, scope: str) -> None:
