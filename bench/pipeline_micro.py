@@ -10,8 +10,14 @@ measures. ``--profile`` prints the top functions by own time (cProfile).
 ``--shipped`` scores with the shipped classifier instead of a constant. Times are CPU time of
 the process (``time.process_time``: the classifier's thread included).
 
+``--instructions`` counts instead of timing: the same run under ``valgrind --tool=callgrind``
+twice, with N and 3N requests after a short warm-up, and the difference of the two instruction
+counts divided by 2N: the instructions per request, the same for the same code and inputs
+whatever else the machine is doing (repeatable within 0.1 % here, where CPU time moved by ±15 %
+between runs). Compare two versions of the code with it, side by side; it takes a minute or two.
+
     .venv/bin/python bench/pipeline_micro.py [--requests N] [--auto] [--shipped] [--thread]
-        [--concurrency N] [--redis-url URL | --two-replicas] [--profile]
+        [--concurrency N] [--redis-url URL | --two-replicas] [--profile] [--instructions]
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import asyncio
 import cProfile
 import os
 import pstats
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,7 +88,8 @@ class MemoryBackend:
 
 
 async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, concurrency: int = 1,
-              thread: bool = False, redis_url: str | None = None, two_replicas: bool = False) -> None:
+              thread: bool = False, redis_url: str | None = None, two_replicas: bool = False,
+              warmup: int = 2000) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "policy.yaml"
         # with Redis: what bench/overhead.py's tierroute_auto_redis runs (two replicas per tier,
@@ -120,7 +129,7 @@ async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, c
 
         await asyncio.gather(*(lane() for _ in range(concurrency)))
 
-    await many(0, min(2000, requests))
+    await many(0, min(warmup, requests))
     t0 = time.process_time()
     await many(10**6, requests)
     per = (time.process_time() - t0) / requests * 1e6
@@ -148,11 +157,38 @@ def main() -> int:
     p.add_argument("--redis-url", help="two replicas per tier, cache_aware, sticky, this Redis (e.g. a private "
                    "redis-server: its CPU is not counted)")
     p.add_argument("--two-replicas", action="store_true", help="the --redis-url policy with the in-memory stores")
+    p.add_argument("--warmup", type=int, default=2000, help="requests before the measured ones")
+    p.add_argument("--instructions", action="store_true",
+                   help="instructions per request under callgrind (N and 3N requests; see the docstring)")
     ns = p.parse_args()
+    if ns.instructions:
+        return count_instructions(ns)
     import uvloop  # what uvicorn runs the proxy on
 
     uvloop.run(run(ns.requests, ns.auto, ns.profile, ns.shipped, ns.concurrency, ns.thread, ns.redis_url,
-                   ns.two_replicas))
+                   ns.two_replicas, ns.warmup))
+    return 0
+
+
+def count_instructions(ns: argparse.Namespace) -> int:
+    """Run this script under callgrind with N and 3N requests; print the instructions per request."""
+    args = [a for a in sys.argv[1:] if a != "--instructions"]
+    args = [a for i, a in enumerate(args) if a != "--requests" and (i == 0 or args[i - 1] != "--requests")]
+    n = ns.requests if "--requests" in sys.argv else 500
+
+    def collected(requests: int) -> int:
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, *args,
+               "--requests", str(requests), "--warmup", str(min(ns.warmup, 200))]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        found = re.search(r"Collected : (\d+)", out.stderr)
+        if found is None:
+            raise SystemExit(f"no instruction count from callgrind:\n{out.stderr[-2000:]}")
+        return int(found.group(1))
+
+    per = (collected(3 * n) - collected(n)) / (2 * n)
+    what = ("auto" if ns.auto else "pinned") + (" (shipped classifier)" if ns.shipped else "")
+    print(f"{what}, {ns.concurrency} in flight: {per:,.0f} instructions per request "
+          f"(callgrind, {3 * n} minus {n} requests)")
     return 0
 
 
