@@ -7,7 +7,9 @@ the OpenAI dialect's answer in a loop. What it reports is the gateway's own cost
 measures. ``--profile`` prints the top functions by own time (cProfile).
 
 ``--concurrency N`` keeps N requests in flight (the classifier then scores batches);
-``--shipped`` scores with the shipped classifier instead of a constant. Times are CPU time of
+``--shipped`` scores with the shipped classifier instead of a constant (``--classifier DIR``: with
+the model in DIR; ``--classifier zero``: the shipped one with every weight 0, which leaves the auto
+path as served, batches on the loop included, without the scoring). Times are CPU time of
 the process (``time.process_time``: the classifier's thread included).
 
 ``--instructions`` counts instead of timing: the same run under ``valgrind --tool=callgrind``
@@ -28,6 +30,7 @@ import cProfile
 import os
 import pstats
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,7 +47,7 @@ from overhead_router import policy_replicas  # noqa: E402
 
 from classifiers.batching import MicroBatcher  # noqa: E402
 from classifiers.fake import ConstantClassifier  # noqa: E402
-from classifiers.logreg import load_classifier  # noqa: E402
+from classifiers.logreg import default_model_dir, load_classifier  # noqa: E402
 from router import pipeline  # noqa: E402
 from router.api.openai import OpenAIDialect  # noqa: E402
 from router.app import create_app  # noqa: E402
@@ -89,7 +92,7 @@ class MemoryBackend:
 
 async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, concurrency: int = 1,
               thread: bool = False, redis_url: str | None = None, two_replicas: bool = False,
-              warmup: int = 2000) -> None:
+              warmup: int = 2000, classifier_dir: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "policy.yaml"
         # with Redis: what bench/overhead.py's tierroute_auto_redis runs (two replicas per tier,
@@ -100,7 +103,11 @@ async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, c
     svc = app._svc  # noqa: SLF001 - the benchmark drives the pipeline directly
     front = app._front  # noqa: SLF001
     svc.backends["sglang"] = MemoryBackend()  # type: ignore[index]
-    classifier = load_classifier() if shipped else ConstantClassifier(0.1)
+    if classifier_dir == "zero":
+        with tempfile.TemporaryDirectory() as tmp:
+            classifier = load_classifier(zero_model(Path(tmp)))
+    else:
+        classifier = load_classifier(classifier_dir) if shipped or classifier_dir else ConstantClassifier(0.1)
     batcher = MicroBatcher(classifier)  # what the app's start-up does
     if thread:
         batcher.loop_chars = 0  # every batch through the executor, as before docs/performance.md §12
@@ -146,6 +153,20 @@ async def run(requests: int, auto: bool, profile: bool, shipped: bool = False, c
     await batcher.aclose()
 
 
+def zero_model(tmp: Path) -> Path:
+    """The shipped model's files with every weight 0 (score sigmoid(-2) = 0.12: tier small): the auto path as
+    served (static embedder, batches on the loop) with no scoring work left."""
+    d = tmp / "zero"
+    shutil.copytree(default_model_dir(), d)
+    m = orjson.loads((d / "model.json").read_bytes())
+    m.update(format="tierroute.logreg/2", features=["embedding"], embedding_weight=0.0,
+             coef=[0.0] * m["embedding"]["dim"], intercept=-2.0)
+    m.pop("ngrams", None)
+    m.pop("text_features", None)
+    (d / "model.json").write_bytes(orjson.dumps(m))
+    return d
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--requests", type=int, default=20000)
@@ -157,6 +178,8 @@ def main() -> int:
     p.add_argument("--redis-url", help="two replicas per tier, cache_aware, sticky, this Redis (e.g. a private "
                    "redis-server: its CPU is not counted)")
     p.add_argument("--two-replicas", action="store_true", help="the --redis-url policy with the in-memory stores")
+    p.add_argument("--classifier", help="a classifier model directory (as `serve --classifier`) instead of the "
+                   "shipped one, or 'zero': the shipped one with every weight 0 (the auto path without scoring)")
     p.add_argument("--warmup", type=int, default=2000, help="requests before the measured ones")
     p.add_argument("--instructions", action="store_true",
                    help="instructions per request under callgrind (N and 3N requests; see the docstring)")
@@ -166,7 +189,7 @@ def main() -> int:
     import uvloop  # what uvicorn runs the proxy on
 
     uvloop.run(run(ns.requests, ns.auto, ns.profile, ns.shipped, ns.concurrency, ns.thread, ns.redis_url,
-                   ns.two_replicas, ns.warmup))
+                   ns.two_replicas, ns.warmup, ns.classifier))
     return 0
 
 
@@ -186,7 +209,8 @@ def count_instructions(ns: argparse.Namespace) -> int:
         return int(found.group(1))
 
     per = (collected(3 * n) - collected(n)) / (2 * n)
-    what = ("auto" if ns.auto else "pinned") + (" (shipped classifier)" if ns.shipped else "")
+    what = ("auto" if ns.auto else "pinned") + (f" (classifier {ns.classifier})" if ns.classifier else
+                                                 " (shipped classifier)" if ns.shipped else "")
     print(f"{what}, {ns.concurrency} in flight: {per:,.0f} instructions per request "
           f"(callgrind, {3 * n} minus {n} requests)")
     return 0
