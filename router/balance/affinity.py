@@ -29,6 +29,7 @@ Redis store (:mod:`.redis_affinity`) shares the same state among every proxy rep
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,17 +107,24 @@ class MemoryAffinity:
         self.evicted = 0  # entries dropped by the cap (not by capacity trimming or age)
         self._held: dict[tuple[str, str], OrderedDict[str, float]] = {}  # block -> stamp, oldest first
         self._leases: dict[tuple[str, str], dict[str, float]] = {}  # lease -> expiry
+        self._lease_due: dict[tuple[str, str], float] = {}  # no lease there expires before this (a lower bound)
         self._fill: dict[tuple[str, str], dict[str, float]] = {}  # block -> mark's expiry, earliest first
 
     async def choose(self, scope: str, blocks: Sequence[str], candidates: Sequence[Candidate], lease: str,
                      params: AffinityParams) -> Choice | None:
         now = self._clock.now()
         fresh = now - params.entry_ttl_s
-        keys = [c.key for c in candidates]
-        held = {k: self._purged(scope, k, fresh) for k in keys}
-        leases = {k: self._live_leases(scope, k, now) for k in keys}
-        matches = {k: deepest_held(held[k], blocks) for k in keys}
-        picked = choose(candidates, matches, leases, {k: len(held[k]) for k in keys}, len(blocks), params.rule)
+        held: dict[str, OrderedDict[str, float]] = {}
+        leases: dict[str, int] = {}
+        matches: dict[str, int] = {}
+        cached: dict[str, int] = {}
+        for c in candidates:
+            k = c.key
+            mine = held[k] = self._purged(scope, k, fresh)
+            leases[k] = self._live_leases(scope, k, now)
+            matches[k] = deepest_held(mine, blocks)
+            cached[k] = len(mine)
+        picked = choose(candidates, matches, leases, cached, len(blocks), params.rule)
         if picked is None:
             return None
         key, reason = picked
@@ -130,7 +138,10 @@ class MemoryAffinity:
         while cand.capacity_blocks > 0 and len(mine) > cand.capacity_blocks:
             mine.popitem(last=False)
         self._cap()
-        self._leases.setdefault((scope, key), {})[lease] = now + params.lease_ttl_s
+        expiry = now + params.lease_ttl_s
+        self._leases.setdefault((scope, key), {})[lease] = expiry
+        if expiry < self._lease_due.get((scope, key), math.inf):
+            self._lease_due[scope, key] = expiry
         loads = {c.key: load_of(c, leases[c.key]) for c in candidates}
         return Choice(key, reason, matches[key], matches, loads, stamp, now, filling)
 
@@ -211,11 +222,14 @@ class MemoryAffinity:
         return mine
 
     def _live_leases(self, scope: str, replica: str, now: float) -> int:
+        """Leases in flight to the replica; expired ones are looked for only once one can have expired."""
         held = self._leases.get((scope, replica))
         if not held:
             return 0
-        for lease in [k for k, exp in held.items() if exp <= now]:
-            del held[lease]
+        if now >= self._lease_due.get((scope, replica), math.inf):
+            for lease in [k for k, exp in held.items() if exp <= now]:
+                del held[lease]
+            self._lease_due[scope, replica] = min(held.values(), default=math.inf)
         return len(held)
 
 

@@ -182,22 +182,25 @@ class CacheAwarePicker:
             await self._store.renew(active, ttl)
 
     def _candidates(self, replicas: Sequence[Replica], b: Balance) -> list[Candidate]:
-        accepts = [r.state.metric("spec_accept_length") for r in replicas if r.speculative]
-        known = [a for a in accepts if a and a > 0]
-        mean_accept = sum(known) / len(known) if known else None
+        mean_accept = None
+        if any(r.speculative for r in replicas):
+            known = [a for r in replicas if r.speculative and (a := r.state.metric("spec_accept_length")) and a > 0]
+            mean_accept = sum(known) / len(known) if known else None
+        learned = self._chars_per_token
         out = []
         for r in replicas:
             st = r.state
+            metrics = st.metrics
             weight = 1.0
-            accept = st.metric("spec_accept_length")
-            if r.speculative and mean_accept and accept and accept > 0:
-                weight = min(2.0, max(0.5, mean_accept / accept))
-            cpt = self._chars_per_token.get(r.key, DEFAULT_CHARS_PER_TOKEN)
+            if mean_accept and r.speculative:
+                accept = metrics.get("spec_accept_length")
+                if accept and accept > 0:
+                    weight = min(2.0, max(0.5, mean_accept / accept))
+            cpt = learned.get(r.key, DEFAULT_CHARS_PER_TOKEN)
             cap = capacity_blocks(st.max_total_tokens, b.block_chars, chars_per_token=cpt * CAPACITY_SLACK)
-            running = st.metric("num_running_reqs") or 0.0
-            queued = st.metric("num_queue_reqs") or 0.0
-            out.append(Candidate(r.key, st.healthy, _int(st.server_info, "max_running_requests"),
-                                 int(running + queued), weight, cap))
+            load = (metrics.get("num_running_reqs") or 0.0) + (metrics.get("num_queue_reqs") or 0.0)
+            out.append(Candidate(r.key, st.healthy, _int(st.server_info, "max_running_requests"), int(load), weight,
+                                 cap))
         return out
 
 

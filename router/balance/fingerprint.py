@@ -16,6 +16,7 @@ The last, partial block is included: it lets an identical prompt match to its en
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -41,6 +42,12 @@ def canonical_text(body: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+@functools.lru_cache(maxsize=256)
+def _seed(model: str) -> bytes:
+    """``h_0 = H(model)``: the same for every prompt to one model."""
+    return hashlib.blake2b(model.encode(), digest_size=8).digest()
+
+
 def fingerprint(body: dict[str, Any], model: str, *, block_chars: int = 256, max_blocks: int = 128) -> list[str]:
     """The chain hashes of ``body``'s prompt blocks (see the module docstring)."""
     return fingerprint_text(canonical_text(body), model, block_chars=block_chars, max_blocks=max_blocks)
@@ -48,7 +55,7 @@ def fingerprint(body: dict[str, Any], model: str, *, block_chars: int = 256, max
 
 def fingerprint_text(text: str, model: str, *, block_chars: int = 256, max_blocks: int = 128) -> list[str]:
     """The chain hashes of an already canonical prompt text."""
-    h = hashlib.blake2b(model.encode(), digest_size=8).digest()
+    h = _seed(model)
     out: list[str] = []
     for start in range(0, min(len(text), block_chars * max_blocks), block_chars):
         h = hashlib.blake2b(h + text[start:start + block_chars].encode(), digest_size=8).digest()

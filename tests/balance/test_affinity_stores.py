@@ -116,3 +116,28 @@ async def test_finish_soon_releases_at_once_in_memory_and_in_the_background_in_r
     keys = [k async for k in shared_redis.scan_iter(match=key_prefix(scope) + "*")]
     if keys:
         await shared_redis.delete(*keys)
+
+
+async def test_in_memory_leases_count_until_they_expire_renewed_or_not() -> None:
+    clock = FakeClock()
+    store = MemoryAffinity(clock)
+    one = [Candidate("r1")]
+    params = AffinityParams(PARAMS.rule, entry_ttl_s=600, lease_ttl_s=10)
+
+    async def load() -> float:
+        c = await store.choose("s", ["probe"], one, f"probe{clock.now()}", params)
+        assert c is not None
+        await store.finish("s", "r1", f"probe{clock.now()}")
+        return c.loads["r1"]
+
+    for lease in ("A", "B", "C"):
+        await store.choose("s", [lease], one, lease, params)
+        clock.advance(1)
+    assert await load() == 3
+    await store.finish("s", "r1", "A")  # the earliest to expire goes first: the next due time is stale
+    assert await load() == 2
+    await store.renew([("s", "r1", "C")], 30)  # C now runs to 3 + 30
+    clock.advance(9)  # 12: B (expiry 11) has expired, C is renewed
+    assert await load() == 1
+    clock.advance(25)  # 37: C too
+    assert await load() == 0
