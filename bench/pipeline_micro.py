@@ -15,8 +15,9 @@ the process (``time.process_time``: the classifier's thread included).
 ``--instructions`` counts instead of timing: the same run under ``valgrind --tool=callgrind``
 twice, with N and 3N requests after a short warm-up, and the difference of the two instruction
 counts divided by 2N: the instructions per request, the same for the same code and inputs
-whatever else the machine is doing (repeatable within 0.1 % here, where CPU time moved by ±15 %
-between runs). Compare two versions of the code with it, side by side; it takes a minute or two.
+whatever else the machine is doing (``PYTHONHASHSEED=0``; repeatable within about 1 %, within 2 %
+with Redis, whose batches follow timing; CPU time moved by ±15 % between runs here). Compare two
+versions of the code with it, side by side; it takes a minute or two.
 
     .venv/bin/python bench/pipeline_micro.py [--requests N] [--auto] [--shipped] [--thread]
         [--concurrency N] [--redis-url URL | --two-replicas] [--profile] [--instructions]
@@ -202,7 +203,8 @@ def count_instructions(ns: argparse.Namespace) -> int:
     def collected(requests: int) -> int:
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, *args,
                "--requests", str(requests), "--warmup", str(min(ns.warmup, 200))]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same str hashes, so the same dict and set layouts
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
         found = re.search(r"Collected : (\d+)", out.stderr)
         if found is None:
             raise SystemExit(f"no instruction count from callgrind:\n{out.stderr[-2000:]}")
