@@ -34,6 +34,7 @@ class ParsedRequest:
     include_usage: bool
     max_tokens: int | None
     _prompt_tokens: int | None = None  # the estimate, computed once: routing, steering, rules and clamping read it
+    _extensions: fields.Extensions | None = None  # rule 6's, computed once: building the body and checking it
 
     def needed_tokens(self, output_room: int | None = None) -> int:
         """Estimated prompt tokens plus the requested output budget, counted up to ``output_room``
@@ -65,7 +66,13 @@ class ParsedRequest:
 
     def for_upstream(self, kind: BackendKind, model: str) -> dict[str, Any]:
         """The body to send to a replica of ``kind`` (:func:`router.backends.fields.build`)."""
-        return fields.build(kind, self.endpoint, self.body, model, self.stream)
+        return fields.build(kind, self.endpoint, self.body, model, self.stream, self.extensions())
+
+    def extensions(self) -> fields.Extensions:
+        """:func:`router.backends.fields.extensions` of the body, computed once."""
+        if self._extensions is None:
+            self._extensions = fields.extensions(self.body)
+        return self._extensions
 
 
 def decode_json(raw: bytes) -> dict[str, Any]:

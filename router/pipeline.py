@@ -207,7 +207,7 @@ async def _pick_and_forward(svc: Services, rt: Runtime, decision: Decision, targ
             candidates.remove(replica)
             # SGLang takes every public parameter (router/backends/fields.py, rule 5), not Anthropic's extensions (6)
             adjusted.dropped = await _unsupported(svc, rt, req, replica) if replica.kind == "litellm" else \
-                fields.unsupported_on_sglang(replica, req.endpoint, req.body)
+                fields.unsupported_on_sglang(replica, req.endpoint, req.body, req.extensions())
             adjusted.max_tokens = clamp_output(req.max_tokens, rt.table.replica_caps(replica),
                                                rt.policy.tier(replica.tier).context_tokens,
                                                req.prompt_tokens_estimate()) if req.max_tokens else None

@@ -99,9 +99,11 @@ def check(endpoint: Endpoint, body: dict[str, Any]) -> None:
                              f"{endpoint.path}.", param=name, code="unknown_parameter")
 
 
-def build(kind: BackendKind, endpoint: Endpoint, body: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
+def build(kind: BackendKind, endpoint: Endpoint, body: dict[str, Any], model: str, stream: bool,
+          found: Extensions | None = None) -> dict[str, Any]:
     """The body for one replica: the allowed fields only, the concrete ``model`` and, when
-    streaming, usage always requested (the proxy records it)."""
+    streaming, usage always requested (the proxy records it). ``found``: ``extensions(body)``, when
+    the caller has it."""
     allowed = _FOR[kind, endpoint]
     out = {k: v for k, v in body.items() if k in allowed}
     out["model"] = model
@@ -109,7 +111,7 @@ def build(kind: BackendKind, endpoint: Endpoint, body: dict[str, Any], model: st
         thinking = out.pop("thinking", None)
         if thinking is not None and "reasoning_effort" not in out and (level := effort(thinking)):
             out["reasoning_effort"] = level
-        if extensions(body).strip:
+        if (found or extensions(body)).strip:
             out.update(without_extensions(out))
     if stream:
         opts = out.get("stream_options")
@@ -221,11 +223,12 @@ def refuse_extensions(replica: Replica, found: Extensions) -> None:
                      param=param, code="unsupported_content", headers={"x-tierroute-tier": replica.tier})
 
 
-def unsupported_on_sglang(replica: Replica, endpoint: Endpoint, body: dict[str, Any]) -> tuple[str, ...]:
+def unsupported_on_sglang(replica: Replica, endpoint: Endpoint, body: dict[str, Any],
+                          found: Extensions | None = None) -> tuple[str, ...]:
     """Rule 6 for an SGLang replica: a 400 for documents and server tools; ``("cache_control",)`` when the
-    body has it (removed by :func:`build`, named in the answer)."""
+    body has it (removed by :func:`build`, named in the answer). ``found``: as in :func:`build`."""
     if endpoint is not Endpoint.CHAT:
         return ()
-    found = extensions(body)
+    found = found or extensions(body)
     refuse_extensions(replica, found)
     return (CACHE_CONTROL,) if found.cache_control else ()
