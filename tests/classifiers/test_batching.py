@@ -196,3 +196,18 @@ def test_the_shipped_classifier_is_scored_on_the_loop_up_to_2000_characters() ->
     from classifiers.logreg import load_classifier
 
     assert MicroBatcher(load_classifier()).loop_chars == 2_000
+
+
+async def test_a_caller_that_gave_up_before_its_batch_is_not_scored() -> None:
+    clf = CheapClassifier(length_score)
+    batcher = MicroBatcher(clf)
+    await batcher.start()
+    try:
+        gone = asyncio.ensure_future(batcher.score("xx"))
+        kept = asyncio.ensure_future(batcher.score("xxx"))
+        await asyncio.sleep(0)  # both pending, the drain scheduled
+        gone.cancel()
+        assert await kept == pytest.approx(0.03)
+    finally:
+        await batcher.aclose()
+    assert clf.batch_sizes == [1] and gone.cancelled()
