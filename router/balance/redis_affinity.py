@@ -307,19 +307,25 @@ class RedisAffinity:
 
     async def finish(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
                      forget_older_than: float | None = None) -> None:
-        self._local.finish_soon(scope, replica, lease, forget)
-        await self._finish_remote(scope, replica, lease, forget, forget_older_than)
+        sent = self._release(scope, replica, lease, forget, forget_older_than)
+        if sent is not None:
+            await asyncio.wait({sent})  # its outcome is seen to by _finished, which runs first
 
     def finish_soon(self, scope: str, replica: str, lease: str, forget: Sequence[str] = (),
                     forget_older_than: float | None = None) -> None:
+        self._release(scope, replica, lease, forget, forget_older_than)
+
+    def _release(self, scope: str, replica: str, lease: str, forget: Sequence[str],
+                 forget_older_than: float | None) -> asyncio.Future[Any] | None:
         """The local store's part at once; the ``FINISH`` script sent, its reply seen to by :meth:`_finished`."""
         self._local.finish_soon(scope, replica, lease, forget)
         if not self._breaker.usable():
-            return
+            return None
         fut = self._calls.script_soon(self._sha[_FINISH], _FINISH,
                                       *finish_call(scope, replica, lease, forget, forget_older_than))
         self._background.add(fut)
         fut.add_done_callback(self._finished)
+        return fut
 
     def _finished(self, fut: asyncio.Future[Any]) -> None:
         self._background.discard(fut)
@@ -332,17 +338,6 @@ class RedisAffinity:
             self._failed(e)  # the lease expires by itself
         else:
             raise e  # not Redis' doing: to the loop's exception handler (logged), never dropped
-
-    async def _finish_remote(self, scope: str, replica: str, lease: str, forget: Sequence[str],
-                             forget_older_than: float | None) -> None:
-        if not self._breaker.usable():
-            return
-        try:
-            await self._script(_FINISH, *finish_call(scope, replica, lease, forget, forget_older_than))
-        except (TimeoutError, RedisError, OSError) as e:
-            self._failed(e)  # the lease expires by itself
-            return
-        self._breaker.succeeded()
 
     async def renew(self, leases: Sequence[tuple[str, str, str]], ttl_s: float) -> None:
         await self._local.renew(leases, ttl_s)

@@ -36,7 +36,14 @@ async def test_affinity_sends_what_choose_call_and_finish_call_build(monkeypatch
         sent.append((source, keys, list(args)))
         return CHOICE if source == SCRIPTS["choose"] else 1
 
+    def script_soon(sha: str, source: str, keys: list[str], args: Sequence[Any]) -> asyncio.Future[Any]:
+        sent.append((source, keys, list(args)))  # FINISH: sent without waiting (Calls.script_soon)
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(1)
+        return done
+
     monkeypatch.setattr(store, "_script", script)
+    monkeypatch.setattr(store._calls, "script_soon", script_soon)  # noqa: SLF001
     try:
         choice = await store.choose("small", ["b1", "b2", "b3"], CANDS, "L1", PARAMS)
         assert choice is not None and choice.key == "r1"

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from classifiers.features import FEATURE_NAMES, focus_text
-from classifiers.folded import FoldedLogReg
 from classifiers.logreg import EmbeddingLogRegClassifier, LogRegModel, load_classifier
 from classifiers.static import StaticEmbedder
 
@@ -95,7 +94,3 @@ def test_an_embedder_that_is_not_static_keeps_the_batch_path() -> None:
     assert clf.folded is None  # noqa: SLF001
     assert clf.score(["a", "b"]).shape == (2,)
 
-
-def test_folding_reads_the_model_once(shipped: EmbeddingLogRegClassifier) -> None:
-    folded = FoldedLogReg(shipped.embedder, shipped.model)  # type: ignore[arg-type]
-    assert folded.score("What is 2 + 2?") == float(shipped.score(["What is 2 + 2?"])[0])
